@@ -1,0 +1,102 @@
+/**
+ * Types shared between the emulator's parts (state, operations, control API, notifier, billing page).
+ * This file is the contract between them: change it with care.
+ */
+
+/** One accepted (billed) record: the first write of a grain. */
+export interface BilledRecord {
+  /** Region from the SigV4 credential scope. */
+  region: string;
+  operation: "BatchMeterUsage" | "MeterUsage";
+  productCode: string;
+  /** Legacy identity. */
+  customerIdentifier?: string;
+  customerAWSAccountId?: string;
+  /** Concurrent Agreements identity. */
+  licenseArn?: string;
+  /** MeterUsage only: the emulated resource (instance / task / pod) id. */
+  resourceId?: string;
+  dimension: string;
+  /** Start of the UTC hour of the record, ISO 8601 (e.g. 2026-07-15T09:00:00.000Z). */
+  hour: string;
+  /** Timestamp as submitted, epoch seconds. */
+  timestamp: number;
+  quantity: number;
+  allocations?: Array<{ quantity: number; tags?: Array<{ key: string; value: string }> }>;
+  meteringRecordId: string;
+  requestId: string;
+  /** Emulator clock time when it was written, ISO 8601. */
+  receivedAt: string;
+}
+
+/** A record answered `DuplicateRecord` (or `DuplicateRequestException`), with both quantities. */
+export interface DuplicateAttempt {
+  region: string;
+  productCode: string;
+  customerIdentifier?: string;
+  customerAWSAccountId?: string;
+  licenseArn?: string;
+  dimension: string;
+  hour: string;
+  billedQuantity: number;
+  attemptedQuantity: number;
+  requestId: string;
+  receivedAt: string;
+}
+
+/** A request refused as a whole (any error response), for inspection. */
+export interface RejectedRequest {
+  operation: string;
+  region: string;
+  errorType: string;
+  message: string;
+  httpStatus: number;
+  requestId: string;
+  receivedAt: string;
+}
+
+/** A lifecycle change that the notifier turns into EventBridge events and SNS messages. */
+export type LifecycleAction =
+  | "subscribe-success"
+  | "subscribe-fail"
+  | "unsubscribe-pending"
+  | "unsubscribe-success"
+  | "entitlement-updated"
+  | "agreement-created"
+  | "agreement-amended"
+  | "agreement-ended"
+  | "license-updated"
+  | "license-deprovisioned";
+
+export interface LifecycleNotification {
+  action: LifecycleAction;
+  productCode: string;
+  /** Product id used in EventBridge `product.id` (prod-xxxx). */
+  productId?: string;
+  customerIdentifier?: string;
+  customerAWSAccountId?: string;
+  licenseArn?: string;
+  agreementId?: string;
+  offerId?: string;
+  /** Agreement status for agreement events (ACTIVE, CANCELLED, EXPIRED, ...). */
+  agreementStatus?: string;
+  agreementIntent?: "NEW" | "RENEW" | "REPLACE" | "AMEND";
+  isFreeTrialTermPresent?: boolean;
+  /** Emulator clock time of the change. */
+  time: Date;
+}
+
+/** Where the emulator delivers notifications. */
+export interface WebhookConfig {
+  /** Receives EventBridge events as JSON POST bodies (as an API destination would). */
+  eventBridge?: Array<{
+    url: string /** sent in the header below, like an API destination connection */;
+    secret?: string;
+    header?: string;
+  }>;
+  /** Receives SNS HTTP(S) notifications (SubscriptionConfirmation, then Notification), signed. */
+  sns?: Array<{
+    url: string /** "subscription" | "entitlement" topic; default both */;
+    topics?: Array<"subscription" | "entitlement">;
+  }>;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Start and stop the services some tests need (Redis, PostgreSQL), on loopback only, on free ports.
+# Usage (developers too): source scripts/services.sh; services_up; ...; services_down
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+services_install() {
+  local need=()
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  { [ -n "${PG_BIN}" ] && [ -x "${PG_BIN}/postgres" ]; } || need+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)}
+}
+
+services_up() {
+  services_install
+  SERVICES_DIR=$(mktemp -d -t mm-svc.XXXXXX)
+  chmod 755 "$SERVICES_DIR" # the postgres user must traverse it (mktemp makes it 0700)
+  export SERVICES_DIR
+  local rport pport
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+    --dir "$SERVICES_DIR" --pidfile "$SERVICES_DIR/redis.pid" --logfile "$SERVICES_DIR/redis.log"
+  for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export REDIS_URL="redis://127.0.0.1:$rport/0"
+  pport=$(free_port)
+  install -d -o postgres -g postgres "$SERVICES_DIR/pg"
+  su postgres -s /bin/sh -c "'$PG_BIN/initdb' -D '$SERVICES_DIR/pg/data' -U postgres --auth=trust -E UTF8 --no-locale" >/dev/null
+  su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$SERVICES_DIR/pg/data' -l '$SERVICES_DIR/pg/server.log' -w -t 30 \
+     -o \"-p $pport -k '$SERVICES_DIR/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off\" start" >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pport/postgres"
+  echo "services: REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL CHROMIUM_PATH=$CHROMIUM_PATH"
+}
+
+services_down() {
+  [ -n "${SERVICES_DIR:-}" ] || return 0
+  if [ -f "$SERVICES_DIR/redis.pid" ]; then kill "$(cat "$SERVICES_DIR/redis.pid")" 2>/dev/null || true; fi
+  if [ -f "$SERVICES_DIR/pg/data/postmaster.pid" ]; then
+    su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$SERVICES_DIR/pg/data' -m fast -w stop" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$SERVICES_DIR"
+  unset SERVICES_DIR
+}
