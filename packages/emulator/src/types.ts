@@ -84,6 +84,12 @@ export interface LifecycleNotification {
   isFreeTrialTermPresent?: boolean;
   /** Emulator clock time of the change. */
   time: Date;
+  /** Agreement events: when the buyer accepted the offer. Defaults to `time`. */
+  acceptanceTime?: Date;
+  /** Agreement events: agreement start. Defaults to `acceptanceTime`. */
+  startTime?: Date;
+  /** Agreement events: agreement end. Defaults to one year after `startTime`. */
+  endTime?: Date;
 }
 
 /** Where the emulator delivers notifications. */
@@ -98,5 +104,31 @@ export interface WebhookConfig {
   sns?: Array<{
     url: string /** "subscription" | "entitlement" topic; default both */;
     topics?: Array<"subscription" | "entitlement">;
+    /** "1" = SHA1withRSA, "2" = SHA256withRSA, as the subscription attribute of the same name. Default "2". */
+    signatureVersion?: "1" | "2";
+    /** Hold Notifications until the endpoint has visited the SubscribeURL. Default false (deliver anyway). */
+    requireConfirmation?: boolean;
   }>;
+}
+
+/** One AWS API call as the emulator saw it (the request log). */
+export interface ApiCall {
+  /** Emulator clock time, ISO 8601. */
+  time: string;
+  region: string;
+  /** Operation name, or the raw target when it was not recognised. */
+  operation: string;
+  protocol: "awsJson1_1" | "rpcv2Cbor";
+  /** HTTP status answered. */
+  status: number;
+  /** Error `__type` when the call failed. */
+  errorType?: string;
+  /** Attempt number from the SDK's `amz-sdk-request` header (`attempt=N; max=M`), when sent. */
+  attempt?: number;
+  maxAttempts?: number;
+  /** `amz-sdk-invocation-id`: the same on every attempt of one SDK call. */
+  invocationId?: string;
+  requestId: string;
+  /** One-line human summary (never contains a registration token). */
+  summary: string;
 }

@@ -39,7 +39,9 @@ export type MarketplaceErrorCode =
   | "REGISTRATION_ALREADY_LINKED"
   | "INVALID_NOTIFICATION"
   | "UNAUTHORIZED"
-  | "ACCESS_DENIED";
+  | "ACCESS_DENIED"
+  | "INVALID_REQUEST"
+  | "IDENTITY_ALREADY_LINKED";
 
 export interface MarketplaceErrorOptions {
   cause?: unknown;

@@ -1,0 +1,60 @@
+// `pnpm bench`: runs each benchmark in its own process and prints one table. Build first (`pnpm build`):
+// the benchmarks use the packages' dist.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+for (const p of ["../packages/core/dist/index.js", "../packages/emulator/dist/index.js"])
+  if (!existsSync(join(here, p))) {
+    console.error(`missing ${p}: run \`pnpm build\` first`);
+    process.exit(1);
+  }
+
+const run = (script) =>
+  JSON.parse(
+    execFileSync(process.execPath, ["--expose-gc", join(here, script)], { encoding: "utf8", timeout: 90_000 })
+      .trim()
+      .split("\n")
+      .pop(),
+  );
+
+const r = run("record.mjs");
+const d = run("deliver.mjs");
+const fmt = (n) => Math.round(n).toLocaleString("en-US");
+const rows = [
+  ["Map increment (baseline)", `${fmt(r.baseline)} ops/s`, "1.00x", ""],
+  [
+    "record(), reused identity objects",
+    `${fmt(r.record)} ops/s`,
+    `${(r.baseline / r.record).toFixed(2)}x`,
+    "target ≤ 3x",
+  ],
+  [
+    "record(), new identity object per call",
+    `${fmt(r.fresh)} ops/s`,
+    `${(r.baseline / r.fresh).toFixed(2)}x`,
+    "validates the identity each call",
+  ],
+  [
+    "heap per 100,000 open grains (in memory)",
+    `${(r.heapPer100k / 1048576).toFixed(1)} MiB`,
+    "",
+    r.gc ? "" : "no --expose-gc: rough",
+  ],
+  ["heap per 100,000 grains (memory store)", `${(r.storePer100k / 1048576).toFixed(1)} MiB`, "", ""],
+  [
+    "delivery to emulator at 10 calls/s",
+    `${d.perSecond.toFixed(1)} rec/s`,
+    `${((d.perSecond / 250) * 100).toFixed(1)} % of 250`,
+    `${d.records} records, ${d.calls} calls, ${d.throttled} throttled, target ≥ 90 % (first 10 calls start at once)`,
+  ],
+];
+const widths = [0, 1, 2, 3].map((i) =>
+  Math.max(...rows.map((row) => row[i].length), ["benchmark", "result", "vs baseline", "note"][i].length),
+);
+const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+console.log(line(["benchmark", "result", "vs baseline", "note"]));
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+for (const row of rows) console.log(line(row));

@@ -1,0 +1,17 @@
+/** The customer directory: buyers, their tenants and lifecycle state, cached in memory over a store. */
+export { Directory } from "./directory.js";
+export { memoryDirectoryStore } from "./memory.js";
+export type { MemoryDirectoryStoreOptions } from "./memory.js";
+export { parseCustomerRecord, parseStoredRegistration, freezeCustomer, compact } from "./records.js";
+export { CUSTOMER_STATUSES } from "./types.js";
+export type {
+  ClaimResult,
+  CustomerRecord,
+  CustomerStatus,
+  DirectoryStore,
+  Entitlement,
+  EntitlementSnapshot,
+  MaybePromise,
+  Registration,
+  StoredRegistration,
+} from "./types.js";

@@ -1,0 +1,55 @@
+/**
+ * The framework-free HTTP layer under the Express, Koa and Hono adapters: everything two adapters would
+ * otherwise duplicate. Adapters only translate their request into these calls and write the answers back.
+ */
+export { readNodeBody, readWebBody } from "./body.js";
+export type { ParsedBody } from "./body.js";
+export { subjectOf } from "./customer.js";
+export {
+  METER_STATE,
+  applyMeterSpec,
+  createMeter,
+  meterStateOf,
+  parseMeterSpec,
+  skipMeteringOf,
+} from "./metering.js";
+export type { Awaitable, Meter, MeterSpec, MeterState, MeterUsageOptions, QuantitySpec } from "./metering.js";
+export { createGuard } from "./access.js";
+export type { Guard, GuardResult, RequireSubscriptionOptions } from "./access.js";
+export {
+  PROBLEM_JSON,
+  escapeHtml,
+  prefersJson,
+  problem,
+  problemFromError,
+  problemPage,
+  problemResponse,
+  statusTitle,
+} from "./problem.js";
+export type { Problem } from "./problem.js";
+export {
+  handleRegistration,
+  registrationError,
+  resolveRegistrationOptions,
+  withQueryParam,
+} from "./registration.js";
+export type { RegistrationHandlerOptions, ResolvedRegistrationOptions } from "./registration.js";
+export { handleWebhook, resolveWebhookOptions, webhookError } from "./webhooks.js";
+export type { ResolvedWebhookOptions, WebhookHandlerOptions, WebhookKind } from "./webhooks.js";
+export { closeOnShutdown } from "./shutdown.js";
+export type { ClosableServer, CloseOnShutdownOptions } from "./shutdown.js";
+export type {
+  AccessTarget,
+  ClosableTarget,
+  CustomerRef,
+  HttpResult,
+  LifecycleTarget,
+  MeteringTarget,
+  RegistrationTarget,
+  TenantRef,
+} from "./types.js";
+
+/** Brand under which the Express adapter keeps the marketplace on a request (shared by package copies). */
+export const MARKETPLACE_KEY: unique symbol = Symbol.for("marketmeter.marketplace") as never;
+/** Brand under which adapters keep the access decision of a request. */
+export const SUBSCRIPTION_KEY: unique symbol = Symbol.for("marketmeter.subscription") as never;

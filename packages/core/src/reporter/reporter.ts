@@ -1,0 +1,424 @@
+/**
+ * The reporter: claims closed grains under a lease, sends them with BatchMeterUsage at a paced rate,
+ * and writes every outcome back to the store. It owns retrying (the SDK is configured with few or no
+ * retries), so every retry is durable: the next attempt time lives in the store and survives restarts.
+ */
+import type {
+  BatchMeterUsageCommandOutput,
+  BatchMeterUsageRequest,
+  UsageRecordResult,
+} from "@aws-sdk/client-marketplace-metering";
+import { MarketplaceError } from "../errors/index.js";
+import type { Clock, Logger } from "../runtime/index.js";
+import type { GrainOutcome, StoredGrain, UsageStore } from "../stores/types.js";
+import { acceptanceDeadline, isAcceptable } from "../usage/window.js";
+import { type BackoffOptions, backoffDelay } from "./backoff.js";
+import {
+  type Batch,
+  type PreparedRecord,
+  buildBatches,
+  prepareRecord,
+  recordKey,
+  requestOf,
+} from "./batch.js";
+import { classifyError, errorMessage, errorName } from "./classify.js";
+import type { Emit, GrainInfo } from "./events.js";
+import type { RateLimiter } from "./limiter.js";
+
+export type SendFn = (
+  input: BatchMeterUsageRequest,
+) => Promise<Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">>;
+
+export interface ReporterOptions {
+  store: UsageStore;
+  /** Sends one BatchMeterUsage call; absent in dry-run mode. */
+  send: SendFn | undefined;
+  clock: Clock;
+  logger: Logger;
+  emit: Emit;
+  /** Lease owner name of this instance. */
+  owner: string;
+  leaseMs: number;
+  /** Stop using a lease when less than this is left (a call could outlive it). */
+  leaseSafetyMs: number;
+  claimLimit: number;
+  backoff: Required<BackoffOptions>;
+  random: () => number;
+  limiter: RateLimiter;
+  windowWarningMs: number;
+  throttlePauseMs: number;
+}
+
+/** Counters of the reporter since start. */
+export interface ReporterStats {
+  calls: number;
+  throttled: number;
+  callErrors: number;
+  sent: number;
+  rejected: number;
+  expired: number;
+  retries: number;
+  duplicates: number;
+  windowWarnings: number;
+}
+
+export function grainInfo(g: StoredGrain, identity = prepareRecord(g).identity): GrainInfo {
+  return { identity, dimension: g.dimension, hour: new Date(g.hour), quantity: g.quantity };
+}
+
+export class Reporter {
+  readonly stats: ReporterStats = {
+    calls: 0,
+    throttled: 0,
+    callErrors: 0,
+    sent: 0,
+    rejected: 0,
+    expired: 0,
+    retries: 0,
+    duplicates: 0,
+    windowWarnings: 0,
+  };
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  /**
+   * Sends every grain that is due. With `identityKey`, only that buyer's grains; with `urgent`, retrying
+   * grains are sent without waiting for their back-off (final metering).
+   */
+  async sendDue(options: { identityKey?: string; urgent?: boolean } = {}): Promise<void> {
+    const { store, owner } = this.o;
+    const attempted = new Set<string>();
+    for (;;) {
+      const now = this.o.clock();
+      const claimed = await store.claim({
+        owner,
+        now,
+        leaseMs: this.o.leaseMs,
+        limit: this.o.claimLimit,
+        ...(options.identityKey !== undefined ? { identityKey: options.identityKey } : {}),
+        ...(options.urgent ? { ignoreBackoff: true } : {}),
+      });
+      if (claimed.length === 0) return;
+      const fresh: StoredGrain[] = [];
+      const again: string[] = [];
+      for (const g of claimed) {
+        if (attempted.has(g.key)) again.push(g.key);
+        else fresh.push(g);
+      }
+      if (again.length > 0) await store.release(again, owner);
+      if (fresh.length === 0) return;
+      for (const g of fresh) attempted.add(g.key);
+
+      // Window guard: a grain AWS can no longer accept is expired instead of sent.
+      const expired: StoredGrain[] = [];
+      const live: PreparedRecord[] = [];
+      for (const g of fresh) {
+        if (!isAcceptable(g.hour, now)) expired.push(g);
+        else live.push(prepareRecord(g));
+      }
+      if (expired.length > 0) await this.expire(expired, now);
+      for (const r of live)
+        if (r.foldedAllocations > 0)
+          this.o.logger.warn(
+            {
+              dimension: r.grain.dimension,
+              hour: new Date(r.grain.hour).toISOString(),
+              folded: r.foldedAllocations,
+            },
+            "marketmeter: tag allocations beyond AWS limits were merged into the untagged share",
+          );
+      const batches = buildBatches(live);
+      for (let i = 0; i < batches.length; i++) {
+        const batch = batches[i]!;
+        const leaseLeft = Math.min(...batch.records.map((r) => r.grain.leaseUntil ?? 0)) - this.o.clock();
+        if (leaseLeft < this.o.leaseSafetyMs) {
+          // Not enough lease left for a call: give the rest back rather than risk two senders.
+          const rest = batches.slice(i).flatMap((b) => b.records.map((r) => r.grain.key));
+          await store.release(rest, owner);
+          break;
+        }
+        await this.sendRecords(batch, batch.records);
+      }
+    }
+  }
+
+  private async expire(grains: StoredGrain[], now: number): Promise<void> {
+    await this.o.store.settle(
+      grains.map((g) => ({
+        key: g.key,
+        state: "expired" as const,
+        reason: "outside the AWS acceptance window",
+      })),
+      { owner: this.o.owner, now },
+    );
+    for (const g of grains) {
+      this.stats.expired++;
+      const info = grainInfo(g);
+      this.o.logger.error(
+        { dimension: g.dimension, hour: info.hour.toISOString(), quantity: g.quantity, state: "expired" },
+        "marketmeter: usage can no longer be reported to AWS (24 h window or month-end cut-off passed)",
+      );
+      this.o.emit("expired", { grain: info, reason: "outside the AWS acceptance window" });
+    }
+  }
+
+  /** One call (or, after a request-level validation error, a bisection into smaller calls). */
+  private async sendRecords(batch: Batch, records: PreparedRecord[]): Promise<void> {
+    const { logger } = this.o;
+    const dryRun = this.o.send === undefined;
+    let out: Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">;
+    const input = requestOf({ ...batch, records });
+    try {
+      if (dryRun) {
+        out = { Results: input.UsageRecords!.map((r) => ({ UsageRecord: r, Status: "Success" })) };
+      } else {
+        await this.o.limiter.acquire();
+        this.stats.calls++;
+        out = await this.o.send!(input);
+      }
+    } catch (err) {
+      this.stats.callErrors++;
+      const kind = classifyError(err);
+      const name = errorName(err);
+      const message = `${name}: ${errorMessage(err)}`.slice(0, 500);
+      logger.warn(
+        { error: name, kind, records: records.length, productCode: batch.productCode },
+        "marketmeter: BatchMeterUsage call failed",
+      );
+      if ((kind === "invalid" || kind === "timestamp") && records.length > 1) {
+        // Isolate the poison record: halves are sent separately, the good ones get through.
+        const mid = Math.ceil(records.length / 2);
+        await this.sendRecords(batch, records.slice(0, mid));
+        await this.sendRecords(batch, records.slice(mid));
+        return;
+      }
+      const now = this.o.clock();
+      if (kind === "invalid" || kind === "product") {
+        await this.finish(records, () => ({ state: "rejected", reason: message }), now);
+        return;
+      }
+      if (kind === "timestamp") {
+        await this.finish(records, () => ({ state: "expired", reason: message }), now);
+        return;
+      }
+      if (kind === "throttle") {
+        this.stats.throttled++;
+        this.o.limiter.pause(this.o.throttlePauseMs);
+      }
+      if (kind === "config")
+        this.o.emit("error", {
+          error: new MarketplaceError(
+            "AWS_REJECTED",
+            `AWS refused the call (${message}); check credentials, permissions and Region`,
+            {
+              cause: err,
+            },
+          ),
+          phase: "send",
+        });
+      await this.retry(records, message, kind === "transient", now);
+      return;
+    }
+    await this.settleResults(records, out, dryRun);
+  }
+
+  private async settleResults(
+    records: PreparedRecord[],
+    out: Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">,
+    dryRun: boolean,
+  ): Promise<void> {
+    const byKey = new Map(records.map((r) => [recordKey(r.record), r]));
+    const verdicts = new Map<PreparedRecord, UsageRecordResult>();
+    for (const res of out.Results ?? []) {
+      const r = res.UsageRecord ? byKey.get(recordKey(res.UsageRecord)) : undefined;
+      if (r) verdicts.set(r, res);
+      else
+        this.o.logger.warn(
+          { status: res.Status },
+          "marketmeter: AWS returned a result for a record we did not send",
+        );
+    }
+    const unprocessed = new Set<PreparedRecord>();
+    for (const u of out.UnprocessedRecords ?? []) {
+      const r = byKey.get(recordKey(u));
+      if (r && !verdicts.has(r)) unprocessed.add(r);
+    }
+    const now = this.o.clock();
+    const retryUnprocessed: PreparedRecord[] = [];
+    const retryUnknown: PreparedRecord[] = [];
+    const outcomes: GrainOutcome[] = [];
+    const after: Array<() => void> = [];
+    for (const r of records) {
+      const v = verdicts.get(r);
+      const g = r.grain;
+      if (!v) {
+        (unprocessed.has(r) ? retryUnprocessed : retryUnknown).push(r);
+        continue;
+      }
+      const info = grainInfo(g, r.identity);
+      if (v.Status === "Success") {
+        outcomes.push({
+          key: g.key,
+          state: "sent",
+          ...(v.MeteringRecordId ? { meteringRecordId: v.MeteringRecordId } : {}),
+          ...(dryRun ? { reason: "dry-run" } : {}),
+        });
+        after.push(() => {
+          this.stats.sent++;
+          this.o.emit("sent", { grain: info, meteringRecordId: v.MeteringRecordId, dryRun });
+        });
+      } else if (v.Status === "CustomerNotSubscribed") {
+        outcomes.push({ key: g.key, state: "rejected", reason: "CustomerNotSubscribed" });
+        after.push(() => {
+          this.stats.rejected++;
+          this.o.logger.warn(
+            {
+              dimension: g.dimension,
+              hour: info.hour.toISOString(),
+              quantity: g.quantity,
+              productCode: info.identity.productCode,
+            },
+            "marketmeter: AWS answered CustomerNotSubscribed; the usage is not billed",
+          );
+          this.o.emit("rejected", {
+            grain: info,
+            reason: "CustomerNotSubscribed",
+            code: "CUSTOMER_NOT_SUBSCRIBED",
+          });
+        });
+      } else if (v.Status === "DuplicateRecord") {
+        // We never send two quantities for one grain, so after an attempt whose answer we did not see,
+        // the record AWS already holds is our own: the usage is billed.
+        const own = g.uncertain;
+        outcomes.push(
+          own
+            ? { key: g.key, state: "sent", reason: "DuplicateRecord: our own earlier attempt was recorded" }
+            : { key: g.key, state: "rejected", reason: "DuplicateRecord" },
+        );
+        after.push(() => {
+          this.stats.duplicates++;
+          if (own) this.stats.sent++;
+          else this.stats.rejected++;
+          this.o.logger.warn(
+            {
+              dimension: g.dimension,
+              hour: info.hour.toISOString(),
+              quantity: g.quantity,
+              ownEarlierWrite: own,
+            },
+            own
+              ? "marketmeter: DuplicateRecord after an unconfirmed attempt; counting our earlier write as billed"
+              : "marketmeter: DuplicateRecord: another record was already billed for this grain; this quantity is not billed",
+          );
+          this.o.emit("duplicate", {
+            grain: info,
+            quantity: g.quantity,
+            billedQuantity: own ? g.quantity : undefined,
+            ownEarlierWrite: own,
+          });
+          if (!own)
+            this.o.emit("rejected", { grain: info, reason: "DuplicateRecord", code: "DUPLICATE_RECORD" });
+        });
+      } else {
+        this.o.logger.error({ status: v.Status }, "marketmeter: unknown result status; will retry");
+        retryUnknown.push(r);
+      }
+    }
+    if (outcomes.length > 0) await this.o.store.settle(outcomes, { owner: this.o.owner, now });
+    for (const f of after) f();
+    if (retryUnprocessed.length > 0) await this.retry(retryUnprocessed, "UnprocessedRecords", false, now);
+    if (retryUnknown.length > 0)
+      await this.retry(retryUnknown, "no result returned for the record", true, now);
+  }
+
+  private async finish(
+    records: PreparedRecord[],
+    verdict: () => { state: "rejected" | "expired"; reason: string },
+    now: number,
+  ): Promise<void> {
+    const v = verdict();
+    await this.o.store.settle(
+      records.map((r) => ({ key: r.grain.key, state: v.state, reason: v.reason })),
+      { owner: this.o.owner, now },
+    );
+    for (const r of records) {
+      const info = grainInfo(r.grain, r.identity);
+      this.o.logger.error(
+        {
+          dimension: r.grain.dimension,
+          hour: info.hour.toISOString(),
+          quantity: r.grain.quantity,
+          reason: v.reason,
+        },
+        `marketmeter: usage ${v.state} by AWS`,
+      );
+      if (v.state === "expired") {
+        this.stats.expired++;
+        this.o.emit("expired", { grain: info, reason: v.reason });
+      } else {
+        this.stats.rejected++;
+        this.o.emit("rejected", { grain: info, reason: v.reason, code: "AWS_REJECTED" });
+      }
+    }
+  }
+
+  private async retry(
+    records: PreparedRecord[],
+    error: string,
+    uncertain: boolean,
+    now: number,
+  ): Promise<void> {
+    let first = Number.POSITIVE_INFINITY;
+    let attempt = 0;
+    const outcomes: GrainOutcome[] = records.map((r) => {
+      const g = r.grain;
+      const delay = backoffDelay(g.attempts, this.o.backoff, this.o.random);
+      // Never schedule past the window: the last attempt happens while AWS still accepts the hour.
+      const lastChance = acceptanceDeadline(g.hour) - 30_000;
+      const nextAttemptAt = Math.max(now + 1, Math.min(now + delay, lastChance));
+      first = Math.min(first, nextAttemptAt);
+      attempt = Math.max(attempt, g.attempts + 1);
+      return { key: g.key, state: "retrying", nextAttemptAt, error, uncertain };
+    });
+    await this.o.store.settle(outcomes, { owner: this.o.owner, now });
+    this.stats.retries += records.length;
+    this.o.emit("retrying", {
+      grains: records.map((r) => grainInfo(r.grain, r.identity)),
+      attempt,
+      nextAttemptAt: new Date(first),
+      error,
+    });
+  }
+
+  /** Warns about unsent grains close to the end of their acceptance window. */
+  async sweep(): Promise<void> {
+    const now = this.o.clock();
+    const open = await this.o.store.list({ states: ["pending", "closed", "retrying"], limit: 5000 });
+    for (const g of open) {
+      const deadline = acceptanceDeadline(g.hour);
+      const remainingMs = deadline - now;
+      if (remainingMs > this.o.windowWarningMs || remainingMs <= 0 || this.warned.has(g.key)) continue;
+      this.warned.add(g.key);
+      this.stats.windowWarnings++;
+      const info = grainInfo(g);
+      this.o.logger.warn(
+        {
+          dimension: g.dimension,
+          hour: info.hour.toISOString(),
+          quantity: g.quantity,
+          state: g.state,
+          deadline: new Date(deadline).toISOString(),
+        },
+        "marketmeter: usage not yet accepted by AWS is close to the end of its acceptance window",
+      );
+      this.o.emit("windowWarning", {
+        grain: info,
+        deadline: new Date(deadline),
+        remainingMs,
+        state: g.state,
+      });
+    }
+    if (this.warned.size > 100_000) this.warned.clear();
+  }
+}

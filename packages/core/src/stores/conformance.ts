@@ -1,0 +1,427 @@
+/**
+ * A behavioural test suite every store must pass. It is framework-neutral: pass the `describe` and
+ * `it` of your test runner (vitest, node:test, jest); assertions use `node:assert/strict`.
+ */
+import assert from "node:assert/strict";
+import { HOUR_MS } from "../runtime/index.js";
+import { MAX_QUANTITY, grainKey } from "./grain.js";
+import type { AddContext, StoredGrain, UsageStore } from "./types.js";
+
+/** What the suite needs to create stores. */
+export interface StoreConformanceTarget {
+  /** A short name used in test titles. */
+  name: string;
+  /**
+   * Creates a fresh, empty storage. `open()` returns another handle on the same storage (another
+   * connection or client, as a second process would have); a store that cannot, returns `store` again.
+   */
+  create(): Promise<{ store: UsageStore; open(): Promise<UsageStore>; cleanup(): Promise<void> }>;
+  /** True when `open()` after closing every handle still sees the data (durable stores). */
+  durable: boolean;
+}
+
+type Describe = (name: string, fn: () => void) => void;
+type It = (name: string, fn: () => Promise<void>, timeout?: number) => void;
+
+const ID_A = "L|pca1234567890abcdefghijkl|123456789012|arn:aws:license-manager::294406891311:license:l-0123";
+const ID_B = "C|pleg1234567890abcdefghijk|cust-ABC123";
+const H0 = Date.UTC(2026, 6, 15, 8);
+const H1 = H0 + HOUR_MS;
+const H2 = H1 + HOUR_MS;
+const H3 = H2 + HOUR_MS;
+
+/** Context at `now`, with a grace of 5 minutes. */
+function ctxAt(now: number, graceMs = 300_000): AddContext {
+  return {
+    now,
+    openFrom: Math.floor((now - graceMs) / HOUR_MS) * HOUR_MS,
+    carryTo: Math.floor(now / HOUR_MS) * HOUR_MS,
+  };
+}
+
+/**
+ * Registers the store conformance suite.
+ *
+ * @example
+ * import { describe, it } from "vitest";
+ * import { storeConformance } from "@marketmeter/core/testing";
+ * storeConformance({ name: "sqlite", durable: true, create: async () => { … } }, { describe, it });
+ */
+export function storeConformance(target: StoreConformanceTarget, t: { describe: Describe; it: It }): void {
+  const { describe, it } = t;
+  const withStore = (fn: (s: UsageStore, open: () => Promise<UsageStore>) => Promise<void>) => async () => {
+    const h = await target.create();
+    try {
+      await fn(h.store, h.open);
+    } finally {
+      await h.store.close().catch(() => {});
+      await h.cleanup();
+    }
+  };
+
+  describe(`store conformance: ${target.name}`, () => {
+    it(
+      "add sums usage per grain and keeps allocations summing to the quantity",
+      withStore(async (s) => {
+        const ctx = ctxAt(H1 + 60_000);
+        await s.add([{ identityKey: ID_A, dimension: "api_calls", hour: H1, quantity: 3 }], ctx);
+        await s.add(
+          [
+            {
+              identityKey: ID_A,
+              dimension: "api_calls",
+              hour: H1,
+              quantity: 4,
+              allocations: { '[["env","prod"]]': 4 },
+            },
+            { identityKey: ID_B, dimension: "api_calls", hour: H1, quantity: 5 },
+          ],
+          ctx,
+        );
+        const a = await s.get(grainKey(ID_A, "api_calls", H1));
+        assert.equal(a?.quantity, 7);
+        assert.equal(a?.state, "pending");
+        assert.deepEqual(a?.allocations, { "": 3, '[["env","prod"]]': 4 });
+        const b = await s.get(grainKey(ID_B, "api_calls", H1));
+        assert.equal(b?.quantity, 5);
+        assert.equal(b?.allocations, undefined);
+        assert.equal(a?.identityKey, ID_A);
+        assert.equal(a?.dimension, "api_calls");
+        assert.equal(a?.hour, H1);
+      }),
+    );
+
+    it(
+      "usage for a closed grain moves to the open hour atomically and is reported",
+      withStore(async (s) => {
+        await s.add(
+          [{ identityKey: ID_A, dimension: "api_calls", hour: H1, quantity: 10 }],
+          ctxAt(H1 + 1000),
+        );
+        assert.equal(await s.closeGrains({ hourBefore: H2, identityKey: ID_A, now: H1 + 2000 }), 1);
+        const r = await s.add(
+          [{ identityKey: ID_A, dimension: "api_calls", hour: H1, quantity: 2 }],
+          ctxAt(H1 + 3000),
+        );
+        assert.deepEqual(r.carried, [
+          {
+            identityKey: ID_A,
+            dimension: "api_calls",
+            fromHour: H1,
+            toHour: H2,
+            quantity: 2,
+            reason: "closed",
+          },
+        ]);
+        assert.equal((await s.get(grainKey(ID_A, "api_calls", H1)))?.quantity, 10);
+        assert.equal((await s.get(grainKey(ID_A, "api_calls", H2)))?.quantity, 2);
+      }),
+    );
+
+    it(
+      "usage for a final hour without a grain goes to the current hour",
+      withStore(async (s) => {
+        const r = await s.add(
+          [{ identityKey: ID_B, dimension: "d", hour: H0, quantity: 6 }],
+          ctxAt(H2 + 600_000),
+        );
+        assert.equal(r.carried.length, 1);
+        assert.equal(r.carried[0]?.toHour, H2);
+        assert.equal(await s.get(grainKey(ID_B, "d", H0)), undefined);
+        assert.equal((await s.get(grainKey(ID_B, "d", H2)))?.quantity, 6);
+        // Inside the grace period the previous hour still takes usage.
+        const r2 = await s.add(
+          [{ identityKey: ID_B, dimension: "d", hour: H1, quantity: 1 }],
+          ctxAt(H2 + 60_000),
+        );
+        assert.equal(r2.carried.length, 0);
+        assert.equal((await s.get(grainKey(ID_B, "d", H1)))?.quantity, 1);
+      }),
+    );
+
+    it(
+      "a grain never passes 2,147,483,647: the excess moves to the next hour",
+      withStore(async (s) => {
+        const ctx = ctxAt(H1 + 1000);
+        await s.add([{ identityKey: ID_A, dimension: "d", hour: H1, quantity: MAX_QUANTITY - 10 }], ctx);
+        const r = await s.add(
+          [{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 25, allocations: { a: 20, b: 5 } }],
+          ctx,
+        );
+        const g1 = await s.get(grainKey(ID_A, "d", H1));
+        const g2 = await s.get(grainKey(ID_A, "d", H2));
+        assert.equal(g1?.quantity, MAX_QUANTITY);
+        assert.equal(g2?.quantity, 15);
+        const sum = (g?: StoredGrain) => Object.values(g?.allocations ?? {}).reduce((x, y) => x + y, 0);
+        assert.equal(sum(g1), MAX_QUANTITY);
+        assert.equal(sum(g2), 15);
+        assert.deepEqual(r.carried, [
+          { identityKey: ID_A, dimension: "d", fromHour: H1, toHour: H2, quantity: 15, reason: "int32" },
+        ]);
+      }),
+    );
+
+    it(
+      "ensure creates a zero grain once, even for a final hour",
+      withStore(async (s) => {
+        const ctx = ctxAt(H2 + 600_000);
+        await s.add([{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 0, ensure: true }], ctx);
+        const g = await s.get(grainKey(ID_A, "d", H1));
+        assert.equal(g?.quantity, 0);
+        assert.equal(g?.state, "pending");
+        await s.add([{ identityKey: ID_B, dimension: "d", hour: H1, quantity: 0, ensure: true }], ctx);
+        await s.add([{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 0, ensure: true }], ctx);
+        assert.equal((await s.list()).length, 2);
+      }),
+    );
+
+    it(
+      "closeGrains freezes pending grains before an hour, optionally for one identity",
+      withStore(async (s) => {
+        const ctx = ctxAt(H1 + 1000);
+        await s.add(
+          [
+            { identityKey: ID_A, dimension: "d", hour: H0, quantity: 1 },
+            { identityKey: ID_A, dimension: "d", hour: H1, quantity: 1 },
+            { identityKey: ID_B, dimension: "d", hour: H1, quantity: 1 },
+          ],
+          { ...ctx, openFrom: H0 },
+        );
+        assert.equal(await s.closeGrains({ hourBefore: H1, now: H1 + 2000 }), 1);
+        assert.equal(await s.closeGrains({ hourBefore: H1, now: H1 + 2000 }), 0);
+        assert.equal(await s.closeGrains({ hourBefore: H2, identityKey: ID_B, now: H1 + 3000 }), 1);
+        const states = Object.fromEntries((await s.list()).map((g) => [g.key, g.state]));
+        assert.deepEqual(states, {
+          [grainKey(ID_A, "d", H0)]: "closed",
+          [grainKey(ID_A, "d", H1)]: "pending",
+          [grainKey(ID_B, "d", H1)]: "closed",
+        });
+        const c = await s.get(grainKey(ID_B, "d", H1));
+        assert.equal(c?.closedAt, H1 + 3000);
+        assert.deepEqual(await s.counts(), {
+          pending: 1,
+          closed: 2,
+          retrying: 0,
+          sent: 0,
+          rejected: 0,
+          expired: 0,
+        });
+      }),
+    );
+
+    it(
+      "claim leases due grains oldest first, never twice while the lease holds",
+      withStore(async (s) => {
+        const now = H3;
+        await s.add(
+          [H2, H0, H1].map((hour) => ({ identityKey: ID_A, dimension: "d", hour, quantity: 1 })),
+          { now, openFrom: H0, carryTo: H3 },
+        );
+        await s.add([{ identityKey: ID_B, dimension: "d", hour: H2, quantity: 1 }], {
+          now,
+          openFrom: H0,
+          carryTo: H3,
+        });
+        await s.closeGrains({ hourBefore: H3, now });
+        const first = await s.claim({ owner: "a", now, leaseMs: 60_000, limit: 2 });
+        assert.deepEqual(
+          first.map((g) => g.hour),
+          [H0, H1],
+        );
+        assert.ok(first.every((g) => g.leaseOwner === "a" && g.leaseUntil === now + 60_000 && !g.uncertain));
+        const second = await s.claim({ owner: "b", now: now + 1000, leaseMs: 60_000, limit: 10 });
+        assert.equal(second.length, 2);
+        assert.ok(second.every((g) => g.hour === H2));
+        assert.equal((await s.claim({ owner: "c", now: now + 2000, leaseMs: 60_000, limit: 10 })).length, 0);
+        const onlyB = await s.claim({
+          owner: "c",
+          now: now + 61_001,
+          leaseMs: 60_000,
+          limit: 10,
+          identityKey: ID_B,
+        });
+        assert.equal(onlyB.length, 1);
+        assert.equal(onlyB[0]?.identityKey, ID_B);
+        // Re-claimed after the lease expired: the first owner may have sent it, so it is uncertain.
+        assert.equal(onlyB[0]?.uncertain, true);
+      }),
+    );
+
+    it(
+      "settle records sent, rejected, expired and retrying; retrying needs the lease",
+      withStore(async (s) => {
+        const now = H3;
+        await s.add(
+          [H0, H1, H2].flatMap((hour) => [
+            { identityKey: ID_A, dimension: "d", hour, quantity: 2 },
+            { identityKey: ID_B, dimension: "d", hour, quantity: 2 },
+          ]),
+          { now, openFrom: H0, carryTo: H3 },
+        );
+        await s.closeGrains({ hourBefore: H3, now });
+        const got = await s.claim({ owner: "a", now, leaseMs: 60_000, limit: 10 });
+        assert.equal(got.length, 6);
+        const k = (id: string, h: number) => grainKey(id, "d", h);
+        await s.settle(
+          [
+            { key: k(ID_A, H0), state: "sent", meteringRecordId: "mr-1" },
+            { key: k(ID_B, H0), state: "rejected", reason: "CustomerNotSubscribed" },
+            { key: k(ID_A, H1), state: "expired", reason: "window" },
+            {
+              key: k(ID_B, H1),
+              state: "retrying",
+              nextAttemptAt: now + 5000,
+              error: "Throttling",
+              uncertain: false,
+            },
+            {
+              key: k(ID_A, H2),
+              state: "retrying",
+              nextAttemptAt: now + 5000,
+              error: "timeout",
+              uncertain: true,
+            },
+          ],
+          { owner: "a", now: now + 10 },
+        );
+        // Not the lease owner: a retry outcome is ignored, a terminal one applies.
+        await s.settle(
+          [{ key: k(ID_B, H2), state: "retrying", nextAttemptAt: now, error: "x", uncertain: false }],
+          {
+            owner: "zzz",
+            now: now + 11,
+          },
+        );
+        const g = async (key: string) => (await s.get(key))!;
+        assert.equal((await g(k(ID_A, H0))).state, "sent");
+        assert.equal((await g(k(ID_A, H0))).meteringRecordId, "mr-1");
+        assert.equal((await g(k(ID_A, H0))).leaseOwner, undefined);
+        assert.equal((await g(k(ID_B, H0))).reason, "CustomerNotSubscribed");
+        assert.equal((await g(k(ID_A, H1))).state, "expired");
+        const r = await g(k(ID_B, H1));
+        assert.equal(r.state, "retrying");
+        assert.equal(r.attempts, 1);
+        assert.equal(r.nextAttemptAt, now + 5000);
+        assert.equal(r.lastError, "Throttling");
+        assert.equal(r.uncertain, false);
+        assert.equal((await g(k(ID_A, H2))).uncertain, true);
+        assert.equal((await g(k(ID_B, H2))).state, "closed");
+        assert.equal((await g(k(ID_B, H2))).leaseOwner, "a");
+        // A terminal grain never changes again.
+        await s.settle([{ key: k(ID_A, H0), state: "rejected", reason: "late" }], {
+          owner: "a",
+          now: now + 20,
+        });
+        assert.equal((await g(k(ID_A, H0))).state, "sent");
+        // Retrying grains are due only at their next attempt time, unless backoff is ignored.
+        await s.release([k(ID_B, H2)], "a");
+        const early = await s.claim({ owner: "b", now: now + 100, leaseMs: 1000, limit: 10 });
+        assert.deepEqual(
+          early.map((x) => x.key),
+          [k(ID_B, H2)],
+        );
+        const urgent = await s.claim({
+          owner: "b",
+          now: now + 100,
+          leaseMs: 1000,
+          limit: 10,
+          ignoreBackoff: true,
+        });
+        assert.equal(urgent.length, 2);
+        const later = await s.claim({ owner: "c", now: now + 5000 + 1000, leaseMs: 1000, limit: 10 });
+        assert.equal(later.length, 3);
+        assert.deepEqual(await s.counts(), {
+          pending: 0,
+          closed: 1,
+          retrying: 2,
+          sent: 1,
+          rejected: 1,
+          expired: 1,
+        });
+      }),
+    );
+
+    it(
+      "list filters by hour range, state and identity",
+      withStore(async (s) => {
+        const now = H3;
+        await s.add(
+          [H0, H1, H2].flatMap((hour) => [
+            { identityKey: ID_A, dimension: "d", hour, quantity: 1 },
+            { identityKey: ID_B, dimension: "e", hour, quantity: 1 },
+          ]),
+          { now, openFrom: H0, carryTo: H3 },
+        );
+        await s.closeGrains({ hourBefore: H1, now });
+        assert.equal((await s.list({ hourFrom: H1, hourTo: H2 })).length, 2);
+        assert.equal((await s.list({ states: ["closed"] })).length, 2);
+        assert.equal((await s.list({ identityKey: ID_B, hourFrom: H1 })).length, 2);
+        assert.equal((await s.list({ limit: 1 })).length, 1);
+        const all = await s.list();
+        assert.deepEqual(
+          all.map((g) => g.hour),
+          [H0, H0, H1, H1, H2, H2],
+        );
+      }),
+    );
+
+    it(
+      "two handles on the same storage never lease the same grain",
+      withStore(async (s, open) => {
+        const other = await open();
+        const now = H3;
+        const deltas = [];
+        for (let i = 0; i < 60; i++)
+          deltas.push({ identityKey: ID_A, dimension: `d${i}`, hour: H1, quantity: i + 1 });
+        await s.add(deltas, { now, openFrom: H0, carryTo: H3 });
+        await other.closeGrains({ hourBefore: H2, now });
+        const owners = ["a", "b", "c", "d", "e", "f"];
+        const results = await Promise.all(
+          owners.map((o, i) => (i % 2 ? other : s).claim({ owner: o, now, leaseMs: 60_000, limit: 7 })),
+        );
+        const more = await Promise.all(
+          owners.map((o, i) => (i % 2 ? s : other).claim({ owner: o, now, leaseMs: 60_000, limit: 7 })),
+        );
+        const keys = [...results, ...more].flat().map((g) => g.key);
+        assert.equal(new Set(keys).size, keys.length);
+        assert.equal(keys.length, 60);
+        if (other !== s) await other.close();
+      }),
+    );
+
+    it(
+      "concurrent adds from two handles are all counted",
+      withStore(async (s, open) => {
+        const other = await open();
+        const ctx = ctxAt(H1 + 1000);
+        const ops = [];
+        for (let i = 0; i < 40; i++)
+          ops.push(
+            (i % 2 ? other : s).add([{ identityKey: ID_B, dimension: "d", hour: H1, quantity: i }], ctx),
+          );
+        await Promise.all(ops);
+        assert.equal((await s.get(grainKey(ID_B, "d", H1)))?.quantity, (39 * 40) / 2);
+        if (other !== s) await other.close();
+      }),
+    );
+
+    if (target.durable)
+      it(
+        "data survives closing and reopening",
+        withStore(async (s, open) => {
+          await s.add([{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 9 }], ctxAt(H1 + 1000));
+          await s.closeGrains({ hourBefore: H2, now: H1 + 2000 });
+          await s.claim({ owner: "a", now: H1 + 3000, leaseMs: 1000, limit: 1 });
+          await s.close();
+          const again = await open();
+          const g = await again.get(grainKey(ID_A, "d", H1));
+          assert.equal(g?.quantity, 9);
+          assert.equal(g?.state, "closed");
+          assert.equal(g?.leaseOwner, "a");
+          const re = await again.claim({ owner: "b", now: H1 + 5000, leaseMs: 1000, limit: 1 });
+          assert.equal(re[0]?.uncertain, true);
+          await again.close();
+        }),
+      );
+  });
+}

@@ -1,0 +1,33 @@
+// Front door of the stores concern: the store contract, the in-memory default and the grain rules
+// every store implementation shares.
+export { memoryStore } from "./memory.js";
+export type { MemoryStoreOptions } from "./memory.js";
+export {
+  MAX_QUANTITY,
+  grainKey,
+  parseGrainKey,
+  mergeAllocations,
+  splitDelta,
+  applyAdd,
+  applyClaim,
+  applySettle,
+  compareForClaim,
+  isClaimable,
+  matchesQuery,
+  newGrain,
+} from "./grain.js";
+export type { GrainAccess } from "./grain.js";
+export { GRAIN_STATES, isTerminalState } from "./types.js";
+export type {
+  AddContext,
+  AddResult,
+  CarryForward,
+  ClaimOptions,
+  CloseGrainsFilter,
+  GrainOutcome,
+  GrainState,
+  ListQuery,
+  StoredGrain,
+  UsageDelta,
+  UsageStore,
+} from "./types.js";

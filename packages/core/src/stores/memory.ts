@@ -1,0 +1,141 @@
+import { MarketplaceError } from "../errors/index.js";
+import { applyAdd, applyClaim, applySettle, compareForClaim, isClaimable, matchesQuery } from "./grain.js";
+import {
+  type AddContext,
+  type AddResult,
+  type ClaimOptions,
+  type CloseGrainsFilter,
+  GRAIN_STATES,
+  type GrainOutcome,
+  type GrainState,
+  type ListQuery,
+  type StoredGrain,
+  type UsageDelta,
+  type UsageStore,
+} from "./types.js";
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Drop settled grains (sent, rejected, expired) older than this many milliseconds after they settled,
+   * so a long-running process does not grow without bound.
+   * @default 172800000 (48 hours)
+   */
+  retainSettledMs?: number;
+}
+
+/**
+ * The default store: grains live in this process only. Nothing survives a crash or restart, so use it
+ * for development, tests and dry runs; use `@marketmeter/sqlite` (or a shared store) in production.
+ *
+ * @example
+ * createMarketplace({ store: memoryStore(), … })
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
+  if (typeof options !== "object" || options === null)
+    throw new MarketplaceError("INVALID_CONFIG", "memoryStore options must be an object");
+  const retain = options.retainSettledMs ?? 172_800_000;
+  if (!Number.isSafeInteger(retain) || retain < 0)
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "memoryStore retainSettledMs must be a non-negative integer",
+    );
+  const grains = new Map<string, StoredGrain>();
+  let closed = false;
+  const check = () => {
+    if (closed) throw new MarketplaceError("STORE_ERROR", "memory store is closed");
+  };
+  const prune = (now: number) => {
+    for (const [k, g] of grains)
+      if (g.settledAt !== undefined && now - g.settledAt > retain) grains.delete(k);
+  };
+
+  return {
+    kind: "memory",
+    durable: false,
+    async add(deltas: readonly UsageDelta[], ctx: AddContext): Promise<AddResult> {
+      check();
+      // Stage writes so a failure half-way leaves nothing behind (all or nothing, like a transaction).
+      const staged = new Map<string, StoredGrain>();
+      const carried = applyAdd(
+        { get: (k) => staged.get(k) ?? grains.get(k), put: (g) => void staged.set(g.key, g) },
+        deltas,
+        ctx,
+      );
+      for (const g of staged.values()) grains.set(g.key, g);
+      return { carried };
+    },
+    async closeGrains(filter: CloseGrainsFilter): Promise<number> {
+      check();
+      let n = 0;
+      for (const g of grains.values()) {
+        if (g.state !== "pending" || g.hour >= filter.hourBefore) continue;
+        if (filter.identityKey !== undefined && g.identityKey !== filter.identityKey) continue;
+        grains.set(g.key, {
+          ...g,
+          state: "closed",
+          closedAt: filter.now,
+          nextAttemptAt: filter.now,
+          updatedAt: filter.now,
+        });
+        n++;
+      }
+      prune(filter.now);
+      return n;
+    },
+    async claim(o: ClaimOptions): Promise<StoredGrain[]> {
+      check();
+      const due = [...grains.values()]
+        .filter((g) => isClaimable(g, o.now, o.identityKey, o.ignoreBackoff))
+        .sort(compareForClaim)
+        .slice(0, o.limit);
+      return due.map((g) => {
+        const c = applyClaim(g, o.owner, o.now, o.leaseMs);
+        grains.set(c.key, c);
+        return { ...c };
+      });
+    },
+    async settle(outcomes: readonly GrainOutcome[], ctx: { owner: string; now: number }): Promise<void> {
+      check();
+      for (const o of outcomes) {
+        const g = grains.get(o.key);
+        if (!g) continue;
+        const next = applySettle(g, o, ctx.owner, ctx.now);
+        if (next) grains.set(next.key, next);
+      }
+    },
+    async release(keys: readonly string[], owner: string): Promise<void> {
+      check();
+      for (const k of keys) {
+        const g = grains.get(k);
+        if (!g || g.leaseOwner !== owner) continue;
+        const next = { ...g };
+        delete next.leaseOwner;
+        delete next.leaseUntil;
+        grains.set(k, next);
+      }
+    },
+    async get(key: string): Promise<StoredGrain | undefined> {
+      check();
+      const g = grains.get(key);
+      return g ? { ...g } : undefined;
+    },
+    async list(query: ListQuery = {}): Promise<StoredGrain[]> {
+      check();
+      return [...grains.values()]
+        .filter((g) => matchesQuery(g, query))
+        .sort(compareForClaim)
+        .slice(0, query.limit ?? 10_000)
+        .map((g) => ({ ...g }));
+    },
+    async counts(): Promise<Record<GrainState, number>> {
+      check();
+      const out = Object.fromEntries(GRAIN_STATES.map((s) => [s, 0])) as Record<GrainState, number>;
+      for (const g of grains.values()) out[g.state]++;
+      return out;
+    },
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,3 @@
+// Entry point `@marketmeter/core/testing`: helpers for people who write stores.
+export { storeConformance } from "./stores/conformance.js";
+export type { StoreConformanceTarget } from "./stores/conformance.js";

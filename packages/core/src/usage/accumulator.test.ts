@@ -1,0 +1,157 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { identityKey } from "../identity/index.js";
+import { HOUR_MS } from "../runtime/index.js";
+import { Accumulator } from "./accumulator.js";
+
+const NOW = Date.UTC(2026, 6, 15, 10, 30);
+const IDS = [
+  {
+    customerAWSAccountId: "123456789012",
+    licenseArn: "arn:aws:license-manager::294406891311:license:l-01",
+    productCode: "pca",
+  },
+  { customerIdentifier: "cust-1", productCode: "pleg" },
+  { customerAWSAccountId: "210987654321", productCode: "pleg" },
+];
+const TAGS: Array<Record<string, string> | undefined> = [undefined, { team: "a" }, { env: "p", team: "b" }];
+
+function make(clock = () => NOW) {
+  return new Accumulator({
+    dimensions: ["d1", "d2"],
+    productCodes: ["pca", "pleg"],
+    clock,
+    maxFutureMs: 60_000,
+  });
+}
+
+const eventArb = fc.record({
+  who: fc.integer({ min: 0, max: 2 }),
+  fresh: fc.boolean(),
+  dim: fc.constantFrom("d1", "d2"),
+  q: fc.integer({ min: 0, max: 1_000_000 }),
+  hoursAgo: fc.integer({ min: 0, max: 5 }),
+  tag: fc.integer({ min: 0, max: 2 }),
+});
+
+describe("Accumulator", () => {
+  it("property: drained deltas hold exactly the recorded sums per grain, allocations summing to the quantity", () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { maxLength: 200 }), fc.integer({ min: 0, max: 200 }), (events, cut) => {
+        const acc = make();
+        const expected = new Map<string, number>();
+        const expectedTags = new Map<string, number>();
+        const deltas = [];
+        events.forEach((e, i) => {
+          if (i === cut) deltas.push(...acc.drain());
+          const identity = e.fresh ? { ...IDS[e.who]! } : IDS[e.who]!;
+          const tags = TAGS[e.tag];
+          acc.record({
+            identity,
+            dimension: e.dim,
+            quantity: e.q,
+            timestamp: NOW - e.hoursAgo * HOUR_MS,
+            ...(tags ? { tags } : {}),
+          });
+          const hour = Math.floor((NOW - e.hoursAgo * HOUR_MS) / HOUR_MS) * HOUR_MS;
+          const k = `${identityKey(IDS[e.who] as never)}|${e.dim}|${hour}`;
+          expected.set(k, (expected.get(k) ?? 0) + e.q);
+          const tk = `${k}|${tags ? JSON.stringify(Object.entries(tags).sort()) : ""}`;
+          expectedTags.set(tk, (expectedTags.get(tk) ?? 0) + e.q);
+        });
+        deltas.push(...acc.drain());
+        expect(acc.size).toBe(0);
+        const got = new Map<string, number>();
+        const gotTags = new Map<string, number>();
+        for (const d of deltas) {
+          const k = `${d.identityKey}|${d.dimension}|${d.hour}`;
+          got.set(k, (got.get(k) ?? 0) + d.quantity);
+          expect(d.hour % HOUR_MS).toBe(0);
+          if (d.allocations) expect(Object.values(d.allocations).reduce((a, b) => a + b, 0)).toBe(d.quantity);
+          for (const [tk, q] of Object.entries(d.allocations ?? { "": d.quantity }))
+            gotTags.set(`${k}|${tk}`, (gotTags.get(`${k}|${tk}`) ?? 0) + q);
+        }
+        expect(got).toEqual(expected);
+        for (const [k, q] of gotTags) if (q === 0) gotTags.delete(k);
+        for (const [k, q] of expectedTags) if (q === 0) expectedTags.delete(k);
+        expect(gotTags).toEqual(expectedTags);
+        expect(acc.records).toBe(events.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("property: restore after a failed checkpoint loses nothing", () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { maxLength: 80 }), (events) => {
+        const acc = make();
+        for (const e of events)
+          acc.record({ identity: IDS[e.who]!, dimension: e.dim, quantity: e.q, tags: TAGS[e.tag] as never });
+        const first = acc.drain();
+        acc.restore(first);
+        const again = acc.drain();
+        const sum = (ds: typeof first) => ds.reduce((n, d) => n + d.quantity, 0);
+        expect(sum(again)).toBe(sum(first));
+        expect(again.length).toBe(first.length);
+      }),
+    );
+  });
+
+  it("rejects bad input with coded errors and counts nothing", () => {
+    const acc = make();
+    const tries: Array<[unknown, string]> = [
+      [null, "INVALID_ARGUMENT"],
+      [{ identity: IDS[0], dimension: "nope", quantity: 1 }, "INVALID_DIMENSION"],
+      [{ identity: IDS[0], dimension: "d1", quantity: Number.NaN }, "INVALID_QUANTITY"],
+      [{ identity: IDS[0], dimension: "d1", quantity: 1, timestamp: "yesterday" }, "INVALID_TIMESTAMP"],
+      [{ identity: IDS[0], dimension: "d1", quantity: 1, timestamp: NOW + 120_000 }, "INVALID_TIMESTAMP"],
+      [{ identity: { customerIdentifier: "x" }, dimension: "d1", quantity: 1 }, "INVALID_IDENTITY"],
+      [
+        { identity: { customerIdentifier: "x", productCode: "other" }, dimension: "d1", quantity: 1 },
+        "UNKNOWN_PRODUCT",
+      ],
+      [
+        { identity: IDS[0], dimension: "d1", quantity: 1, tags: { a: "1" }, allocations: [] },
+        "INVALID_ARGUMENT",
+      ],
+    ];
+    for (const [u, code] of tries)
+      expect(() => acc.record(u as never)).toThrow(expect.objectContaining({ code }));
+    expect(acc.size).toBe(0);
+    expect(acc.records).toBe(0);
+  });
+
+  it("the identity cache never lets an invalid identity through", () => {
+    const acc = make();
+    acc.record({ identity: { customerIdentifier: "c", productCode: "pleg" }, dimension: "d1", quantity: 1 });
+    acc.record({ identity: { customerIdentifier: "c", productCode: "pleg" }, dimension: "d1", quantity: 1 });
+    expect(() =>
+      acc.record({
+        identity: { customerIdentifier: "c", productCode: "pleg", customerAWSAccountId: "123456789012" },
+        dimension: "d1",
+        quantity: 1,
+      }),
+    ).toThrow(expect.objectContaining({ code: "INVALID_IDENTITY" }));
+    expect(() =>
+      acc.record({
+        identity: { customerIdentifier: "c", productCode: "pleg", licenseArn: 5 } as never,
+        dimension: "d1",
+        quantity: 1,
+      }),
+    ).toThrow(expect.objectContaining({ code: "INVALID_IDENTITY" }));
+    expect(acc.drain()).toEqual([
+      { identityKey: "C|pleg|c", dimension: "d1", hour: Date.UTC(2026, 6, 15, 10), quantity: 2 },
+    ]);
+  });
+
+  it("a single product is the default for identities without productCode", () => {
+    const acc = new Accumulator({
+      dimensions: ["d"],
+      productCodes: ["pca"],
+      clock: () => NOW,
+      maxFutureMs: 0,
+    });
+    acc.record({ identity: { customerIdentifier: "c" }, dimension: "d", quantity: 2 });
+    expect(acc.drain()[0]?.identityKey).toBe("C|pca|c");
+  });
+});

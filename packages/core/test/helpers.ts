@@ -1,0 +1,81 @@
+// Shared set-up of the tests that start the emulator: one frozen business clock that drives both the
+// marketplace (injected clock) and the emulator (its controllable clock).
+process.env.AWS_EC2_METADATA_DISABLED = "true";
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
+import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { type MarketplaceOptions, createMarketplace } from "../src/index.js";
+
+export { DEMO };
+export const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
+export const HOUR = 3_600_000;
+
+export const CA1 = { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA };
+export const CA2 = { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2, productCode: DEMO.P_CA };
+export const LEG = { customerIdentifier: DEMO.C1, productCode: DEMO.P_L };
+export const TRANS = { customerAWSAccountId: DEMO.A3, productCode: DEMO.P_L };
+
+export interface TestBed {
+  emu: Emulator;
+  now(): number;
+  set(t: number): void;
+  advance(ms: number): void;
+  options(extra?: Partial<MarketplaceOptions>): MarketplaceOptions<readonly ["api_calls", "gb_stored"]>;
+  make(
+    extra?: Partial<MarketplaceOptions>,
+  ): ReturnType<typeof createMarketplace<readonly ["api_calls", "gb_stored"]>>;
+  /** A metering client whose requests (wall time and input) are recorded. */
+  recordingClient(): {
+    client: MarketplaceMeteringClient;
+    sent: Array<{ at: number; input: Record<string, unknown> }>;
+  };
+  close(): Promise<void>;
+}
+
+export async function testBed(start = Date.parse(DEMO.now)): Promise<TestBed> {
+  const emu = await startEmulator({ port: 0, config: demoConfig({ frozen: true }), seed: 7 });
+  let now = start;
+  emu.clock.set(now, { freeze: true });
+  const bed: TestBed = {
+    emu,
+    now: () => now,
+    set(t) {
+      now = t;
+      emu.clock.set(t, { freeze: true });
+    },
+    advance(ms) {
+      bed.set(now + ms);
+    },
+    options: (extra = {}) =>
+      ({
+        products: [{ productCode: DEMO.P_CA }, { productCode: DEMO.P_L }],
+        dimensions: ["api_calls", "gb_stored"] as const,
+        aws: { region: "us-east-1", endpoint: emu.endpoint, credentials },
+        clock: () => now,
+        autoStart: false,
+        retry: { baseDelayMs: 10, maxDelayMs: 1000 },
+        ...extra,
+      }) as MarketplaceOptions<readonly ["api_calls", "gb_stored"]>,
+    make: (extra = {}) => createMarketplace(bed.options(extra)),
+    recordingClient() {
+      const client = new MarketplaceMeteringClient({
+        region: "us-east-1",
+        endpoint: emu.endpoint,
+        credentials,
+        maxAttempts: 1,
+      });
+      const sent: Array<{ at: number; input: Record<string, unknown> }> = [];
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          sent.push({ at: performance.now(), input: args.input as unknown as Record<string, unknown> });
+          return next(args);
+        },
+        { step: "initialize", name: "recordRequests" },
+      );
+      return { client, sent };
+    },
+    close: () => emu.close(),
+  };
+  return bed;
+}

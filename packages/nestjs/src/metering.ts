@@ -1,0 +1,39 @@
+/**
+ * After-response metering: the core's shared metering engine, fed with the spec the route's decorators
+ * chose (if any) and the handler's result (only kept on routes that need it).
+ */
+import { http } from "@marketmeter/core";
+import { REQ_RESULT } from "./constants.js";
+import type { ResolvedModuleOptions } from "./options.js";
+
+type Args = [req: any, res: any, result: unknown];
+
+// Undecorated requests share one read-only state, so the hot path allocates nothing per request.
+const METER_ALL: http.MeterState<Args> = Object.freeze({ owner: true, skip: false, dimension: undefined, quantity: undefined });
+const METER_NONE: http.MeterState<Args> = Object.freeze({ owner: true, skip: true, dimension: undefined, quantity: undefined });
+
+export class Metering {
+  private readonly meter: http.Meter<Args>;
+  private readonly fallback: http.MeterState<Args>;
+
+  constructor(o: ResolvedModuleOptions) {
+    this.meter = http.createMeter<Args>(o.marketplace, {
+      getCustomer: o.getCustomer,
+      dimension: o.dimension,
+      ...(o.shouldMeter ? { shouldMeter: o.shouldMeter } : {}),
+      ...(o.onError ? { onError: (error: unknown, req: unknown) => o.onError?.(error, req) } : {}),
+      logger: o.logger,
+    });
+    this.fallback = o.meterAll ? METER_ALL : METER_NONE;
+  }
+
+  /**
+   * Called once per finished response with the objects handlers see: the Express request/response,
+   * or the Fastify request/reply. Never throws.
+   */
+  finished(req: any, res: any): void {
+    const state: http.MeterState<Args> = req[http.METER_STATE] ?? this.fallback;
+    if (state.skip) return;
+    void this.meter.finish(state, res.statusCode, [req, res, req[REQ_RESULT]]);
+  }
+}

@@ -1,0 +1,68 @@
+/** `SubscriptionGuard`: lets only buyers with a current subscription through (`@RequireSubscription`). */
+import { type AccessAllowed, http } from "@marketmeter/core";
+import { type CanActivate, type ExecutionContext, Injectable } from "@nestjs/common";
+import { ModuleRef, Reflector } from "@nestjs/core";
+import { MARKETPLACE_OPTIONS, SUBSCRIPTION_METADATA } from "./constants.js";
+import type { ResolvedModuleOptions } from "./options.js";
+import { SubscriptionRequiredException } from "./problem.js";
+
+/**
+ * Checks `getCustomer(req)` against the buyer directory (in memory) on routes marked
+ * `@RequireSubscription()`; refuses with 402/403 and a problem body. Fails closed: when the check itself
+ * fails the answer is 503, unless `failOpen` is set. Also usable as a global guard (`APP_GUARD`):
+ * unmarked routes pass untouched.
+ *
+ * @example
+ * providers: [{ provide: APP_GUARD, useClass: SubscriptionGuard }]
+ */
+@Injectable()
+export class SubscriptionGuard implements CanActivate {
+  private guard: http.Guard<[unknown]> | undefined;
+
+  // ModuleRef rather than the options token, so the guard works in modules that do not import ours.
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (!this.reflector.getAllAndOverride<boolean>(SUBSCRIPTION_METADATA, [context.getHandler(), context.getClass()]))
+      return true;
+    this.guard ??= this.create();
+    const ctx = context.switchToHttp();
+    const req = ctx.getRequest();
+    const result = await this.guard([req]);
+    if (result.allowed) {
+      if (result.decision) req[http.SUBSCRIPTION_KEY] = result.decision;
+      return true;
+    }
+    const res = ctx.getResponse();
+    // Headers are set before throwing so Nest's exception filter keeps the problem media type.
+    for (const [name, value] of Object.entries({ "content-type": http.PROBLEM_JSON, "cache-control": "no-store", ...result.headers })) {
+      if (typeof res.header === "function") res.header(name, value);
+      else res.setHeader(name, value);
+    }
+    throw new SubscriptionRequiredException(result.problem);
+  }
+
+  private create(): http.Guard<[unknown]> {
+    const o = this.moduleRef.get<ResolvedModuleOptions>(MARKETPLACE_OPTIONS, { strict: false });
+    return http.createGuard<[unknown]>(o.marketplace, {
+      getCustomer: o.getCustomer,
+      failOpen: o.failOpen,
+      ...(o.onError ? { onError: o.onError } : {}),
+      logger: o.logger,
+    });
+  }
+}
+
+/**
+ * The access decision `SubscriptionGuard` made for this request (customer, identity, final window,
+ * entitlements), or `undefined` when the route is not guarded (or the guard failed open).
+ *
+ * @example
+ * const access = getAccess(req); if (access?.finalWindow) warnLeaving()
+ */
+export function getAccess(req: object): AccessAllowed | undefined {
+  return (req as Record<symbol, AccessAllowed | undefined>)[http.SUBSCRIPTION_KEY];
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isMarketplaceError } from "@marketmeter/core";
+import { storeConformance } from "@marketmeter/core/testing";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { sqliteStore } from "../src/index.js";
+
+storeConformance(
+  {
+    name: "sqlite",
+    durable: true,
+    async create() {
+      const dir = mkdtempSync(join(tmpdir(), "mm-sqlite-"));
+      const path = join(dir, "usage.db");
+      return {
+        store: sqliteStore({ path }),
+        open: async () => sqliteStore({ path }),
+        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  { describe, it },
+);
+
+describe("sqliteStore", () => {
+  it("validates options with coded errors", () => {
+    expect(() => sqliteStore({ tablePrefix: "x; drop" })).toThrow(/tablePrefix/);
+    expect(() => sqliteStore({ busyTimeoutMs: -5 })).toThrow(/busyTimeoutMs/);
+    expect(() => sqliteStore({ nope: 1 } as never)).toThrow(/unknown option/);
+    try {
+      sqliteStore({ path: ":memory:", database: new Database(":memory:") });
+    } catch (e) {
+      expect(isMarketplaceError(e, "INVALID_CONFIG")).toBe(true);
+    }
+  });
+
+  it("an in-memory database is not durable; a file is", async () => {
+    const m = sqliteStore({ path: ":memory:" });
+    expect(m.durable).toBe(false);
+    await m.close();
+    const dir = mkdtempSync(join(tmpdir(), "mm-sqlite-"));
+    const f = sqliteStore({ path: join(dir, "nested", "u.db") });
+    expect(f.durable).toBe(true);
+    await f.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shares a caller's database under its own table prefix and leaves it open", async () => {
+    const db = new Database(":memory:");
+    const s = sqliteStore({ database: db, tablePrefix: "mm_" });
+    await s.add([{ identityKey: "C|p|c", dimension: "d", hour: 0, quantity: 2 }], {
+      now: 1,
+      openFrom: 0,
+      carryTo: 0,
+    });
+    expect(db.prepare("SELECT quantity FROM mm_grains").get()).toEqual({ quantity: 2 });
+    await s.close();
+    expect(db.open).toBe(true);
+    await expect(s.counts()).rejects.toSatisfy((e) => isMarketplaceError(e, "STORE_ERROR"));
+    db.close();
+  });
+});
