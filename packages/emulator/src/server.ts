@@ -41,6 +41,11 @@ export interface StartEmulatorOptions {
   seed?: number;
   /** Receives one line per API call (and notifier problems). Registration tokens are never logged. */
   log?: (line: string) => void;
+  /**
+   * Monotonic milliseconds behind the rate limits; pass a controllable source to test throttling exactly.
+   * @default performance.now
+   */
+  rateClock?: () => number;
 }
 
 /** A running emulator: its endpoint plus the programmatic twin of the control API. */
@@ -147,6 +152,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const state = new EmulatorState({
     config: options.config,
     seed: options.seed,
+    rateClock: options.rateClock,
     log,
     emit: async (n) => {
       await getNotifier()?.emit(n);

@@ -90,6 +90,12 @@ export interface EmulatorStateOptions {
   emit?: (n: LifecycleNotification) => Promise<void>;
   /** Receives problems that must not fail a request (e.g. a notifier error). */
   log?: (line: string) => void;
+  /**
+   * Monotonic milliseconds behind the rate limits (throttling follows the caller's real request rate,
+   * not the emulated clock). Tests can pass a controllable source.
+   * @default performance.now
+   */
+  rateClock?: () => number;
 }
 
 interface MeterUsageEntry {
@@ -151,6 +157,7 @@ export class EmulatorState {
   private readonly seed: number;
   private readonly emitFn?: (n: LifecycleNotification) => Promise<void>;
   private readonly logFn?: (line: string) => void;
+  private readonly rateClock: () => number;
 
   constructor(options: EmulatorStateOptions = {}) {
     if (options.seed !== undefined && !Number.isInteger(options.seed)) {
@@ -160,6 +167,10 @@ export class EmulatorState {
     this.seed = options.seed ?? 1;
     this.emitFn = options.emit;
     this.logFn = options.log;
+    if (options.rateClock !== undefined && typeof options.rateClock !== "function") {
+      throw invalidArgument("rateClock must be a function returning milliseconds");
+    }
+    this.rateClock = options.rateClock ?? (() => performance.now());
     this.faults = new FaultEngine(createRandom(this.seed));
     this.clock = createClock(() => {
       void this.processDue();
@@ -722,7 +733,7 @@ export class EmulatorState {
     if (!rate) return true;
     const key = `${this.sellerAccountId}|${region}|${op}`;
     // Real monotonic time: throttling is about the caller's request rate, not the emulated clock.
-    const t = performance.now();
+    const t = this.rateClock();
     const b = this.buckets.get(key) ?? { tokens: rate, last: t };
     b.tokens = Math.min(rate, b.tokens + ((t - b.last) / 1000) * rate);
     b.last = t;

@@ -42,6 +42,7 @@ export async function startTestEmulator(
       profile: { ...(opts.rateLimits ? {} : { rateLimits: NO_LIMITS }), ...opts.config?.profile },
     },
     seed: opts.seed,
+    rateClock: opts.rateClock,
   });
 }
 

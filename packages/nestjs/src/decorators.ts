@@ -7,6 +7,7 @@ import {
   type NestInterceptor,
   SetMetadata,
   UseGuards,
+  UseFilters,
   UseInterceptors,
   applyDecorators,
 } from "@nestjs/common";
@@ -25,6 +26,7 @@ function applySpec(req: object, spec: MeterSpec): void {
   if ("skip" in spec) http.skipMeteringOf(req);
   else http.applyMeterSpec(req, spec);
 }
+import { SubscriptionProblemFilter } from "./problem.js";
 import { SubscriptionGuard } from "./subscription.guard.js";
 
 /**
@@ -138,5 +140,9 @@ export function SkipMetering(): ClassDecorator & MethodDecorator {
  * export class ReportsController { … }
  */
 export function RequireSubscription(): ClassDecorator & MethodDecorator {
-  return applyDecorators(SetMetadata(SUBSCRIPTION_METADATA, true), UseGuards(SubscriptionGuard));
+  return applyDecorators(
+    SetMetadata(SUBSCRIPTION_METADATA, true),
+    UseGuards(SubscriptionGuard),
+    UseFilters(SubscriptionProblemFilter),
+  );
 }

@@ -8,6 +8,6 @@ export type { MarketplaceModuleAsyncOptions, MarketplaceModuleDefinition } from 
 export { MarketplaceService } from "./marketplace.service.js";
 export { Meter, SkipMetering, RequireSubscription, MeterGuard, MeterResultInterceptor } from "./decorators.js";
 export { SubscriptionGuard, getAccess } from "./subscription.guard.js";
-export { SubscriptionRequiredException, PROBLEM_CONTENT_TYPE } from "./problem.js";
+export { SubscriptionRequiredException, SubscriptionProblemFilter, PROBLEM_CONTENT_TYPE } from "./problem.js";
 export { MARKETPLACE, MARKETPLACE_OPTIONS } from "./constants.js";
 export type { MarketplaceInstance, MarketplaceModuleOptions, MarketplaceRoutes, MeterQuantity } from "./options.js";

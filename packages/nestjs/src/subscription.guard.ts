@@ -29,20 +29,13 @@ export class SubscriptionGuard implements CanActivate {
     if (!this.reflector.getAllAndOverride<boolean>(SUBSCRIPTION_METADATA, [context.getHandler(), context.getClass()]))
       return true;
     this.guard ??= this.create();
-    const ctx = context.switchToHttp();
-    const req = ctx.getRequest();
+    const req = context.switchToHttp().getRequest();
     const result = await this.guard([req]);
     if (result.allowed) {
       if (result.decision) req[http.SUBSCRIPTION_KEY] = result.decision;
       return true;
     }
-    const res = ctx.getResponse();
-    // Headers are set before throwing so Nest's exception filter keeps the problem media type.
-    for (const [name, value] of Object.entries({ "content-type": http.PROBLEM_JSON, "cache-control": "no-store", ...result.headers })) {
-      if (typeof res.header === "function") res.header(name, value);
-      else res.setHeader(name, value);
-    }
-    throw new SubscriptionRequiredException(result.problem);
+    throw new SubscriptionRequiredException(result.problem, result.headers);
   }
 
   private create(): http.Guard<[unknown]> {

@@ -40,7 +40,7 @@ export class ApiController {
     return "five";
   }
 
-  @Meter("gb_stored", (_req, _res, result) => (result as { size: number }).size)
+  @Meter("gb_stored", (_req: unknown, _res: unknown, result: unknown) => (result as { size: number }).size)
   @Post("upload")
   upload(@Query("size") size: string) {
     return { size: Number(size) };
@@ -95,11 +95,16 @@ export interface Started {
   close(): Promise<void>;
 }
 
-export async function startApp(platform: Platform, imports: ModuleMetadata["imports"], controllers = [ApiController, BulkController]): Promise<Started> {
+export async function startApp(
+  platform: Platform,
+  imports: ModuleMetadata["imports"],
+  controllers: ModuleMetadata["controllers"] = [ApiController, BulkController],
+  options: { rawBody?: boolean | undefined } = {},
+): Promise<Started> {
   @Module({ imports, controllers })
   class AppModule {}
   const adapter = platform === "express" ? new ExpressAdapter() : new FastifyAdapter();
-  const app = await NestFactory.create(AppModule, adapter as never, { logger: false });
+  const app = await NestFactory.create(AppModule, adapter as never, { logger: false, rawBody: options.rawBody === true });
   await app.listen(0, "127.0.0.1");
   const url = await app.getUrl();
   return { app, base: url.replace("[::1]", "127.0.0.1"), close: () => app.close() };

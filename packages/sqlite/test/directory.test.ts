@@ -7,7 +7,7 @@ import {
   directoryStoreConformance,
   sampleCustomer,
   sampleRegistration,
-} from "../../core/src/directory/conformance.js";
+} from "@marketmeter/core/testing";
 import { sqliteDirectoryStore } from "../src/directory.js";
 
 const dirs: string[] = [];

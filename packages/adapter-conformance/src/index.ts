@@ -1,0 +1,416 @@
+/**
+ * The behaviour every marketmeter web-framework adapter must show, as vitest scenarios that run against
+ * a real app on 127.0.0.1:0, a real marketplace, and a real emulator reached over HTTP by the AWS SDK.
+ *
+ * An adapter test supplies `start(hooks)`, which builds this app with the adapter's own API:
+ *
+ * | route | middleware | answer |
+ * | --- | --- | --- |
+ * | (global) | `meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError })` | |
+ * | `GET /hello` | | 200 `hello` (text) |
+ * | `GET /status/:code` | | `:code`, text `status :code` |
+ * | `GET /throw` | | the handler throws (the framework's own 500) |
+ * | `POST /upload` | `meter("gb_stored", from the request: Number(header x-units))` | 201 `stored` |
+ * | `GET /rows?n=N` | `meter("api_calls", from the response: Number(response header x-rows))` | 200 JSON array of N rows, header `x-rows: N` |
+ * | `GET /free` | `skipMetering()` | 200 `free` |
+ * | `GET /twice` | a second `meterUsage(...)` with the same options | 200 `twice` |
+ * | `GET /manual` | `skipMetering()`; the handler records `{ dimension: "gb_stored", quantity: 7 }` for `await hooks.customer(x-customer)` through the adapter's accessor | 200 `manual` |
+ * | `POST /marketplace/register` | `registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" })` | |
+ * | `POST /marketplace/events` | `eventBridgeHandler(marketplace)` | |
+ * | `POST /marketplace/sns` | `snsHandler(marketplace)` | |
+ * | `GET /paid` | `requireSubscription(marketplace, { getCustomer })` | 200 JSON `{ tenantId }` from the adapter's subscription accessor |
+ * | `GET /paid-open` | `requireSubscription(marketplace, { getCustomer, failOpen: true })` | 200 JSON `{ tenantId }` |
+ *
+ * `getCustomer` is always `(request) => hooks.customer(<the x-customer request header>)`.
+ */
+process.env.AWS_EC2_METADATA_DISABLED = "true";
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+import { type CustomerRef, type Marketplace, createMarketplace } from "@marketmeter/core";
+import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+
+export { DEMO };
+
+/** What the app under test gets from the suite. */
+export interface ConformanceHooks {
+  marketplace: Marketplace;
+  /** Maps the `x-customer` header to what `getCustomer` returns; "throw" throws and "reject" rejects. */
+  customer(header: string | undefined): CustomerRef | Promise<CustomerRef>;
+  /** The `onError` of every `meterUsage` in the app. */
+  onMeterError(error: unknown): void;
+}
+
+/** A running app. */
+export interface ConformanceApp {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** An adapter (and framework version) under test. */
+export interface AdapterUnderTest {
+  /** Shown in test names, e.g. "express 5". */
+  name: string;
+  start(hooks: ConformanceHooks): Promise<ConformanceApp>;
+}
+
+const H = 3_600_000;
+const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
+const SECRET = "conformance-webhook-secret-0123";
+const CA1 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1 });
+const CA2 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
+const LEG = Object.freeze({ productCode: DEMO.P_L, customerIdentifier: DEMO.C1 });
+const IDENTITIES: Readonly<Record<string, CustomerRef>> = { ca1: CA1, ca2: CA2, leg: LEG };
+
+/** The `getCustomer` every conformance app uses, keyed by the `x-customer` header. */
+export function customerFromHeader(header: string | undefined): CustomerRef | Promise<CustomerRef> {
+  if (header === undefined || header === "") return undefined;
+  if (header === "throw") throw new Error("getCustomer failed (conformance)");
+  if (header === "reject") return Promise.reject(new Error("getCustomer rejected (conformance)"));
+  if (header.startsWith("async:")) return Promise.resolve(customerFromHeader(header.slice(6)));
+  if (header.startsWith("tenant:")) return { tenantId: header.slice(7) };
+  return IDENTITIES[header];
+}
+
+interface Bed {
+  emu: Emulator;
+  now: number;
+}
+
+/**
+ * Registers the conformance scenarios for one adapter.
+ *
+ * @example
+ * describeAdapterConformance({ name: "express 5", start: (hooks) => startExpressApp(express, hooks) })
+ */
+export function describeAdapterConformance(adapter: AdapterUnderTest): void {
+  describe(`adapter conformance: ${adapter.name}`, () => {
+    const bed: Bed = { emu: undefined as unknown as Emulator, now: Date.parse(DEMO.now) };
+    let marketplace: Marketplace<"api_calls" | "gb_stored">;
+    let app: ConformanceApp;
+    let meterErrors: unknown[] = [];
+    const extra: Array<{ app: ConformanceApp; marketplace: Marketplace }> = [];
+
+    const setClock = (t: number) => {
+      bed.now = t;
+      bed.emu.clock.set(t, { freeze: true });
+    };
+    const makeMarketplace = (aws: { endpoint: string }) =>
+      createMarketplace({
+        products: [{ productCode: DEMO.P_CA }, { productCode: DEMO.P_L }],
+        dimensions: ["api_calls", "gb_stored"] as const,
+        aws: { region: "us-east-1", credentials, maxAttempts: 1, requestTimeoutMs: 2000, ...aws },
+        clock: () => bed.now,
+        autoStart: false,
+        retry: { baseDelayMs: 10, maxDelayMs: 100 },
+        buyers: {
+          sns: { trustedCertificateOrigins: [bed.emu.endpoint], autoConfirm: true },
+          eventBridge: { secret: SECRET },
+        },
+      });
+    const hooksFor = (m: Marketplace): ConformanceHooks => ({
+      marketplace: m,
+      customer: customerFromHeader,
+      onMeterError: (e) => meterErrors.push(e),
+    });
+
+    beforeAll(async () => {
+      bed.emu = await startEmulator({ port: 0, config: demoConfig({ frozen: true }), seed: 11 });
+    });
+    afterAll(async () => {
+      await bed.emu.close();
+    });
+    beforeEach(async () => {
+      bed.emu.reset();
+      setClock(Date.parse(DEMO.now));
+      meterErrors = [];
+      marketplace = makeMarketplace({ endpoint: bed.emu.endpoint });
+      app = await adapter.start(hooksFor(marketplace));
+      bed.emu.setWebhooks({
+        eventBridge: [{ url: `${app.url}/marketplace/events`, secret: SECRET }],
+        sns: [{ url: `${app.url}/marketplace/sns` }],
+      });
+    });
+    afterEach(async () => {
+      bed.emu.setWebhooks({});
+      for (const x of [{ app, marketplace }, ...extra.splice(0)]) {
+        await x.app.close();
+        await x.marketplace.close().catch(() => {});
+      }
+    });
+
+    const get = (path: string, customer?: string, init: RequestInit = {}, base = app.url) =>
+      fetch(`${base}${path}`, {
+        redirect: "manual",
+        ...init,
+        headers: { ...(customer !== undefined ? { "x-customer": customer } : {}), ...(init.headers as Record<string, string>) },
+      });
+    const text = async (path: string, customer?: string, init?: RequestInit, base?: string) => {
+      const res = await get(path, customer, init, base);
+      return { status: res.status, type: res.headers.get("content-type"), body: await res.text() };
+    };
+    /** Waits until the finish listeners have recorded `n` events, then one more turn for strays. */
+    const recorded = async (n: number, m: Marketplace = marketplace) => {
+      await vi.waitFor(() => expect(m.stats().records).toBe(n), { timeout: 5000, interval: 5 });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(m.stats().records).toBe(n);
+    };
+    /** Closes the current hour in both clocks and sends it. */
+    const closeHour = async () => {
+      setClock(bed.now + H);
+      await marketplace.flush();
+    };
+    const billed = (customer: string, dimension: string, hour = DEMO.now) =>
+      bed.emu.ledger({ customer, dimension, hour }).reduce((s, r) => s + r.quantity, 0);
+    const register = (token: string, accept = "text/html") =>
+      get("/marketplace/register", undefined, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept },
+        body: new URLSearchParams({ "x-amzn-marketplace-token": token }).toString(),
+      });
+    const registerAndLink = async (token: string, tenantId: string) => {
+      const res = await register(token);
+      expect(res.status).toBe(303);
+      const id = new URL(res.headers.get("location") as string, app.url).searchParams.get("registration") as string;
+      return marketplace.link(id, tenantId);
+    };
+
+    it("N requests from several customers become exactly N units per customer, dimension and hour", async () => {
+      const plan: Array<[string, number]> = [
+        ["ca1", 5],
+        ["ca2", 3],
+        ["leg", 2],
+        ["async:ca2", 2],
+      ];
+      const responses = await Promise.all(plan.flatMap(([c, n]) => Array.from({ length: n }, () => text("/hello", c))));
+      for (const r of responses) expect(r).toMatchObject({ status: 200, body: "hello" });
+      await recorded(12);
+      await closeHour();
+      expect(billed(DEMO.L1, "api_calls")).toBe(5);
+      expect(billed(DEMO.L2, "api_calls")).toBe(5);
+      expect(billed(DEMO.C1, "api_calls")).toBe(2);
+      expect(bed.emu.ledger()).toHaveLength(3);
+      expect(meterErrors).toEqual([]);
+    });
+
+    it("4xx and 5xx responses are not billed", async () => {
+      for (const code of [400, 401, 404, 409, 500, 503]) expect((await text(`/status/${code}`, "ca1")).status).toBe(code);
+      expect((await text("/throw", "ca1")).status).toBe(500);
+      expect((await text("/no-such-route", "ca1")).status).toBe(404);
+      expect((await text("/status/201", "ca1")).status).toBe(201);
+      expect((await text("/status/302", "ca1")).status).toBe(302);
+      await recorded(2);
+      await closeHour();
+      expect(billed(DEMO.L1, "api_calls")).toBe(2);
+    });
+
+    it("per-route dimensions and quantities computed from the request and from the response", async () => {
+      const up = (units: number) =>
+        text("/upload", "ca1", { method: "POST", headers: { "x-units": String(units) }, body: "x" });
+      expect(await up(40)).toMatchObject({ status: 201, body: "stored" });
+      expect(await up(2)).toMatchObject({ status: 201 });
+      const rows = await get("/rows?n=3", "ca2");
+      expect(rows.headers.get("x-rows")).toBe("3");
+      expect(await rows.json()).toHaveLength(3);
+      await text("/rows?n=4", "ca2");
+      await recorded(4);
+      await closeHour();
+      expect(billed(DEMO.L1, "gb_stored")).toBe(42);
+      expect(billed(DEMO.L1, "api_calls")).toBe(0);
+      expect(billed(DEMO.L2, "api_calls")).toBe(7);
+    });
+
+    it("skipMetering() leaves a route unbilled; anonymous requests are not metered", async () => {
+      for (let i = 0; i < 3; i++) expect(await text("/free", "ca1")).toMatchObject({ status: 200, body: "free" });
+      expect(await text("/hello")).toMatchObject({ status: 200, body: "hello" });
+      await text("/hello", "ca1");
+      await recorded(1);
+      await closeHour();
+      expect(bed.emu.ledger()).toHaveLength(1);
+      expect(billed(DEMO.L1, "api_calls")).toBe(1);
+    });
+
+    it("metering mounted twice records once", async () => {
+      for (let i = 0; i < 4; i++) expect(await text("/twice", "ca1")).toMatchObject({ status: 200, body: "twice" });
+      await recorded(4);
+      await closeHour();
+      expect(billed(DEMO.L1, "api_calls")).toBe(4);
+    });
+
+    it("a handler records usage by hand through the adapter's accessor", async () => {
+      expect(await text("/manual", "ca2")).toMatchObject({ status: 200, body: "manual" });
+      await recorded(1);
+      await closeHour();
+      expect(billed(DEMO.L2, "gb_stored")).toBe(7);
+      expect(billed(DEMO.L2, "api_calls")).toBe(0);
+    });
+
+    it("getCustomer throwing or rejecting leaves the response untouched and reports the error", async () => {
+      const base = await text("/hello", "ca1");
+      expect(await text("/hello", "throw")).toEqual(base);
+      expect(await text("/hello", "reject")).toEqual(base);
+      expect(await text("/rows?n=2", "throw")).toMatchObject({ status: 200 });
+      await vi.waitFor(() => expect(meterErrors).toHaveLength(3), { timeout: 5000, interval: 5 });
+      for (const e of meterErrors) expect(String((e as Error).message)).toMatch(/getCustomer (failed|rejected)/);
+      await recorded(1);
+    });
+
+    it("metering failures (AWS throttling, AWS down) never change responses", async () => {
+      const probe = async (base?: string) => [
+        await text("/hello", "ca1", undefined, base),
+        await text("/status/404", "ca1", undefined, base),
+        await text("/rows?n=2", "ca2", undefined, base),
+        await text("/upload", "leg", { method: "POST", headers: { "x-units": "5" }, body: "x" }, base),
+      ];
+      const baseline = await probe();
+      await recorded(3);
+      bed.emu.setFaults({ BatchMeterUsage: { throttle: { probability: 1 } } });
+      setClock(bed.now + H);
+      const sending = marketplace.flush();
+      expect(await probe()).toEqual(baseline);
+      await sending;
+      expect(bed.emu.ledger()).toHaveLength(0);
+      expect(marketplace.stats().throttled).toBeGreaterThan(0);
+      expect(await probe()).toEqual(baseline);
+
+      // AWS unreachable: nothing listens on the endpoint.
+      const down = makeMarketplace({ endpoint: "http://127.0.0.1:9" });
+      const downApp = await adapter.start(hooksFor(down));
+      extra.push({ app: downApp, marketplace: down });
+      const first = await probe(downApp.url);
+      expect(first).toEqual(baseline);
+      await recorded(3, down);
+      setClock(bed.now + H);
+      const failing = down.flush();
+      expect(await probe(downApp.url)).toEqual(baseline);
+      await failing;
+      expect(down.stats().callErrors + down.stats().retries).toBeGreaterThan(0);
+    });
+
+    it("registration end to end: token → 303 with the registration id → link", async () => {
+      const token = bed.emu.mintToken({ licenseArn: DEMO.L1 });
+      const res = await register(token);
+      expect(res.status).toBe(303);
+      const location = res.headers.get("location") as string;
+      expect(location).toMatch(/^\/signup\?from=aws&registration=reg_[A-Za-z0-9_-]{32}$/);
+      const id = new URL(location, app.url).searchParams.get("registration") as string;
+      const again = await register(token, "application/json");
+      expect(again.status).toBe(303);
+      expect(await again.json()).toMatchObject({ registrationId: id });
+      const record = await marketplace.link(id, "tenant-1");
+      expect(record).toMatchObject({ tenantId: "tenant-1", licenseArn: DEMO.L1 });
+    });
+
+    it("bad, expired or malformed registrations get a readable page or problem JSON", async () => {
+      const bad = await register("bm90LWEtcmVhbC10b2tlbg==");
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get("content-type")).toMatch(/^text\/html/);
+      const page = await bad.text();
+      expect(page).toContain("<h1>");
+      expect(page).toContain("INVALID_TOKEN");
+
+      const expired = await register(DEMO.T_OLD, "application/json");
+      expect(expired.status).toBe(400);
+      expect(expired.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await expired.json()).toMatchObject({ status: 400, code: "EXPIRED_TOKEN", title: "Bad Request" });
+
+      const missing = await get("/marketplace/register", undefined, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: "other=1",
+      });
+      expect(missing.status).toBe(400);
+      expect(await missing.json()).toMatchObject({ code: "INVALID_TOKEN" });
+
+      const json = await get("/marketplace/register", undefined, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ "x-amzn-marketplace-token": "abc" }),
+      });
+      expect(json.status).toBe(415);
+
+      const huge = await get("/marketplace/register", undefined, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: `x-amzn-marketplace-token=${"a".repeat(20_000)}`,
+      });
+      expect(huge.status).toBe(413);
+      expect(await huge.json()).toMatchObject({ status: 413 });
+    });
+
+    it("the EventBridge route refuses requests without the shared secret", async () => {
+      const res = await get("/marketplace/events", undefined, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+    });
+
+    it("EventBridge: activation, usage, cancellation → final hour billed at once → 402 after the final window", async () => {
+      const token = bed.emu.mintToken({ licenseArn: DEMO.L3 });
+      await registerAndLink(token, "tenant-3");
+      const pending = await get("/paid", "tenant:tenant-3");
+      expect(pending.status).toBe(403);
+      expect(await pending.json()).toMatchObject({ status: 403, reason: "pending" });
+
+      await bed.emu.subscribe({ licenseArn: DEMO.L3 });
+      const ok = await get("/paid", "tenant:tenant-3");
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ tenantId: "tenant-3" });
+
+      for (let i = 0; i < 4; i++) await text("/hello", "tenant:tenant-3");
+      // The 200 from /paid is billed too (it passed the global metering); the 403 was not.
+      await recorded(5);
+      await bed.emu.unsubscribe({ licenseArn: DEMO.L3 });
+      // Final metering ran inside the webhook: the open hour is billed without waiting for it to close.
+      await vi.waitFor(() => expect(billed(DEMO.L3, "api_calls")).toBe(5), { timeout: 5000, interval: 10 });
+      expect((await get("/paid", "tenant:tenant-3")).status).toBe(200);
+
+      setClock(bed.now + H + 60_000);
+      const denied = await get("/paid", "tenant:tenant-3");
+      expect(denied.status).toBe(402);
+      expect(denied.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await denied.json()).toMatchObject({ status: 402, reason: "cancelled", instance: "/paid" });
+    });
+
+    it("SNS: subscribe-success, usage, unsubscribe-pending → final hour billed → 402 after unsubscribe-success", async () => {
+      const token = bed.emu.mintToken({ customerIdentifier: DEMO.C1 });
+      await registerAndLink(token, "tenant-c1");
+      await bed.emu.subscribe({ customerIdentifier: DEMO.C1 });
+      expect((await get("/paid", "tenant:tenant-c1")).status).toBe(200);
+      await text("/hello", "tenant:tenant-c1");
+      await text("/hello", "tenant:tenant-c1");
+      await recorded(3);
+      await bed.emu.unsubscribe({ customerIdentifier: DEMO.C1 });
+      await vi.waitFor(() => expect(billed(DEMO.C1, "api_calls")).toBe(3), { timeout: 5000, interval: 10 });
+
+      setClock(bed.now + H + 60_000);
+      await bed.emu.settle();
+      await bed.emu.notifier()?.idle?.();
+      const denied = await get("/paid", "tenant:tenant-c1");
+      expect(denied.status).toBe(402);
+      expect(await denied.json()).toMatchObject({ reason: "cancelled" });
+    });
+
+    it("the access guard fails closed by default and open when configured", async () => {
+      const unknown = await get("/paid", "tenant:nobody");
+      expect(unknown.status).toBe(403);
+      expect(await unknown.json()).toMatchObject({ reason: "not-registered", type: "urn:marketmeter:problem:subscription-not-registered" });
+      const anonymous = await get("/paid");
+      expect(anonymous.status).toBe(403);
+      const closed = await get("/paid", "throw");
+      expect(closed.status).toBe(503);
+      expect(closed.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await closed.json()).toMatchObject({ status: 503, type: "urn:marketmeter:problem:subscription-check-failed" });
+      const open = await get("/paid-open", "reject");
+      expect(open.status).toBe(200);
+      expect(await open.json()).toEqual({});
+      // Failing open is about failures only: a real denial is still enforced.
+      expect((await get("/paid-open", "tenant:nobody")).status).toBe(403);
+    });
+  });
+}

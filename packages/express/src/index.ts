@@ -1,0 +1,178 @@
+/**
+ * `@marketmeter/express`: AWS Marketplace metering, registration, lifecycle webhooks and access checks
+ * as Express middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
+ */
+import type { AccessAllowed, Marketplace } from "@marketmeter/core";
+import { MarketplaceError, http } from "@marketmeter/core";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+
+export * from "@marketmeter/core";
+
+/** Handler arguments every Express callback receives. */
+export type ExpressArgs = [req: Request, res: Response];
+/** Options of {@link meterUsage}. */
+export type MeterUsageOptions = http.MeterUsageOptions<ExpressArgs>;
+/** A route's quantity: a number, or computed from the finished request and response. */
+export type Quantity = http.QuantitySpec<ExpressArgs>;
+/** Options of {@link requireSubscription}. */
+export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<ExpressArgs>;
+export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
+export type WebhookHandlerOptions = http.WebhookHandlerOptions;
+
+type Branded = { [http.MARKETPLACE_KEY]?: unknown; [http.SUBSCRIPTION_KEY]?: AccessAllowed };
+
+function provide(req: Request, marketplace: unknown): void {
+  const r = req as Request & Branded;
+  if (r[http.MARKETPLACE_KEY] === undefined) r[http.MARKETPLACE_KEY] = marketplace;
+}
+
+function send(res: Response, result: http.HttpResult): void {
+  res.status(result.status);
+  res.set(result.headers);
+  res.end(result.body);
+}
+
+/**
+ * Meters every request that finishes with a status below 400 (by default one unit of `dimension`), for
+ * the customer `getCustomer` names. Recording happens after the response is sent and never changes it.
+ *
+ * @example
+ * app.use(meterUsage(marketplace, { getCustomer: (req) => req.user?.tenantId, dimension: "api_calls" }))
+ */
+export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsageOptions): RequestHandler {
+  const meter = http.createMeter<ExpressArgs>(marketplace, options);
+  return (req, res, next) => {
+    provide(req, marketplace);
+    const state = meter.begin(req);
+    if (state !== undefined) res.once("finish", () => void meter.finish(state, res.statusCode, [req, res]));
+    next();
+  };
+}
+
+/**
+ * Overrides the dimension and/or quantity for one route. The quantity may be computed from the
+ * finished request and response (bytes sent, rows returned, tokens generated).
+ *
+ * @example
+ * app.post("/completions", meter("tokens", (req, res) => res.locals.tokens), handler)
+ */
+export function meter(dimension: string | http.MeterSpec<ExpressArgs>, quantity?: Quantity): RequestHandler {
+  const spec = http.parseMeterSpec<ExpressArgs>(dimension, quantity);
+  return (req, _res, next) => {
+    http.applyMeterSpec(req, spec);
+    next();
+  };
+}
+
+/**
+ * Leaves this route's requests unbilled (health checks, free endpoints).
+ *
+ * @example
+ * app.get("/health", skipMetering(), (req, res) => res.send("ok"))
+ */
+export function skipMetering(): RequestHandler {
+  return (req, _res, next) => {
+    http.skipMeteringOf(req);
+    next();
+  };
+}
+
+/**
+ * The marketplace instance for this request (set by any marketmeter middleware), for manual recording.
+ * Throws `INVALID_CONFIG` when no marketmeter middleware ran for the request.
+ *
+ * @example
+ * getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 5 })
+ */
+export function getMarketplace<M = Marketplace>(req: Request): M {
+  const m = (req as Request & Branded)[http.MARKETPLACE_KEY];
+  if (m === undefined)
+    throw new MarketplaceError("INVALID_CONFIG", "no marketplace on this request: mount meterUsage() or requireSubscription() before this handler");
+  return m as M;
+}
+
+/**
+ * The access decision `requireSubscription` made for this request (undefined when it failed open or
+ * did not run).
+ *
+ * @example
+ * const tenantId = getSubscription(req)?.tenantId
+ */
+export function getSubscription(req: Request): AccessAllowed | undefined {
+  return (req as Request & Branded)[http.SUBSCRIPTION_KEY];
+}
+
+/**
+ * The fulfillment URL: reads the form itself (no body parser needed), resolves the token, and redirects
+ * (303) to `signUpUrl?registration=<id>`; bad or expired tokens get a readable page (or problem JSON).
+ *
+ * @example
+ * app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup" }))
+ */
+export function registrationHandler(marketplace: http.RegistrationTarget, options: RegistrationHandlerOptions): RequestHandler {
+  const o = http.resolveRegistrationOptions(marketplace, options);
+  return (req, res, next) => {
+    http
+      .readNodeBody(req, o.maxBodyBytes, req.body)
+      .then(
+        (body) => http.handleRegistration(marketplace, { method: req.method, headers: req.headers, url: req.originalUrl, body }, o),
+        (err: unknown) => http.registrationError(err, req.headers.accept, o),
+      )
+      .then((result) => send(res, result))
+      .catch(next as (err: unknown) => void);
+  };
+}
+
+function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+  const o = http.resolveWebhookOptions(marketplace, kind, options);
+  return (req, res, next: NextFunction) => {
+    http
+      .readNodeBody(req, o.maxBodyBytes, req.body)
+      .then(
+        (body) => http.handleWebhook(marketplace, kind, { method: req.method, headers: req.headers, url: req.originalUrl, body }, o),
+        (err: unknown) => http.webhookError(err, kind, o),
+      )
+      .then((result) => send(res, result))
+      .catch(next as (err: unknown) => void);
+  };
+}
+
+/**
+ * EventBridge API-destination webhook (authenticated by `buyers.eventBridge.secret`).
+ *
+ * @example
+ * app.post("/marketplace/events", eventBridgeHandler(marketplace))
+ */
+export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+  return webhook("eventBridge", marketplace, options);
+}
+
+/**
+ * SNS HTTP(S) subscription endpoint (signature-verified; reads the raw text body itself).
+ *
+ * @example
+ * app.post("/marketplace/sns", snsHandler(marketplace))
+ */
+export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+  return webhook("sns", marketplace, options);
+}
+
+/**
+ * Lets only customers with a usable subscription through; others get 402/403 with a problem body.
+ * Fails closed (503) when the check itself fails, unless `failOpen: true`.
+ *
+ * @example
+ * app.use("/api", requireSubscription(marketplace, { getCustomer: (req) => req.user?.tenantId }))
+ */
+export function requireSubscription(marketplace: http.AccessTarget, options: RequireSubscriptionOptions): RequestHandler {
+  const guard = http.createGuard<ExpressArgs>(marketplace, options);
+  return (req, res, next) => {
+    guard([req, res], req.originalUrl).then((result) => {
+      if (result.allowed) {
+        provide(req, marketplace);
+        if (result.decision) (req as Request & Branded)[http.SUBSCRIPTION_KEY] = result.decision;
+        next();
+      } else send(res, http.problemResponse(result.problem, result.headers));
+    }, next);
+  };
+}

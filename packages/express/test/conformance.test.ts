@@ -1,0 +1,7 @@
+import { describeAdapterConformance } from "@marketmeter/adapter-conformance";
+import express from "express";
+import express4 from "express4";
+import { startExpressApp } from "./app.js";
+
+describeAdapterConformance({ name: "express 5", start: (hooks) => startExpressApp(express, hooks) });
+describeAdapterConformance({ name: "express 4", start: (hooks) => startExpressApp(express4 as unknown as typeof express, hooks) });
