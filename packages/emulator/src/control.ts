@@ -12,6 +12,8 @@ import { EmulatorError, invalidArgument, isEmulatorError } from "./errors.js";
 import type { FaultConfig } from "./faults.js";
 import type { Notifier } from "./notify/index.js";
 import type { BuyerState, EmulatorState, LedgerFilter } from "./state.js";
+import { postFulfillmentForm } from "./marketplace/setup.js";
+import { isNotifierError } from "./notify/index.js";
 import { renderBillingPage } from "./ui/index.js";
 import type { WebhookConfig } from "./types.js";
 import { isLoopback, readBody, send, sendJson } from "./wire/http.js";
@@ -118,10 +120,14 @@ export async function handleControl(
       case "GET /_emulator/billing": {
         let html: string;
         try {
+          const refresh = url.searchParams.get("refresh");
           html = renderBillingPage({
             records: state.ledger(),
             duplicates: state.duplicates(),
             now: state.clock.now(),
+            ...(refresh !== null && /^[1-9][0-9]{0,3}$/.test(refresh)
+              ? { autoRefresh: Number(refresh) }
+              : {}),
           });
         } catch (err) {
           return send(
@@ -164,6 +170,15 @@ export async function handleControl(
         const b = await jsonBody(req);
         const token = state.mintToken(b as never);
         return sendJson(res, 200, { token });
+      }
+      case "POST /_emulator/buyers/setup": {
+        // "Set up your account" (#127): mint a token and POST the Marketplace form to the fulfillment URL.
+        const { fulfillmentUrl, freeTrial, ...ref } = await jsonBody(req);
+        if (typeof fulfillmentUrl !== "string") throw invalidArgument("buyers/setup needs a fulfillmentUrl");
+        const out = await postFulfillmentForm(fulfillmentUrl, state.mintToken(ref as never), {
+          freeTrial: freeTrial === true,
+        });
+        return sendJson(res, 200, out);
       }
       case "POST /_emulator/buyers/subscribe":
         return sendJson(res, 200, buyerView(state, await state.subscribe((await jsonBody(req)) as never)));
@@ -251,7 +266,12 @@ export async function handleControl(
             throw invalidArgument(`webhooks.${k} must be an array of { url: "http(s)://…" }`);
           }
         }
-        ctx.setWebhooks(b as WebhookConfig);
+        try {
+          ctx.setWebhooks(b as WebhookConfig);
+        } catch (err) {
+          if (isNotifierError(err)) throw invalidArgument(`webhooks: ${err.message}`);
+          throw err;
+        }
         return sendJson(res, 200, { webhooks: b });
       }
       case "GET /_emulator/notifications":

@@ -48,6 +48,25 @@ export {
 } from "./profile.js";
 export { type Emulator, type StartEmulatorOptions, startEmulator } from "./server.js";
 export {
+  buildEventBridgeEvents,
+  createNotifier,
+  type DeliveryLog,
+  eventBridgeDetailTypes,
+  isLoopbackHost,
+  isNotifierError,
+  MARKETPLACE_TOPIC_ACCOUNT,
+  type MarketplaceEvent,
+  type Notifier,
+  NotifierError,
+  type NotifierOptions,
+  type SnsEnvelope,
+  snsStringToSign,
+  toSqsBody,
+  validateWebhooks,
+} from "./notify/index.js";
+export { fulfillmentFormBody, postFulfillmentForm, type SetUpAccountResult } from "./marketplace/setup.js";
+export { BillingPageError, type BillingPageInput, renderBillingPage } from "./ui/index.js";
+export {
   type BuyerRef,
   type BuyerState,
   EmulatorState,

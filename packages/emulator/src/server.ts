@@ -16,7 +16,8 @@ import type {
 import { handleControl } from "./control.js";
 import { EmulatorError, invalidArgument } from "./errors.js";
 import type { FaultConfig } from "./faults.js";
-import { createNotifier, type Notifier } from "./notify/index.js";
+import { type SetUpAccountResult, postFulfillmentForm } from "./marketplace/setup.js";
+import { createNotifier, type Notifier, validateWebhooks } from "./notify/index.js";
 import type { Profile, ProfilePatch } from "./profile.js";
 import {
   type BuyerRef,
@@ -63,6 +64,16 @@ export interface Emulator {
   notifier(): Notifier | undefined;
   /** Issues a registration token (for a license, a legacy customer or productCode + account) and returns it. */
   mintToken(input: MintTokenInput): string;
+  /**
+   * "Set up your account" (conformance #127): mints a registration token for the buyer and POSTs the
+   * Marketplace form to your fulfillment URL, as the buyer's browser would. Loopback URLs only.
+   *
+   * @example
+   * const { status, location } = await emu.setUpAccount({ licenseArn, fulfillmentUrl: `${app}/marketplace/register` })
+   */
+  setUpAccount(
+    input: MintTokenInput & { fulfillmentUrl: string; freeTrial?: boolean },
+  ): Promise<SetUpAccountResult>;
   addProduct(input: ProductConfig): Product;
   addLicense(input: LicenseConfig): License;
   addCustomer(input: CustomerConfig): Customer;
@@ -137,8 +148,9 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const getNotifier = (): Notifier | undefined => {
     if (notifier || notifierError) return notifier;
     try {
+      // Built without the configured webhooks, so a bad webhook can never disable notifications for good.
       notifier = createNotifier({
-        webhooks: state.webhooks,
+        webhooks: {},
         sellerAccountId: state.sellerAccountId,
         baseUrl: () => endpoint,
         now: () => state.clock.now(),
@@ -147,6 +159,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       notifierError = (err as Error)?.message ?? String(err);
       log?.(`notifications disabled: ${notifierError}`);
     }
+    if (notifier) notifier.setWebhooks(state.webhooks);
     return notifier;
   };
   const state = new EmulatorState({
@@ -158,8 +171,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       await getNotifier()?.emit(n);
     },
   });
+  // Configured webhooks are checked at start, so a bad one is a startup error, not silence later.
+  if (state.webhooks) validateWebhooks(state.webhooks);
   const api = new ApiServer(state, log);
   const setWebhooks = (w: WebhookConfig) => {
+    // Refused before it is stored (e.g. an address off this machine): the old webhooks stay in force.
+    validateWebhooks(w);
     state.webhooks = w;
     getNotifier()?.setWebhooks(w);
   };
@@ -244,6 +261,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     },
     notifier: getNotifier,
     mintToken: (input) => state.mintToken(input),
+    setUpAccount: async (input) => {
+      if (typeof input !== "object" || input === null) throw invalidArgument("setUpAccount needs an object");
+      const { fulfillmentUrl, freeTrial, ...ref } = input;
+      if (typeof fulfillmentUrl !== "string") throw invalidArgument("setUpAccount needs a fulfillmentUrl");
+      return postFulfillmentForm(fulfillmentUrl, state.mintToken(ref), { freeTrial: freeTrial === true });
+    },
     addProduct: (input) => state.addProduct(input),
     addLicense: (input) => state.addLicense(input),
     addCustomer: (input) => state.addCustomer(input),

@@ -197,14 +197,14 @@ describe("N. End-to-end scenarios", () => {
   });
 
   it("#135 retry after a lost response: the resend gets the original ids and the ledger bills once", async () => {
-    emu.setFaults({ BatchMeterUsage: { latencyMs: { ms: 200, next: 1 } } });
+    emu.setFaults({ BatchMeterUsage: { latencyMs: { ms: 800, next: 1 } } });
     const abort = new AbortController();
     const lost = c().send(new BatchMeterUsageCommand({ UsageRecords: [ca(H09, "api_calls", 10)] }), {
       abortSignal: abort.signal,
     });
-    setTimeout(() => abort.abort(), 20);
+    setTimeout(() => abort.abort(), 200);
     await expect(lost).rejects.toThrow();
-    for (let i = 0; i < 100 && emu.ledger().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && emu.ledger().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     const first = emu.ledger()[0];
     expect(first?.quantity).toBe(10);
     const resent = await bmu(c(), [ca(H09, "api_calls", 10)]);

@@ -148,13 +148,23 @@ describe("H. Limits, throttling, injected faults", () => {
       for (let i = 0; i < n; i++) out.push(await settle(call()));
       return out.map((o) => (o === "ok" ? "ok" : (o as Error).name));
     };
-    expect(await count(6, () => register(resource("t-1")))).toEqual([...Array(5).fill("ok"), "ThrottlingException"]);
-    expect(await count(11, () => meter(resource("i-1"), {}))).toEqual([...Array(10).fill("ok"), "ThrottlingException"]);
-    const ent = new MarketplaceEntitlementServiceClient({ region: "us-east-1", endpoint: emu.endpoint, credentials, maxAttempts: 1 });
-    expect(await count(21, () => ent.send(new GetEntitlementsCommand({ ProductCode: DEMO.P_OTHER })))).toEqual([
-      ...Array(20).fill("ok"),
+    expect(await count(6, () => register(resource("t-1")))).toEqual([
+      ...Array(5).fill("ok"),
       "ThrottlingException",
     ]);
+    expect(await count(11, () => meter(resource("i-1"), {}))).toEqual([
+      ...Array(10).fill("ok"),
+      "ThrottlingException",
+    ]);
+    const ent = new MarketplaceEntitlementServiceClient({
+      region: "us-east-1",
+      endpoint: emu.endpoint,
+      credentials,
+      maxAttempts: 1,
+    });
+    expect(
+      await count(21, () => ent.send(new GetEntitlementsCommand({ ProductCode: DEMO.P_OTHER }))),
+    ).toEqual([...Array(20).fill("ok"), "ThrottlingException"]);
     expect(await count(30, () => resolve(c(), DEMO.T_OK))).toEqual(Array(30).fill("ok"));
   });
 

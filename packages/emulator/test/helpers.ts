@@ -32,7 +32,7 @@ export const NO_LIMITS = {
  * limits are off (tests send bursts) unless `rateLimits: true`.
  */
 export async function startTestEmulator(
-  opts: { rateLimits?: boolean; config?: EmulatorConfig; seed?: number } = {},
+  opts: { rateLimits?: boolean; config?: EmulatorConfig; seed?: number; rateClock?: () => number } = {},
 ): Promise<Emulator> {
   const base = demoConfig({ frozen: true });
   return startEmulator({

@@ -44,7 +44,7 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
   return (req, res, next) => {
     provide(req, marketplace);
     const state = meter.begin(req);
-    if (state !== undefined) res.once("finish", () => void meter.finish(state, res.statusCode, [req, res]));
+    if (state !== undefined) res.on("finish", () => void meter.finish(state, res.statusCode, [req, res]));
     next();
   };
 }

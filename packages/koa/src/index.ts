@@ -58,7 +58,7 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
     provide(ctx, marketplace);
     // Keyed on the Node request so that nested Koa apps (koa-mount) share one claim.
     const state = meter.begin(ctx.req);
-    if (state !== undefined) ctx.res.once("finish", () => void meter.finish(state, ctx.res.statusCode, [ctx]));
+    if (state !== undefined) ctx.res.on("finish", () => void meter.finish(state, ctx.res.statusCode, [ctx]));
     return next();
   };
 }

@@ -42,7 +42,11 @@ function usableParsed(parsed: unknown): ParsedBody {
  * const body = await readNodeBody(req, 16_384, req.body)
  */
 export function readNodeBody(req: IncomingMessage, maxBytes: number, parsed?: unknown): Promise<ParsedBody> {
-  checkMax(maxBytes);
+  try {
+    checkMax(maxBytes);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   // A parser that ran before us has drained the stream; what it produced is all there is.
   if (req.readableEnded || (req as { _body?: unknown })._body === true)
     return Promise.resolve(usableParsed(parsed));

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { isMarketplaceError } from "../errors/index.js";
+import { applyMeterSpec, createMeter, meterStateOf, parseMeterSpec, skipMeteringOf } from "./metering.js";
+import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+
+type Args = [req: { customer?: unknown; rows?: number }];
+const open: Array<{ close(): Promise<void> }> = [];
+const make = () => {
+  const m = dryMarketplace();
+  open.push(m);
+  return m;
+};
+afterEach(async () => {
+  for (const m of open.splice(0)) await m.close();
+});
+
+describe("createMeter", () => {
+  it("records one unit of the default dimension for status < 400, and nothing otherwise", async () => {
+    const m = make();
+    const meter = createMeter<Args>(m, { getCustomer: (req) => req.customer as never, dimension: "api_calls" });
+    for (const status of [200, 204, 302, 399, 400, 404, 500]) {
+      const req = { customer: ID };
+      const state = meter.begin(req);
+      expect(state).toBeDefined();
+      meter.finish(state!, status, [req]);
+    }
+    expect(m.stats()).toMatchObject({ records: 4, quantity: 4 });
+    const [grain] = await m.report();
+    expect(grain).toMatchObject({ dimension: "api_calls", quantity: 4 });
+  });
+
+  it("claims a request once, so a second mounting stands aside", () => {
+    const m = make();
+    const meter = createMeter<Args>(m, { getCustomer: () => ID, dimension: "api_calls" });
+    const other = createMeter<Args>(m, { getCustomer: () => ID, dimension: "api_calls" });
+    const req = {};
+    expect(meter.begin(req)).toBeDefined();
+    expect(other.begin(req)).toBeUndefined();
+    expect(meter.begin(req)).toBeUndefined();
+  });
+
+  it("applies route overrides, computed quantities and the skip flag", async () => {
+    const m = make();
+    const meter = createMeter<Args>(m, { getCustomer: () => ID, dimension: "api_calls", quantity: 2 });
+    const a = {};
+    applyMeterSpec(a, parseMeterSpec<Args>("tokens", (req) => req.rows ?? 0));
+    await meter.finish(meter.begin(a)!, 200, [{ rows: 40 }]);
+    const b = {};
+    skipMeteringOf(b);
+    meter.finish(meter.begin(b)!, 200, [{}]);
+    meter.finish(meter.begin({})!, 200, [{}]);
+    expect(m.stats().records).toBe(2);
+    const rows = await m.report();
+    expect(rows.map((r) => [r.dimension, r.quantity]).sort()).toEqual([
+      ["api_calls", 2],
+      ["tokens", 40],
+    ]);
+  });
+
+  it("resolves async customers and quantities; failures go to onError and never throw", async () => {
+    const m = make();
+    const errors: unknown[] = [];
+    const meter = createMeter<Args>(m, {
+      getCustomer: (req) => req.customer as never,
+      dimension: "api_calls",
+      onError: (e) => errors.push(e),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    await meter.finish(meter.begin({})!, 200, [{ customer: Promise.resolve(ID) }]);
+    await meter.finish(meter.begin({})!, 200, [{ customer: Promise.reject(new Error("db down")) }]);
+    const throwing = createMeter<Args>(m, {
+      getCustomer: () => {
+        throw new Error("boom");
+      },
+      dimension: "api_calls",
+      onError: (e) => errors.push(e),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    expect(() => throwing.finish(throwing.begin({})!, 200, [{}])).not.toThrow();
+    const bad = {};
+    applyMeterSpec(bad, parseMeterSpec<Args>({ quantity: () => -1 }));
+    await meter.finish(meter.begin(bad)!, 200, [{ customer: ID }]);
+    const unknown = {};
+    applyMeterSpec(unknown, parseMeterSpec<Args>("no_such_dimension"));
+    await meter.finish(meter.begin(unknown)!, 200, [{ customer: ID }]);
+    expect(m.stats().records).toBe(1);
+    expect(errors.map((e) => (isMarketplaceError(e) ? e.code : (e as Error).message))).toEqual([
+      "db down",
+      "boom",
+      "INVALID_QUANTITY",
+      "INVALID_DIMENSION",
+    ]);
+  });
+
+  it("bills tenants through the customer directory and reports tenants without a subscription", async () => {
+    const m = make();
+    const errors: unknown[] = [];
+    const meter = createMeter<Args>(m, {
+      getCustomer: (req) => req.customer as never,
+      dimension: "api_calls",
+      onError: (e) => errors.push(e),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    meter.finish(meter.begin({})!, 200, [{ customer: "tenant-1" }]);
+    expect(errors).toHaveLength(1);
+    expect(isMarketplaceError(errors[0], "ACCESS_DENIED")).toBe(true);
+    await m.handleEventBridge(licenseUpdated());
+    const record = m.buyers.directory.getByIdentity(ID)!;
+    await m.buyers.directory.save({ ...record, tenantId: "tenant-1" });
+    meter.finish(meter.begin({})!, 200, [{ customer: { tenantId: "tenant-1" } }]);
+    meter.finish(meter.begin({})!, 200, [{ customer: undefined }]);
+    expect(m.stats().records).toBe(1);
+    expect((await m.report())[0]).toMatchObject({ identity: ID, quantity: 1 });
+  });
+
+  it("validates its options with coded errors", () => {
+    const m = make();
+    const bad = [
+      () => createMeter(undefined as never, { getCustomer: () => ID, dimension: "api_calls" }),
+      () => createMeter(m, undefined as never),
+      () => createMeter(m, { dimension: "api_calls" } as never),
+      () => createMeter(m, { getCustomer: () => ID, dimension: "" }),
+      () => createMeter(m, { getCustomer: () => ID, dimension: "api_calls", quantity: -1 }),
+      () => createMeter(m, { getCustomer: () => ID, dimension: "api_calls", quantity: 1.5 }),
+      () => createMeter(m, { getCustomer: () => ID, dimension: "api_calls", shouldMeter: true as never }),
+      () => createMeter(m, { getCustomer: () => ID, dimension: "api_calls", onError: "x" as never }),
+      () => parseMeterSpec({}),
+      () => parseMeterSpec(42 as never),
+      () => parseMeterSpec("", 1),
+    ];
+    for (const f of bad) expect(f).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+  });
+
+  it("keeps one state per carrier under a shared Symbol.for key", () => {
+    const req = {};
+    expect(meterStateOf(req)).toBe(meterStateOf(req));
+    expect(Object.getOwnPropertySymbols(req).map(String)).toEqual(["Symbol(marketmeter.http.meterState)"]);
+  });
+});

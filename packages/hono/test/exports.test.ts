@@ -1,0 +1,27 @@
+import * as core from "@marketmeter/core";
+import { describe, expect, it } from "vitest";
+
+describe("@marketmeter/hono public exports", () => {
+  it("re-exports the whole core API, so users install one package", async () => {
+    const mod = (await import("../src/index.js")) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(core)) expect(mod[key], key).toBe(value);
+  });
+
+  it("adds the same factory names as every other adapter", async () => {
+    const mod = (await import("../src/index.js")) as Record<string, unknown>;
+    const own = Object.keys(mod)
+      .filter((k) => !(k in core))
+      .sort();
+    expect(own).toMatchInlineSnapshot(`
+      [
+        "eventBridgeHandler",
+        "meter",
+        "meterUsage",
+        "registrationHandler",
+        "requireSubscription",
+        "skipMetering",
+        "snsHandler",
+      ]
+    `);
+  });
+});
