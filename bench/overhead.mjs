@@ -4,7 +4,7 @@
 // Build first (`pnpm build`): the adapters are loaded from their dist.
 // Besides throughput, the servers' CPU time per request is measured (they share this process, which
 // does nothing else while a load child runs): it is far less sensitive to other load on the machine.
-// Options (env): ROUNDS (default 5), SECONDS per run (2), CONNECTIONS (10), FRAMEWORKS (express,koa,hono).
+// Options (env): ROUNDS (default 4), SECONDS per run (2), CONNECTIONS (10), FRAMEWORKS (express,koa,hono).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { execFile } from "node:child_process";
@@ -18,18 +18,32 @@ for (const p of ["core", "express", "koa", "hono"])
   }
 
 const { FRAMEWORKS, VARIANTS, start } = await import("./overhead/servers.mjs");
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const SECONDS = Number(process.env.SECONDS ?? 2);
-const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
-const frameworks = (process.env.FRAMEWORKS ?? FRAMEWORKS.join(",")).split(",").filter((f) => FRAMEWORKS.includes(f));
+const { measureInProcess } = await import("./overhead/inprocess.mjs");
+const {
+  ROUNDS: rounds,
+  SECONDS: seconds,
+  CONNECTIONS: connections,
+  FRAMEWORKS: only,
+} = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => ["ROUNDS", "SECONDS", "CONNECTIONS", "FRAMEWORKS"].includes(k)),
+);
+const ROUNDS = Number(rounds ?? 4);
+const SECONDS = Number(seconds ?? 2);
+const CONNECTIONS = Number(connections ?? 10);
+const frameworks = (only ?? FRAMEWORKS.join(",")).split(",").filter((f) => FRAMEWORKS.includes(f));
 const loader = fileURLToPath(new URL("./overhead/load.mjs", import.meta.url));
 
 const load = (url, seconds) =>
   new Promise((resolve, reject) => {
-    execFile(process.execPath, [loader, url, String(seconds), String(CONNECTIONS), "10"], { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
-      if (err) reject(err);
-      else resolve(JSON.parse(stdout.trim().split("\n").pop()));
-    });
+    execFile(
+      process.execPath,
+      [loader, url, String(seconds), String(CONNECTIONS), "10"],
+      { timeout: (seconds + 30) * 1000 },
+      (err, stdout) => {
+        if (err) reject(err);
+        else resolve(JSON.parse(stdout.trim().split("\n").pop()));
+      },
+    );
   });
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,7 +66,8 @@ for (let round = 0; round < ROUNDS; round++) {
       const r = await load(servers[`${f}/${v}`].url, SECONDS);
       const cpu = process.cpuUsage(cpu0);
       r.cpuUs = (cpu.user + cpu.system) / Math.max(1, r.total);
-      if (r.errors || r.non2xx) throw new Error(`${f}/${v}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
+      if (r.errors || r.non2xx)
+        throw new Error(`${f}/${v}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
       samples[`${f}/${v}`].push(r);
     }
   }
@@ -65,10 +80,12 @@ for (const [k, s] of Object.entries(servers)) {
 
 const rows = [];
 const verdicts = [];
+const bareCpuUs = {};
 for (const f of frameworks) {
   const rps = Object.fromEntries(VARIANTS.map((v) => [v, median(samples[`${f}/${v}`].map((r) => r.rps))]));
   const p99 = Object.fromEntries(VARIANTS.map((v) => [v, median(samples[`${f}/${v}`].map((r) => r.p99))]));
   const cpu = Object.fromEntries(VARIANTS.map((v) => [v, median(samples[`${f}/${v}`].map((r) => r.cpuUs))]));
+  bareCpuUs[f] = cpu.bare;
   for (const v of VARIANTS)
     rows.push([
       f,
@@ -92,13 +109,57 @@ for (const f of frameworks) {
     );
   }
 }
-const head = ["framework", "variant", "req/s (median)", "p99 (median)", "ratio to bare", "CPU µs/req", "CPU ratio (bare/x)"];
+const head = [
+  "framework",
+  "variant",
+  "req/s (median)",
+  "p99 (median)",
+  "ratio to bare",
+  "CPU µs/req",
+  "CPU ratio (bare/x)",
+];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-console.log(`overhead: ${ROUNDS} rounds × ${SECONDS} s, ${CONNECTIONS} connections, 10 customers, loopback, node ${process.version}`);
+console.log(
+  `overhead: ${ROUNDS} rounds × ${SECONDS} s, ${CONNECTIONS} connections, 10 customers, loopback, node ${process.version}`,
+);
 console.log(line(head));
 console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
 for (const r of rows) console.log(line(r));
 for (const v of verdicts) console.log(v);
-console.log(`records seen by marketmeter: ${Object.entries(recorded).map(([k, n]) => `${k.split("/")[0]} ${n.toLocaleString("en-US")}`).join(", ")}`);
+
+// The isolated cost of each middleware, turned into the throughput ratio it implies for a server whose
+// bare request costs the CPU measured above: bare / (bare + added).
+const iso = await measureInProcess(frameworks);
+const isoRows = [];
+console.log(
+  "\nin-process middleware cost (median ns/request) and the ratio it implies against the bare CPU cost above",
+);
+for (const f of frameworks) {
+  const est = (v) => (bareCpuUs[f] * 1000) / (bareCpuUs[f] * 1000 + Math.max(0, iso[f][v] - iso[f].bare));
+  for (const v of VARIANTS)
+    isoRows.push([
+      f,
+      v,
+      Math.round(iso[f][v]).toLocaleString("en-US"),
+      Math.round(iso[f][v] - iso[f].bare).toLocaleString("en-US"),
+      est(v).toFixed(4),
+    ]);
+  const gap = est("map") - est("marketmeter");
+  console.log(
+    `${f} (isolated): marketmeter ${est("marketmeter").toFixed(4)} vs Map ${est("map").toFixed(4)} (gap ${gap.toFixed(4)}, target ≤ 0.030: ${gap <= 0.03 ? "met" : "MISSED"}); vs prom-client ${est("prom").toFixed(4)} (${est("marketmeter") >= est("prom") ? "at or above" : "BELOW"})`,
+  );
+}
+const isoHead = ["framework", "variant", "ns/req", "added over bare", "implied ratio"];
+const isoW = isoHead.map((h, i) => Math.max(h.length, ...isoRows.map((r) => r[i].length)));
+const isoLine = (r) => `| ${r.map((c, i) => c.padEnd(isoW[i])).join(" | ")} |`;
+console.log(isoLine(isoHead));
+console.log(`| ${isoW.map((w) => "-".repeat(w)).join(" | ")} |`);
+for (const r of isoRows) console.log(isoLine(r));
+console.log(
+  `records seen by marketmeter: ${Object.entries(recorded)
+    .map(([k, n]) => `${k.split("/")[0]} ${n.toLocaleString("en-US")}`)
+    .join(", ")}`,
+);
 console.log(`elapsed: ${Math.round((Date.now() - t0) / 1000)} s`);
+process.exit(0);

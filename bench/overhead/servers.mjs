@@ -28,7 +28,11 @@ const P = "pca1234567890abcdefghijkl";
 const identities = new Map(
   Array.from({ length: 10 }, (_, i) => [
     `c${i}`,
-    Object.freeze({ productCode: P, customerAWSAccountId: String(100000000000 + i), licenseArn: `arn:aws:license-manager::294406891311:license:l-${String(i).padStart(32, "0")}` }),
+    Object.freeze({
+      productCode: P,
+      customerAWSAccountId: String(100000000000 + i),
+      licenseArn: `arn:aws:license-manager::294406891311:license:l-${String(i).padStart(32, "0")}`,
+    }),
   ]),
 );
 
@@ -37,13 +41,24 @@ export function makeMarketplace() {
     products: [{ productCode: P }],
     dimensions: ["api_calls"],
     dryRun: true,
-    aws: { region: "us-east-1", endpoint: "http://127.0.0.1:9", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } },
+    aws: {
+      region: "us-east-1",
+      endpoint: "http://127.0.0.1:9",
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+    },
   });
 }
 
+let promSeq = 0;
 function counter(name) {
+  name = `${name}_${++promSeq}`;
   const registry = new prom.Registry();
-  return new prom.Counter({ name, help: "requests by customer and status", labelNames: ["customer", "status"], registers: [registry] });
+  return new prom.Counter({
+    name,
+    help: "requests by customer and status",
+    labelNames: ["customer", "status"],
+    registers: [registry],
+  });
 }
 
 function expressApp(variant, marketplace) {
@@ -64,7 +79,12 @@ function expressApp(variant, marketplace) {
       next();
     });
   } else if (variant === "marketmeter") {
-    app.use(adapters.express.meterUsage(marketplace, { getCustomer: (req) => identities.get(req.headers["x-customer"]), dimension: "api_calls" }));
+    app.use(
+      adapters.express.meterUsage(marketplace, {
+        getCustomer: (req) => identities.get(req.headers["x-customer"]),
+        dimension: "api_calls",
+      }),
+    );
   }
   app.get("/", (_req, res) => {
     res.end("hello");
@@ -84,11 +104,18 @@ function koaApp(variant, marketplace) {
   } else if (variant === "prom") {
     const requests = counter("koa_requests_total");
     app.use((ctx, next) => {
-      ctx.res.on("finish", () => requests.inc({ customer: ctx.req.headers["x-customer"], status: ctx.res.statusCode }));
+      ctx.res.on("finish", () =>
+        requests.inc({ customer: ctx.req.headers["x-customer"], status: ctx.res.statusCode }),
+      );
       return next();
     });
   } else if (variant === "marketmeter") {
-    app.use(adapters.koa.meterUsage(marketplace, { getCustomer: (ctx) => identities.get(ctx.req.headers["x-customer"]), dimension: "api_calls" }));
+    app.use(
+      adapters.koa.meterUsage(marketplace, {
+        getCustomer: (ctx) => identities.get(ctx.req.headers["x-customer"]),
+        dimension: "api_calls",
+      }),
+    );
   }
   app.use((ctx) => {
     ctx.body = "hello";
@@ -112,7 +139,12 @@ function honoApp(variant, marketplace) {
       requests.inc({ customer: c.req.header("x-customer"), status: c.res.status });
     });
   } else if (variant === "marketmeter") {
-    app.use(adapters.hono.meterUsage(marketplace, { getCustomer: (c) => identities.get(c.req.header("x-customer")), dimension: "api_calls" }));
+    app.use(
+      adapters.hono.meterUsage(marketplace, {
+        getCustomer: (c) => identities.get(c.req.header("x-customer")),
+        dimension: "api_calls",
+      }),
+    );
   }
   app.get("/", (c) => c.text("hello"));
   return app;
@@ -142,4 +174,21 @@ export async function start(framework, variant) {
       await marketplace?.close();
     },
   };
+}
+
+/** The variants' middlewares (Express, Koa) and whole apps (Hono), for the in-process measure. */
+export function middlewares() {
+  const marketplace = makeMarketplace();
+  const out = { express: {}, koa: {}, hono: {}, marketplace };
+  for (const v of VARIANTS) {
+    const e = expressApp(v, marketplace);
+    // The variant's own middleware is the last one Express added before the route.
+    const stack = (e.router ?? e._router).stack;
+    const layer = stack.filter((l) => !l.route).pop();
+    out.express[v] = v === "bare" ? (_req, _res, nxt) => nxt() : layer.handle;
+    const k = koaApp(v, marketplace);
+    out.koa[v] = v === "bare" ? (_ctx, nxt) => nxt() : k.middleware[0];
+    out.hono[v] = honoApp(v, marketplace);
+  }
+  return out;
 }

@@ -29,7 +29,7 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  Html,
+  type Html,
   html,
   homePage,
   messagePage,
@@ -82,11 +82,14 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
 
   const app = express();
   app.disable("x-powered-by");
-  const send = (res: Response, status: number, body: string) => res.status(status).set(PAGE_HEADERS).send(body);
+  const send = (res: Response, status: number, body: string) =>
+    res.status(status).set(PAGE_HEADERS).send(body);
   const form = express.urlencoded({ extended: false, limit: "8kb" });
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: (_req, res) => tenantOf(res), dimension: "api_calls", logger }));
+  app.use(
+    meterUsage(marketplace, { getCustomer: (_req, res) => tenantOf(res), dimension: "api_calls", logger }),
+  );
 
   app.get("/health", skipMetering(), (_req, res) => {
     res.json({ ok: true });
@@ -121,23 +124,33 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : req.get("x-api-key");
     const tenant = key ? tenants.byApiKey(key) : undefined;
     if (!tenant) {
-      res.status(401).set("www-authenticate", "Bearer").json({ error: "unauthorized", message: "Send your API key as Authorization: Bearer <key>" });
+      res
+        .status(401)
+        .set("www-authenticate", "Bearer")
+        .json({ error: "unauthorized", message: "Send your API key as Authorization: Bearer <key>" });
       return;
     }
     (res.locals as Locals).tenant = tenant;
     next();
   };
   const api = express.Router();
-  api.use(authenticate, requireSubscription(marketplace, { getCustomer: (_req, res) => tenantOf(res), logger }));
+  api.use(
+    authenticate,
+    requireSubscription(marketplace, { getCustomer: (_req, res) => tenantOf(res), logger }),
+  );
   api.get("/quotes", (req, res) => {
     res.json(quote(parseSymbol(req.query.symbol), new Date(setup.now())));
   });
   // Billed by what the response contains: one `report_rows` per row (and no `api_calls`).
-  api.get("/reports", meter("report_rows", (_req, res) => (res.locals.rows as number | undefined) ?? 0), (req, res) => {
-    const rows = report(parseSymbol(req.query.symbol), parseDays(req.query.days), new Date(setup.now()));
-    res.locals.rows = rows.length + 1;
-    res.json({ rows });
-  });
+  api.get(
+    "/reports",
+    meter("report_rows", (_req, res) => (res.locals.rows as number | undefined) ?? 0),
+    (req, res) => {
+      const rows = report(parseSymbol(req.query.symbol), parseDays(req.query.days), new Date(setup.now()));
+      res.locals.rows = rows.length;
+      res.json({ rows });
+    },
+  );
   app.use("/api", api);
 
   if (emulator) {
@@ -155,36 +168,64 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     });
     app.post("/demo/call", form, async (req, res) => {
       const apiKey = String(req.body?.apiKey ?? "").trim();
-      const path = { quotes: "/api/quotes?symbol=ACME", reports: "/api/reports?symbol=ACME&days=7", bad: "/api/reports?days=0" }[
-        String(req.body?.endpoint) as "quotes" | "reports" | "bad"
-      ] ?? "/api/quotes";
+      const path =
+        {
+          quotes: "/api/quotes?symbol=ACME",
+          reports: "/api/reports?symbol=ACME&days=7",
+          bad: "/api/reports?days=0",
+        }[String(req.body?.endpoint) as "quotes" | "reports" | "bad"] ?? "/api/quotes";
       const answer = await callApi(appUrl, apiKey, path);
-      await showDemo(res, html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`, apiKey);
+      await showDemo(
+        res,
+        html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`,
+        apiKey,
+      );
     });
     app.post("/demo/close-hour", async (_req, res) => {
       const hour = await closeHour(emulator, marketplace);
-      await showDemo(res, html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`);
+      await showDemo(
+        res,
+        html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
+      );
     });
   }
 
   app.use(((err, req, res, _next) => {
-    if (err instanceof BadRequest) return void res.status(400).json({ error: "bad_request", message: err.message });
+    if (err instanceof BadRequest)
+      return void res.status(400).json({ error: "bad_request", message: err.message });
     const status = Number(err?.status ?? err?.statusCode) || 500;
     if (status >= 500) log(`error ${req.method} ${req.path}: ${err?.stack ?? err}`);
-    if (req.path.startsWith("/api/")) return void res.status(status).json({ error: status >= 500 ? "internal" : "bad_request" });
-    send(res, status, messagePage("Something went wrong", status >= 500 ? "Please try again." : String(err?.message), demo));
+    if (req.path.startsWith("/api/"))
+      return void res.status(status).json({ error: status >= 500 ? "internal" : "bad_request" });
+    send(
+      res,
+      status,
+      messagePage("Something went wrong", status >= 500 ? "Please try again." : String(err?.message), demo),
+    );
   }) as ErrorRequestHandler);
 
   const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 3000, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 3000, options.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await marketplace.close();
+    await emulator?.close();
+    tenants.close();
+    throw err;
+  }
   const { address, port } = server.address() as AddressInfo;
-  const host = address === "0.0.0.0" || address === "::" ? "127.0.0.1" : address.includes(":") ? `[${address}]` : address;
+  const host =
+    address === "0.0.0.0" || address === "::"
+      ? "127.0.0.1"
+      : address.includes(":")
+        ? `[${address}]`
+        : address;
   appUrl = `http://${host}:${port}`;
   setup.connect(appUrl);
 

@@ -5,7 +5,8 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number (0-65535); got "${raw}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${name} must be a port number (0-65535); got "${raw}"`);
   return n;
 }
 
@@ -23,7 +24,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOption
   if (!productCode) return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566) } };
   const missing = ["AWS_REGION", "MARKETMETER_WEBHOOK_SECRET"].filter((name) => !env[name]);
   if (missing.length > 0)
-    throw new Error(`MARKETMETER_PRODUCT_CODE is set, so real AWS is used: also set ${missing.join(" and ")}`);
+    throw new Error(
+      `MARKETMETER_PRODUCT_CODE is set, so real AWS is used: also set ${missing.join(" and ")}`,
+    );
   const webhookSecret = env.MARKETMETER_WEBHOOK_SECRET!;
   if (webhookSecret.length < 16) throw new Error("MARKETMETER_WEBHOOK_SECRET must be at least 16 characters");
   return { ...base, aws: { region: env.AWS_REGION!, productCode, webhookSecret } };

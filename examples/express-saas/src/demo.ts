@@ -25,7 +25,7 @@ export async function subscribeNewBuyer(
  * Moves the emulator's clock past the end of the current hour and its grace period, then sends every
  * final hour now instead of waiting for the next report cycle. Returns the hour that was closed.
  */
-export async function closeHour(emulator: Emulator, marketplace: Marketplace): Promise<Date> {
+export async function closeHour(emulator: Emulator, marketplace: Pick<Marketplace, "flush">): Promise<Date> {
   const now = emulator.clock.now().getTime();
   const hour = Math.floor(now / HOUR_MS) * HOUR_MS;
   emulator.clock.advance(hour + HOUR_MS + GRACE_PERIOD_MS + 1000 - now);

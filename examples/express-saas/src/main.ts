@@ -4,13 +4,13 @@ import { startApp } from "./app.js";
 import { readConfig } from "./config.js";
 import { ROUTES } from "./marketplace.js";
 
-const config = readConfig();
-if (!config.aws) {
-  // Emulator mode on Node 20: the AWS SDK's notice about future Node versions is noise for a local demo.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-}
-
 try {
+  const config = readConfig();
+  if (!config.aws) {
+    // Emulator mode on Node 20: the AWS SDK's notice about future Node versions is noise for a local demo.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+    config.emulator = { ...config.emulator, log: (line) => console.log(`emulator: ${line}`) };
+  }
   const app = await startApp(config);
   const lines = app.emulator
     ? [

@@ -32,7 +32,8 @@ export function parseSymbol(value: unknown): string {
 /** Reads `?days=` (default 7): how many rows a report has, and so how many `report_rows` it bills. */
 export function parseDays(value: unknown): number {
   const days = value === undefined || value === "" ? 7 : Number(value);
-  if (!Number.isInteger(days) || days < 1 || days > 365) throw new BadRequest("days must be an integer 1-365");
+  if (!Number.isInteger(days) || days < 1 || days > 365)
+    throw new BadRequest("days must be an integer 1-365");
   return days;
 }
 

@@ -41,6 +41,8 @@ export interface EmulatorSettings {
   now?: Date | string | number;
   /** Stop the emulator clock (tests). @default false */
   frozen?: boolean;
+  /** Receives one line per AWS API call the emulator answers (tokens are never logged). */
+  log?: (line: string) => void;
 }
 
 export interface MarketplaceSetup {
@@ -87,7 +89,14 @@ export async function setupMarketplace(options: {
       logger,
       buyers: { eventBridge: { secret: aws.webhookSecret }, sns: { autoConfirm: true } },
     });
-    return { marketplace, productCode: aws.productCode, emulator: undefined, dataDir, now: Date.now, connect() {} };
+    return {
+      marketplace,
+      productCode: aws.productCode,
+      emulator: undefined,
+      dataDir,
+      now: Date.now,
+      connect() {},
+    };
   }
 
   const dataDir = join(options.dataDir, "demo");
@@ -101,7 +110,11 @@ export async function setupMarketplace(options: {
   config.products = config.products?.map((p) =>
     p.productCode === DEMO.P_CA ? { ...p, dimensions: [...DIMENSIONS] } : p,
   );
-  const emulator = await startEmulator({ port: options.emulator?.port ?? 0, config });
+  const emulator = await startEmulator({
+    port: options.emulator?.port ?? 0,
+    config,
+    log: options.emulator?.log,
+  });
   const secret = randomBytes(24).toString("base64url");
   const now = () => emulator.clock.now().getTime();
   const marketplace = createMarketplace({

@@ -12,14 +12,20 @@ export class Html {
   }
 }
 
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+const escapeText = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
 function render(value: unknown): string {
   if (value instanceof Html) return value.value;
   if (Array.isArray(value)) return value.map(render).join("");
   if (value === undefined || value === null || value === false) return "";
-  return escape(String(value));
+  return escapeText(String(value));
 }
 
 /** Tagged template that escapes every interpolation (except `Html`). */
@@ -52,7 +58,10 @@ export function page(title: string, body: Html): string {
 }
 
 export function messagePage(title: string, message: string, demo: boolean): string {
-  return page(title, html`<h1>${title}</h1><p>${message}</p><p><a href="${demo ? "/demo" : "/"}">Back</a></p>`);
+  return page(
+    title,
+    html`<h1>${title}</h1><p>${message}</p><p><a href="${demo ? "/demo" : "/"}">Back</a></p>`,
+  );
 }
 
 export function homePage(options: { demo: boolean; productCode: string }): string {
@@ -69,7 +78,11 @@ ${options.demo ? html`<p class="note">Emulator mode: <a href="/demo">walk throug
   );
 }
 
-export function signupPage(registration: Registration, error?: string, values?: { name?: unknown; email?: unknown }): string {
+export function signupPage(
+  registration: Registration,
+  error?: string,
+  values?: { name?: unknown; email?: unknown },
+): string {
   const buyer = registration.customerIdentifier ?? registration.customerAWSAccountId;
   return page(
     "Create your account",
@@ -96,7 +109,13 @@ function tryItForm(apiKey?: string): Html {
 <button name="endpoint" value="bad">GET /api/reports?days=0 (400, not billed)</button></p></form>`;
 }
 
-export function apiKeyPage(options: { tenant: Tenant; apiKey: string; returning: boolean; appUrl: string; demo: boolean }): string {
+export function apiKeyPage(options: {
+  tenant: Tenant;
+  apiKey: string;
+  returning: boolean;
+  appUrl: string;
+  demo: boolean;
+}): string {
   const { tenant, apiKey, appUrl } = options;
   return page(
     "Your API key",

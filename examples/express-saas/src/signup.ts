@@ -5,7 +5,9 @@ import { parseSignup, type Tenant, type Tenants } from "./tenants.js";
 
 const REGISTRATION_ID = /^[A-Za-z0-9_-]{16,128}$/;
 
-export type Pending = { ok: true; registration: Registration } | { ok: false; status: number; message: string };
+export type Pending =
+  | { ok: true; registration: Registration }
+  | { ok: false; status: number; message: string };
 
 /** The pending registration named by the sign-up link, if it can still be used. */
 export async function findRegistration(marketplace: Marketplace, id: unknown, now: number): Promise<Pending> {
@@ -14,8 +16,7 @@ export async function findRegistration(marketplace: Marketplace, id: unknown, no
   const stored = await marketplace.buyers.directory.store.getRegistration(id);
   if (!stored) return { ok: false, status: 404, message: "This sign-up link is unknown." };
   if (stored.tenantId) return { ok: false, status: 409, message: "This sign-up link was already used." };
-  if (stored.expiresAt <= now)
-    return { ok: false, status: 410, message: "This sign-up link has expired." };
+  if (stored.expiresAt <= now) return { ok: false, status: 410, message: "This sign-up link has expired." };
   const { tokenHash: _hidden, ...registration } = stored;
   return { ok: true, registration };
 }

@@ -121,7 +121,11 @@ describe("express-saas", () => {
     expect(await closed.text()).toContain("2026-07-15T10:00:00.000Z");
     const hour = "2026-07-15T10:00:00.000Z";
     expect(await billed()).toEqual(
-      [`${a.account} api_calls ${hour} 4`, `${a.account} report_rows ${hour} 5`, `${b.account} api_calls ${hour} 2`].sort(),
+      [
+        `${a.account} api_calls ${hour} 4`,
+        `${a.account} report_rows ${hour} 5`,
+        `${b.account} api_calls ${hour} 2`,
+      ].sort(),
     );
 
     // B cancels: access stays open for AWS's final hour, then closes.

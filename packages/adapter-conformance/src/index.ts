@@ -144,7 +144,10 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       fetch(`${base}${path}`, {
         redirect: "manual",
         ...init,
-        headers: { ...(customer !== undefined ? { "x-customer": customer } : {}), ...(init.headers as Record<string, string>) },
+        headers: {
+          ...(customer !== undefined ? { "x-customer": customer } : {}),
+          ...(init.headers as Record<string, string>),
+        },
       });
     const text = async (path: string, customer?: string, init?: RequestInit, base?: string) => {
       const res = await get(path, customer, init, base);
@@ -172,7 +175,9 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
     const registerAndLink = async (token: string, tenantId: string) => {
       const res = await register(token);
       expect(res.status).toBe(303);
-      const id = new URL(res.headers.get("location") as string, app.url).searchParams.get("registration") as string;
+      const id = new URL(res.headers.get("location") as string, app.url).searchParams.get(
+        "registration",
+      ) as string;
       return marketplace.link(id, tenantId);
     };
 
@@ -183,7 +188,9 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
         ["leg", 2],
         ["async:ca2", 2],
       ];
-      const responses = await Promise.all(plan.flatMap(([c, n]) => Array.from({ length: n }, () => text("/hello", c))));
+      const responses = await Promise.all(
+        plan.flatMap(([c, n]) => Array.from({ length: n }, () => text("/hello", c))),
+      );
       for (const r of responses) expect(r).toMatchObject({ status: 200, body: "hello" });
       await recorded(12);
       await closeHour();
@@ -195,7 +202,8 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
     });
 
     it("4xx and 5xx responses are not billed", async () => {
-      for (const code of [400, 401, 404, 409, 500, 503]) expect((await text(`/status/${code}`, "ca1")).status).toBe(code);
+      for (const code of [400, 401, 404, 409, 500, 503])
+        expect((await text(`/status/${code}`, "ca1")).status).toBe(code);
       expect((await text("/throw", "ca1")).status).toBe(500);
       expect((await text("/no-such-route", "ca1")).status).toBe(404);
       expect((await text("/status/201", "ca1")).status).toBe(201);
@@ -222,7 +230,8 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
     });
 
     it("skipMetering() leaves a route unbilled; anonymous requests are not metered", async () => {
-      for (let i = 0; i < 3; i++) expect(await text("/free", "ca1")).toMatchObject({ status: 200, body: "free" });
+      for (let i = 0; i < 3; i++)
+        expect(await text("/free", "ca1")).toMatchObject({ status: 200, body: "free" });
       expect(await text("/hello")).toMatchObject({ status: 200, body: "hello" });
       await text("/hello", "ca1");
       await recorded(1);
@@ -232,7 +241,8 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
     });
 
     it("metering mounted twice records once", async () => {
-      for (let i = 0; i < 4; i++) expect(await text("/twice", "ca1")).toMatchObject({ status: 200, body: "twice" });
+      for (let i = 0; i < 4; i++)
+        expect(await text("/twice", "ca1")).toMatchObject({ status: 200, body: "twice" });
       await recorded(4);
       await closeHour();
       expect(billed(DEMO.L1, "api_calls")).toBe(4);
@@ -252,7 +262,8 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       expect(await text("/hello", "reject")).toEqual(base);
       expect(await text("/rows?n=2", "throw")).toMatchObject({ status: 200 });
       await vi.waitFor(() => expect(meterErrors).toHaveLength(3), { timeout: 5000, interval: 5 });
-      for (const e of meterErrors) expect(String((e as Error).message)).toMatch(/getCustomer (failed|rejected)/);
+      for (const e of meterErrors)
+        expect(String((e as Error).message)).toMatch(/getCustomer (failed|rejected)/);
       await recorded(1);
     });
 
@@ -313,7 +324,11 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       const expired = await register(DEMO.T_OLD, "application/json");
       expect(expired.status).toBe(400);
       expect(expired.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-      expect(await expired.json()).toMatchObject({ status: 400, code: "EXPIRED_TOKEN", title: "Bad Request" });
+      expect(await expired.json()).toMatchObject({
+        status: 400,
+        code: "EXPIRED_TOKEN",
+        title: "Bad Request",
+      });
 
       const missing = await get("/marketplace/register", undefined, {
         method: "POST",
@@ -399,13 +414,19 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
     it("the access guard fails closed by default and open when configured", async () => {
       const unknown = await get("/paid", "tenant:nobody");
       expect(unknown.status).toBe(403);
-      expect(await unknown.json()).toMatchObject({ reason: "not-registered", type: "urn:marketmeter:problem:subscription-not-registered" });
+      expect(await unknown.json()).toMatchObject({
+        reason: "not-registered",
+        type: "urn:marketmeter:problem:subscription-not-registered",
+      });
       const anonymous = await get("/paid");
       expect(anonymous.status).toBe(403);
       const closed = await get("/paid", "throw");
       expect(closed.status).toBe(503);
       expect(closed.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-      expect(await closed.json()).toMatchObject({ status: 503, type: "urn:marketmeter:problem:subscription-check-failed" });
+      expect(await closed.json()).toMatchObject({
+        status: 503,
+        type: "urn:marketmeter:problem:subscription-check-failed",
+      });
       const open = await get("/paid-open", "reject");
       expect(open.status).toBe(200);
       expect(await open.json()).toEqual({});

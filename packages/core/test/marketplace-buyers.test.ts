@@ -134,6 +134,57 @@ describe("marketplace: registration, lifecycle and access wired to metering", ()
     expect(emu.duplicates()).toEqual([]);
   });
 
+  it("usage made in the final window is billed: access ends just before AWS's window, and that usage is sent then", async () => {
+    const registration = await marketplace.register(form(DEMO.T_OK));
+    await marketplace.link(registration.id, "tenant-9");
+    await emu.subscribe({ licenseArn: DEMO.L1 });
+    await waitFor(() => marketplace.access({ tenantId: "tenant-9" }).allowed, "License Updated");
+    const identity = registration.identity;
+    const start = emu.clock.now().getTime(); // 10:30 in the demo fixtures
+    const hour = (t: number) => new Date(Math.floor(t / H) * H).toISOString();
+
+    marketplace.record({ identity, dimension: "api_calls", quantity: 5 });
+    emu.clock.advance(60_000);
+    await emu.unsubscribe({ licenseArn: DEMO.L1 }); // final window: until 11:31
+    await waitFor(() => emu.ledger().length === 1, "first final flush");
+
+    // Still inside the final window: access allowed, usage recorded (after the first final flush).
+    emu.clock.advance(10 * 60_000); // 10:41
+    expect(marketplace.access({ tenantId: "tenant-9" })).toMatchObject({ allowed: true, finalWindow: true });
+    marketplace.record({ identity, dimension: "api_calls", quantity: 3 });
+    emu.clock.set(new Date(start + 40 * 60_000)); // 11:10
+    marketplace.record({ identity, dimension: "api_calls", quantity: 2 });
+    await marketplace.checkpoint();
+
+    // 11:27: 5 minutes before AWS closes the window, access ends and the last usage goes out.
+    emu.clock.set(new Date(start + 57 * 60_000));
+    expect(marketplace.access({ tenantId: "tenant-9" })).toMatchObject({
+      allowed: false,
+      reason: "cancelled",
+    });
+    await marketplace.flush();
+    expect(
+      emu
+        .ledger()
+        .filter((r) => r.licenseArn === DEMO.L1)
+        .map((r) => [r.hour, r.quantity]),
+    ).toEqual([
+      [hour(start), 5],
+      [hour(start + H), 5],
+    ]);
+    expect(emu.duplicates()).toEqual([]);
+  });
+
+  it("registration(id) returns the pending registration without the token hash", async () => {
+    const registration = await marketplace.register(form(DEMO.T_OK));
+    const found = await marketplace.registration(registration.id);
+    expect(found).toMatchObject({ id: registration.id, identity: registration.identity });
+    expect(found).not.toHaveProperty("tokenHash");
+    expect(await marketplace.registration("no-such-registration")).toBeUndefined();
+    emu.clock.advance(2 * H);
+    expect(await marketplace.registration(registration.id)).toBeUndefined();
+  });
+
   it("CustomerNotSubscribed from metering denies access without any notification", async () => {
     const registration = await marketplace.register(form(DEMO.T_OK));
     await marketplace.link(registration.id, "tenant-7");

@@ -87,7 +87,10 @@ export function skipMetering(): RequestHandler {
 export function getMarketplace<M = Marketplace>(req: Request): M {
   const m = (req as Request & Branded)[http.MARKETPLACE_KEY];
   if (m === undefined)
-    throw new MarketplaceError("INVALID_CONFIG", "no marketplace on this request: mount meterUsage() or requireSubscription() before this handler");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "no marketplace on this request: mount meterUsage() or requireSubscription() before this handler",
+    );
   return m as M;
 }
 
@@ -109,13 +112,21 @@ export function getSubscription(req: Request): AccessAllowed | undefined {
  * @example
  * app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup" }))
  */
-export function registrationHandler(marketplace: http.RegistrationTarget, options: RegistrationHandlerOptions): RequestHandler {
+export function registrationHandler(
+  marketplace: http.RegistrationTarget,
+  options: RegistrationHandlerOptions,
+): RequestHandler {
   const o = http.resolveRegistrationOptions(marketplace, options);
   return (req, res, next) => {
     http
       .readNodeBody(req, o.maxBodyBytes, req.body)
       .then(
-        (body) => http.handleRegistration(marketplace, { method: req.method, headers: req.headers, url: req.originalUrl, body }, o),
+        (body) =>
+          http.handleRegistration(
+            marketplace,
+            { method: req.method, headers: req.headers, url: req.originalUrl, body },
+            o,
+          ),
         (err: unknown) => http.registrationError(err, req.headers.accept, o),
       )
       .then((result) => send(res, result))
@@ -123,13 +134,23 @@ export function registrationHandler(marketplace: http.RegistrationTarget, option
   };
 }
 
-function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+function webhook(
+  kind: http.WebhookKind,
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): RequestHandler {
   const o = http.resolveWebhookOptions(marketplace, kind, options);
   return (req, res, next: NextFunction) => {
     http
       .readNodeBody(req, o.maxBodyBytes, req.body)
       .then(
-        (body) => http.handleWebhook(marketplace, kind, { method: req.method, headers: req.headers, url: req.originalUrl, body }, o),
+        (body) =>
+          http.handleWebhook(
+            marketplace,
+            kind,
+            { method: req.method, headers: req.headers, url: req.originalUrl, body },
+            o,
+          ),
         (err: unknown) => http.webhookError(err, kind, o),
       )
       .then((result) => send(res, result))
@@ -143,7 +164,10 @@ function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, opti
  * @example
  * app.post("/marketplace/events", eventBridgeHandler(marketplace))
  */
-export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+export function eventBridgeHandler(
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): RequestHandler {
   return webhook("eventBridge", marketplace, options);
 }
 
@@ -153,7 +177,10 @@ export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: 
  * @example
  * app.post("/marketplace/sns", snsHandler(marketplace))
  */
-export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): RequestHandler {
+export function snsHandler(
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): RequestHandler {
   return webhook("sns", marketplace, options);
 }
 
@@ -164,7 +191,10 @@ export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookH
  * @example
  * app.use("/api", requireSubscription(marketplace, { getCustomer: (req) => req.user?.tenantId }))
  */
-export function requireSubscription(marketplace: http.AccessTarget, options: RequireSubscriptionOptions): RequestHandler {
+export function requireSubscription(
+  marketplace: http.AccessTarget,
+  options: RequireSubscriptionOptions,
+): RequestHandler {
   const guard = http.createGuard<ExpressArgs>(marketplace, options);
   return (req, res, next) => {
     guard([req, res], req.originalUrl).then((result) => {

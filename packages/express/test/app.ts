@@ -16,10 +16,14 @@ import {
 
 type ExpressFactory = () => Express;
 
-export async function startExpressApp(express: ExpressFactory, hooks: ConformanceHooks): Promise<ConformanceApp> {
+export async function startExpressApp(
+  express: ExpressFactory,
+  hooks: ConformanceHooks,
+): Promise<ConformanceApp> {
   const { marketplace } = hooks;
   const getCustomer = (req: Request) => hooks.customer(req.get("x-customer"));
-  const metering = (): RequestHandler => meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
+  const metering = (): RequestHandler =>
+    meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
   const app = express();
   app.use(metering());
   app.get("/hello", (_req, res) => {
@@ -31,13 +35,21 @@ export async function startExpressApp(express: ExpressFactory, hooks: Conformanc
   app.get("/throw", () => {
     throw new Error("handler failed");
   });
-  app.post("/upload", meter("gb_stored", (req) => Number(req.get("x-units"))), (_req, res) => {
-    res.status(201).type("text/plain").send("stored");
-  });
-  app.get("/rows", meter("api_calls", (_req, res) => Number(res.getHeader("x-rows"))), (req, res) => {
-    const n = Number(req.query.n);
-    res.set("x-rows", String(n)).json(Array.from({ length: n }, (_, i) => ({ i })));
-  });
+  app.post(
+    "/upload",
+    meter("gb_stored", (req) => Number(req.get("x-units"))),
+    (_req, res) => {
+      res.status(201).type("text/plain").send("stored");
+    },
+  );
+  app.get(
+    "/rows",
+    meter("api_calls", (_req, res) => Number(res.getHeader("x-rows"))),
+    (req, res) => {
+      const n = Number(req.query.n);
+      res.set("x-rows", String(n)).json(Array.from({ length: n }, (_, i) => ({ i })));
+    },
+  );
   app.get("/free", skipMetering(), (_req, res) => {
     res.type("text/plain").send("free");
   });

@@ -4,4 +4,7 @@ import express4 from "express4";
 import { startExpressApp } from "./app.js";
 
 describeAdapterConformance({ name: "express 5", start: (hooks) => startExpressApp(express, hooks) });
-describeAdapterConformance({ name: "express 4", start: (hooks) => startExpressApp(express4 as unknown as typeof express, hooks) });
+describeAdapterConformance({
+  name: "express 4",
+  start: (hooks) => startExpressApp(express4, hooks),
+});

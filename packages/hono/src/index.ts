@@ -47,7 +47,8 @@ function waitUntil(c: Context, work: Promise<void>): void {
   }
 }
 
-const respond = (r: http.HttpResult): Response => new Response(r.body, { status: r.status, headers: r.headers });
+const respond = (r: http.HttpResult): Response =>
+  new Response(r.body, { status: r.status, headers: r.headers });
 
 /** The raw body, or what an earlier `c.req.*()` call left in Hono's body cache. */
 function bodyOf(c: Context, maxBytes: number): Promise<Uint8Array | string | undefined> {
@@ -61,7 +62,10 @@ function bodyOf(c: Context, maxBytes: number): Promise<Uint8Array | string | und
  * @example
  * app.use(meterUsage(marketplace, { getCustomer: (c) => c.get("tenantId"), dimension: "api_calls" }))
  */
-export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsageOptions): MiddlewareHandler<Env> {
+export function meterUsage(
+  marketplace: http.MeteringTarget,
+  options: MeterUsageOptions,
+): MiddlewareHandler<Env> {
   const meter = http.createMeter<HonoArgs>(marketplace, options);
   return async (c, next) => {
     provide(c, marketplace);
@@ -81,7 +85,10 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
  * @example
  * app.post("/completions", meter("tokens", (c) => Number(c.res.headers.get("x-tokens"))), handler)
  */
-export function meter(dimension: string | http.MeterSpec<HonoArgs>, quantity?: Quantity): MiddlewareHandler<Env> {
+export function meter(
+  dimension: string | http.MeterSpec<HonoArgs>,
+  quantity?: Quantity,
+): MiddlewareHandler<Env> {
   const spec = http.parseMeterSpec<HonoArgs>(dimension, quantity);
   return async (c, next) => {
     http.applyMeterSpec(c.req.raw, spec);
@@ -109,24 +116,44 @@ export function skipMetering(): MiddlewareHandler<Env> {
  * @example
  * app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup" }))
  */
-export function registrationHandler(marketplace: http.RegistrationTarget, options: RegistrationHandlerOptions): MiddlewareHandler<Env> {
+export function registrationHandler(
+  marketplace: http.RegistrationTarget,
+  options: RegistrationHandlerOptions,
+): MiddlewareHandler<Env> {
   const o = http.resolveRegistrationOptions(marketplace, options);
   return async (c) => {
     try {
       const body = await bodyOf(c, o.maxBodyBytes);
-      return respond(await http.handleRegistration(marketplace, { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body }, o));
+      return respond(
+        await http.handleRegistration(
+          marketplace,
+          { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body },
+          o,
+        ),
+      );
     } catch (err) {
       return respond(http.registrationError(err, c.req.header("accept"), o));
     }
   };
 }
 
-function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): MiddlewareHandler<Env> {
+function webhook(
+  kind: http.WebhookKind,
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): MiddlewareHandler<Env> {
   const o = http.resolveWebhookOptions(marketplace, kind, options);
   return async (c) => {
     try {
       const body = await bodyOf(c, o.maxBodyBytes);
-      return respond(await http.handleWebhook(marketplace, kind, { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body }, o));
+      return respond(
+        await http.handleWebhook(
+          marketplace,
+          kind,
+          { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body },
+          o,
+        ),
+      );
     } catch (err) {
       return respond(http.webhookError(err, kind, o));
     }
@@ -139,7 +166,10 @@ function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, opti
  * @example
  * app.post("/marketplace/events", eventBridgeHandler(marketplace))
  */
-export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): MiddlewareHandler<Env> {
+export function eventBridgeHandler(
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): MiddlewareHandler<Env> {
   return webhook("eventBridge", marketplace, options);
 }
 
@@ -149,7 +179,10 @@ export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: 
  * @example
  * app.post("/marketplace/sns", snsHandler(marketplace))
  */
-export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): MiddlewareHandler<Env> {
+export function snsHandler(
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): MiddlewareHandler<Env> {
   return webhook("sns", marketplace, options);
 }
 
@@ -160,7 +193,10 @@ export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookH
  * @example
  * app.use("/api/*", requireSubscription(marketplace, { getCustomer: (c) => c.get("tenantId") }))
  */
-export function requireSubscription(marketplace: http.AccessTarget, options: RequireSubscriptionOptions): MiddlewareHandler<Env> {
+export function requireSubscription(
+  marketplace: http.AccessTarget,
+  options: RequireSubscriptionOptions,
+): MiddlewareHandler<Env> {
   const guard = http.createGuard<HonoArgs>(marketplace, options);
   return async (c, next) => {
     const result = await guard([c], c.req.path);

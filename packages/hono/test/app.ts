@@ -19,20 +19,31 @@ type HonoClass = typeof Hono;
 export async function startHonoApp(HonoImpl: HonoClass, hooks: ConformanceHooks): Promise<ConformanceApp> {
   const { marketplace } = hooks;
   const getCustomer = (c: Context) => hooks.customer(c.req.header("x-customer"));
-  const metering = () => meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
+  const metering = () =>
+    meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
   const app = new HonoImpl<Env>();
   app.use(metering());
   app.get("/hello", (c) => c.text("hello"));
-  app.get("/status/:code", (c) => c.text(`status ${c.req.param("code")}`, Number(c.req.param("code")) as 200));
+  app.get("/status/:code", (c) =>
+    c.text(`status ${c.req.param("code")}`, Number(c.req.param("code")) as 200),
+  );
   app.get("/throw", () => {
     throw new Error("handler failed");
   });
-  app.post("/upload", meter("gb_stored", (c) => Number(c.req.header("x-units"))), (c) => c.text("stored", 201));
-  app.get("/rows", meter("api_calls", (c) => Number(c.res.headers.get("x-rows"))), (c) => {
-    const n = Number(c.req.query("n"));
-    c.header("x-rows", String(n));
-    return c.json(Array.from({ length: n }, (_, i) => ({ i })));
-  });
+  app.post(
+    "/upload",
+    meter("gb_stored", (c) => Number(c.req.header("x-units"))),
+    (c) => c.text("stored", 201),
+  );
+  app.get(
+    "/rows",
+    meter("api_calls", (c) => Number(c.res.headers.get("x-rows"))),
+    (c) => {
+      const n = Number(c.req.query("n"));
+      c.header("x-rows", String(n));
+      return c.json(Array.from({ length: n }, (_, i) => ({ i })));
+    },
+  );
   app.get("/free", skipMetering(), (c) => c.text("free"));
   app.get("/twice", metering(), (c) => c.text("twice"));
   app.get("/manual", skipMetering(), async (c) => {
@@ -43,7 +54,9 @@ export async function startHonoApp(HonoImpl: HonoClass, hooks: ConformanceHooks)
   app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
   app.post("/marketplace/events", eventBridgeHandler(marketplace));
   app.post("/marketplace/sns", snsHandler(marketplace));
-  app.get("/paid", requireSubscription(marketplace, { getCustomer }), (c) => c.json({ tenantId: c.var.subscription?.tenantId }));
+  app.get("/paid", requireSubscription(marketplace, { getCustomer }), (c) =>
+    c.json({ tenantId: c.var.subscription?.tenantId }),
+  );
   app.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (c) =>
     c.json({ tenantId: c.var.subscription?.tenantId }),
   );

@@ -98,13 +98,20 @@ export function skipMetering(): Middleware {
  * @example
  * router.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup" }))
  */
-export function registrationHandler(marketplace: http.RegistrationTarget, options: RegistrationHandlerOptions): Middleware {
+export function registrationHandler(
+  marketplace: http.RegistrationTarget,
+  options: RegistrationHandlerOptions,
+): Middleware {
   const o = http.resolveRegistrationOptions(marketplace, options);
   return async (ctx) => {
     let result: http.HttpResult;
     try {
       const body = await http.readNodeBody(ctx.req, o.maxBodyBytes, parsedBody(ctx));
-      result = await http.handleRegistration(marketplace, { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body }, o);
+      result = await http.handleRegistration(
+        marketplace,
+        { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body },
+        o,
+      );
     } catch (err) {
       result = http.registrationError(err, ctx.get("accept"), o);
     }
@@ -112,13 +119,22 @@ export function registrationHandler(marketplace: http.RegistrationTarget, option
   };
 }
 
-function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): Middleware {
+function webhook(
+  kind: http.WebhookKind,
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): Middleware {
   const o = http.resolveWebhookOptions(marketplace, kind, options);
   return async (ctx) => {
     let result: http.HttpResult;
     try {
       const body = await http.readNodeBody(ctx.req, o.maxBodyBytes, parsedBody(ctx));
-      result = await http.handleWebhook(marketplace, kind, { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body }, o);
+      result = await http.handleWebhook(
+        marketplace,
+        kind,
+        { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body },
+        o,
+      );
     } catch (err) {
       result = http.webhookError(err, kind, o);
     }
@@ -132,7 +148,10 @@ function webhook(kind: http.WebhookKind, marketplace: http.LifecycleTarget, opti
  * @example
  * router.post("/marketplace/events", eventBridgeHandler(marketplace))
  */
-export function eventBridgeHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): Middleware {
+export function eventBridgeHandler(
+  marketplace: http.LifecycleTarget,
+  options?: WebhookHandlerOptions,
+): Middleware {
   return webhook("eventBridge", marketplace, options);
 }
 
@@ -153,7 +172,10 @@ export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookH
  * @example
  * router.use("/api", requireSubscription(marketplace, { getCustomer: (ctx) => ctx.state.user?.tenantId }))
  */
-export function requireSubscription(marketplace: http.AccessTarget, options: RequireSubscriptionOptions): Middleware {
+export function requireSubscription(
+  marketplace: http.AccessTarget,
+  options: RequireSubscriptionOptions,
+): Middleware {
   const guard = http.createGuard<KoaArgs>(marketplace, options);
   return async (ctx, next) => {
     const result = await guard([ctx], ctx.path);

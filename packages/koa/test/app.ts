@@ -21,7 +21,8 @@ type KoaClass = typeof Koa;
 export async function startKoaApp(KoaImpl: KoaClass, hooks: ConformanceHooks): Promise<ConformanceApp> {
   const { marketplace } = hooks;
   const getCustomer = (ctx: Context) => hooks.customer(ctx.get("x-customer") || undefined);
-  const metering = (): Middleware => meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
+  const metering = (): Middleware =>
+    meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
   const app = new KoaImpl();
   app.silent = true;
   const router = new Router<MarketmeterState>();
@@ -37,16 +38,24 @@ export async function startKoaApp(KoaImpl: KoaClass, hooks: ConformanceHooks): P
   router.get("/throw", () => {
     throw new Error("handler failed");
   });
-  router.post("/upload", meter("gb_stored", (ctx) => Number(ctx.get("x-units"))), (ctx) => {
-    ctx.status = 201;
-    ctx.type = "text/plain";
-    ctx.body = "stored";
-  });
-  router.get("/rows", meter("api_calls", (ctx) => Number(ctx.response.get("x-rows"))), (ctx) => {
-    const n = Number(ctx.query.n);
-    ctx.set("x-rows", String(n));
-    ctx.body = Array.from({ length: n }, (_, i) => ({ i }));
-  });
+  router.post(
+    "/upload",
+    meter("gb_stored", (ctx) => Number(ctx.get("x-units"))),
+    (ctx) => {
+      ctx.status = 201;
+      ctx.type = "text/plain";
+      ctx.body = "stored";
+    },
+  );
+  router.get(
+    "/rows",
+    meter("api_calls", (ctx) => Number(ctx.response.get("x-rows"))),
+    (ctx) => {
+      const n = Number(ctx.query.n);
+      ctx.set("x-rows", String(n));
+      ctx.body = Array.from({ length: n }, (_, i) => ({ i }));
+    },
+  );
   router.get("/free", skipMetering(), (ctx) => {
     ctx.type = "text/plain";
     ctx.body = "free";

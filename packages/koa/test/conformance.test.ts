@@ -4,4 +4,7 @@ import Koa2 from "koa2";
 import { startKoaApp } from "./app.js";
 
 describeAdapterConformance({ name: "koa 3", start: (hooks) => startKoaApp(Koa, hooks) });
-describeAdapterConformance({ name: "koa 2", start: (hooks) => startKoaApp(Koa2 as unknown as typeof Koa, hooks) });
+describeAdapterConformance({
+  name: "koa 2",
+  start: (hooks) => startKoaApp(Koa2, hooks),
+});

@@ -6,6 +6,7 @@ import { startApp } from "../../nestjs/test/app.js";
 import "../../nestjs/test/metering.test.js";
 import "../../nestjs/test/buyers.test.js";
 import "../../nestjs/test/module.test.js";
+import "../../nestjs/test/conformance.test.js";
 
 it("the suites' apps really run on NestJS 10", async () => {
   const version = createRequire(import.meta.url)("@nestjs/core/package.json").version as string;

@@ -31,7 +31,9 @@ if (args[0] === "--load") {
     });
   await run(1); // warm-up: JIT, connection set-up
   const r = await run(duration);
-  process.stdout.write(JSON.stringify({ rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx }));
+  process.stdout.write(
+    JSON.stringify({ rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx }),
+  );
   process.exit(0);
 }
 
@@ -54,7 +56,11 @@ function helloController() {
     }
   }
   Controller()(HelloController);
-  Get()(HelloController.prototype, "hello", Object.getOwnPropertyDescriptor(HelloController.prototype, "hello"));
+  Get()(
+    HelloController.prototype,
+    "hello",
+    Object.getOwnPropertyDescriptor(HelloController.prototype, "hello"),
+  );
   return HelloController;
 }
 
@@ -77,7 +83,11 @@ function onFinishMiddleware(onFinish) {
 }
 
 const counts = new Map();
-const counter = new client.Counter({ name: "http_requests_total", help: "requests", labelNames: ["method", "status"] });
+const counter = new client.Counter({
+  name: "http_requests_total",
+  help: "requests",
+  labelNames: ["method", "status"],
+});
 const identities = new Map();
 
 const variants = {
@@ -92,7 +102,9 @@ const variants = {
       }),
     }),
   interceptor: () =>
-    appModule("Intercepted", { providers: [{ provide: APP_INTERCEPTOR, useValue: { intercept: (_ctx, next) => next.handle() } }] }),
+    appModule("Intercepted", {
+      providers: [{ provide: APP_INTERCEPTOR, useValue: { intercept: (_ctx, next) => next.handle() } }],
+    }),
   "prom-client": () =>
     appModule("Prom", {
       configure: onFinishMiddleware(function () {
@@ -103,7 +115,11 @@ const variants = {
     appModule("Metered", {
       imports: [
         MarketplaceModule.forRoot({
-          marketplace: { products: [{ productCode: "pca1234567890abcdefghijkl" }], dimensions: ["api_calls"], dryRun: true },
+          marketplace: {
+            products: [{ productCode: "pca1234567890abcdefghijkl" }],
+            dimensions: ["api_calls"],
+            dryRun: true,
+          },
           getCustomer: (req) => {
             const id = req.headers["x-customer-id"];
             let identity = identities.get(id);
@@ -125,13 +141,19 @@ for (const [name, make] of Object.entries(variants)) {
 
 function load(url) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--load", url, String(duration), String(connections)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), "--load", url, String(duration), String(connections)],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
+    );
   });
 }
 
@@ -153,14 +175,20 @@ const rows = Object.entries(results).map(([name, xs]) => {
   const rps = median(xs.map((x) => x.rps));
   return { name, rps, p99: median(xs.map((x) => x.p99)), ratio: rps / bare };
 });
-console.log(`\nNestJS ${(await import("@nestjs/core/package.json", { with: { type: "json" } })).default.version} on Express, Node ${process.versions.node}, ${connections} connections, ${rounds} x ${duration} s interleaved rounds (medians)\n`);
+console.log(
+  `\nNestJS ${(await import("@nestjs/core/package.json", { with: { type: "json" } })).default.version} on Express, Node ${process.versions.node}, ${connections} connections, ${rounds} x ${duration} s interleaved rounds (medians)\n`,
+);
 console.log("| variant | req/s | p99 (ms) | ratio to bare |");
 console.log("| --- | ---: | ---: | ---: |");
 for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p99} | ${r.ratio.toFixed(3)} |`);
 const mm = rows.find((r) => r.name === "marketmeter");
 const lower = rows.find((r) => r.name === "map");
 const prom = rows.find((r) => r.name === "prom-client");
-console.log(`\nmarketmeter vs Map lower bound: ${(lower.ratio - mm.ratio).toFixed(3)} below (target <= 0.03); vs prom-client: ${(mm.ratio - prom.ratio).toFixed(3)} (target >= 0)`);
-const metered = apps.marketmeter.app.get((await import("../dist/cjs/index.js").then((m) => m.default ?? m)).MarketplaceService).stats();
+console.log(
+  `\nmarketmeter ratio minus Map lower-bound ratio: ${(mm.ratio - lower.ratio).toFixed(3)} (target >= -0.03); minus prom-client ratio: ${(mm.ratio - prom.ratio).toFixed(3)} (target >= 0)`,
+);
+const metered = apps.marketmeter.app
+  .get((await import("../dist/cjs/index.js").then((m) => m.default ?? m)).MarketplaceService)
+  .stats();
 console.log(`marketmeter recorded ${metered.records} requests`);
 for (const { app } of Object.values(apps)) await app.close();

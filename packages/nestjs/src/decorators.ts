@@ -110,8 +110,11 @@ export function Meter<Req = any, Res = any>(
   dimension: string,
   quantity: MeterQuantity<Req, Res> = 1,
 ): ClassDecorator & MethodDecorator {
-  if (typeof dimension !== "string") invalidArgument("@Meter(dimension, quantity?): dimension must be a string");
-  const spec: MeterSpec = Object.freeze(http.parseMeterSpec<unknown[]>(dimension, quantity as http.QuantitySpec<unknown[]>));
+  if (typeof dimension !== "string")
+    invalidArgument("@Meter(dimension, quantity?): dimension must be a string");
+  const spec: MeterSpec = Object.freeze(
+    http.parseMeterSpec<unknown[]>(dimension, quantity as http.QuantitySpec<unknown[]>),
+  );
   return applyDecorators(
     SetMetadata(METER_METADATA, spec),
     typeof quantity === "function" ? UseInterceptors(MeterResultInterceptor) : UseGuards(MeterGuard),
@@ -130,18 +133,33 @@ export function SkipMetering(): ClassDecorator & MethodDecorator {
   return applyDecorators(SetMetadata(METER_METADATA, SKIP), UseGuards(MeterGuard));
 }
 
+/** Options of `@RequireSubscription()`. */
+export interface RequireSubscriptionOptions {
+  /** Overrides the module's `failOpen` for this route or controller. @default the module's `failOpen` */
+  failOpen?: boolean;
+}
+
 /**
  * Refuses buyers without a current AWS Marketplace subscription: 403 (not registered, pending) or 402
- * (cancelled, no entitlement), with a JSON problem body. Uses `getCustomer` to know who is asking.
+ * (cancelled, no entitlement), with a problem JSON body; 503 when the check itself fails (unless
+ * `failOpen`). Uses `getCustomer` to know who is asking. The decision is then available as `getAccess(req)`.
  *
  * @example
  * @RequireSubscription()
  * @Controller("reports")
  * export class ReportsController { … }
  */
-export function RequireSubscription(): ClassDecorator & MethodDecorator {
+export function RequireSubscription(
+  options: RequireSubscriptionOptions = {},
+): ClassDecorator & MethodDecorator {
+  if (
+    typeof options !== "object" ||
+    options === null ||
+    (options.failOpen !== undefined && typeof options.failOpen !== "boolean")
+  )
+    invalidArgument("@RequireSubscription(options?): options must be { failOpen?: boolean }");
   return applyDecorators(
-    SetMetadata(SUBSCRIPTION_METADATA, true),
+    SetMetadata(SUBSCRIPTION_METADATA, Object.freeze({ ...options })),
     UseGuards(SubscriptionGuard),
     UseFilters(SubscriptionProblemFilter),
   );

@@ -43,7 +43,9 @@ export interface MarketplaceModuleDefinition {
  *   isGlobal: true,
  * })
  */
-export interface MarketplaceModuleAsyncOptions extends MarketplaceModuleDefinition, Pick<ModuleMetadata, "imports"> {
+export interface MarketplaceModuleAsyncOptions
+  extends MarketplaceModuleDefinition,
+    Pick<ModuleMetadata, "imports"> {
   useFactory: (...args: any[]) => MarketplaceModuleOptions | Promise<MarketplaceModuleOptions>;
   /** Providers passed to `useFactory`. @default [] */
   inject?: any[];
@@ -91,7 +93,8 @@ export class MarketplaceModule implements NestModule, OnApplicationShutdown {
     const valid = validateRoutes(options.routes);
     return MarketplaceModule.define(valid, options.isGlobal, options.imports ?? [], {
       provide: MARKETPLACE_OPTIONS,
-      useFactory: async (...args: unknown[]) => resolveModuleOptions(await options.useFactory(...args), valid),
+      useFactory: async (...args: unknown[]) =>
+        resolveModuleOptions(await options.useFactory(...args), valid),
       inject: options.inject ?? [],
     });
   }
@@ -110,8 +113,16 @@ export class MarketplaceModule implements NestModule, OnApplicationShutdown {
       controllers: mounted ? [createRoutesController(routes)] : [],
       providers: [
         optionsProvider,
-        { provide: MARKETPLACE, useFactory: (o: ResolvedModuleOptions) => o.marketplace, inject: [MARKETPLACE_OPTIONS] },
-        { provide: Metering, useFactory: (o: ResolvedModuleOptions) => new Metering(o), inject: [MARKETPLACE_OPTIONS] },
+        {
+          provide: MARKETPLACE,
+          useFactory: (o: ResolvedModuleOptions) => o.marketplace,
+          inject: [MARKETPLACE_OPTIONS],
+        },
+        {
+          provide: Metering,
+          useFactory: (o: ResolvedModuleOptions) => new Metering(o),
+          inject: [MARKETPLACE_OPTIONS],
+        },
         MarketplaceService,
       ],
       exports: [MARKETPLACE_OPTIONS, MARKETPLACE, MarketplaceService],

@@ -1,20 +1,20 @@
 /** `MarketplaceService`: the marketplace, injectable anywhere the module is visible. */
 import { Inject, Injectable } from "@nestjs/common";
-import {
-  type AccessDecision,
-  type AccessSubject,
-  type CustomerRecord,
-  type Entitlement,
-  type GrainReport,
-  type IdentityInput,
-  type IncomingRequest,
-  type LifecycleOutcome,
-  type MarketplaceEventName,
-  type MarketplaceEvents,
-  type MarketplaceStats,
-  type Registration,
-  type ReportQuery,
-  type UsageInput,
+import type {
+  AccessDecision,
+  AccessSubject,
+  CustomerRecord,
+  Entitlement,
+  GrainReport,
+  IdentityInput,
+  IncomingRequest,
+  LifecycleOutcome,
+  MarketplaceEventName,
+  MarketplaceEvents,
+  MarketplaceStats,
+  Registration,
+  ReportQuery,
+  UsageInput,
 } from "@marketmeter/core";
 import { MARKETPLACE_OPTIONS } from "./constants.js";
 import type { MarketplaceInstance, ResolvedModuleOptions } from "./options.js";

@@ -9,8 +9,18 @@ import type { ResolvedModuleOptions } from "./options.js";
 type Args = [req: any, res: any, result: unknown];
 
 // Undecorated requests share one read-only state, so the hot path allocates nothing per request.
-const METER_ALL: http.MeterState<Args> = Object.freeze({ owner: true, skip: false, dimension: undefined, quantity: undefined });
-const METER_NONE: http.MeterState<Args> = Object.freeze({ owner: true, skip: true, dimension: undefined, quantity: undefined });
+const METER_ALL: http.MeterState<Args> = Object.freeze({
+  owner: true,
+  skip: false,
+  dimension: undefined,
+  quantity: undefined,
+});
+const METER_NONE: http.MeterState<Args> = Object.freeze({
+  owner: true,
+  skip: true,
+  dimension: undefined,
+  quantity: undefined,
+});
 
 export class Metering {
   private readonly meter: http.Meter<Args>;

@@ -126,23 +126,31 @@ export function resolveModuleOptions(input: unknown, routes: MarketplaceRoutes =
           ? `"${k}" goes next to useFactory in forRootAsync: routes and globality are fixed when the module is defined`
           : `unknown option "${k}"`,
       );
-  if (typeof o.getCustomer !== "function") invalid("getCustomer must be a function (req) => identity | { tenantId } | undefined");
+  if (typeof o.getCustomer !== "function")
+    invalid("getCustomer must be a function (req) => identity | { tenantId } | undefined");
   for (const k of ["shouldMeter", "onError"])
     if (o[k] !== undefined && typeof o[k] !== "function") invalid(`${k} must be a function`);
   for (const k of ["meterAll", "failOpen", "closeOnShutdown"])
     if (o[k] !== undefined && typeof o[k] !== "boolean") invalid(`${k} must be a boolean`);
   const logger = (o.logger as Logger | undefined) ?? nestLogger();
-  if (typeof logger !== "object" || logger === null || !["debug", "info", "warn", "error"].every((m) => typeof (logger as never)[m] === "function"))
+  if (
+    typeof logger !== "object" ||
+    logger === null ||
+    !["debug", "info", "warn", "error"].every((m) => typeof (logger as never)[m] === "function")
+  )
     invalid("logger must have debug, info, warn and error methods (pino-compatible)");
 
   const m = o.marketplace;
-  if (typeof m !== "object" || m === null) invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
-  if (o.dimension !== undefined && (typeof o.dimension !== "string" || o.dimension === "")) invalid("dimension must be a non-empty string");
+  if (typeof m !== "object" || m === null)
+    invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
+  if (o.dimension !== undefined && (typeof o.dimension !== "string" || o.dimension === ""))
+    invalid("dimension must be a non-empty string");
   let dimension = o.dimension as string | undefined;
   let marketplace: MarketplaceInstance;
   if (typeof (m as { record?: unknown }).record === "function") {
     marketplace = m as MarketplaceInstance;
-    if (dimension === undefined) invalid("dimension is required when an existing marketplace instance is passed");
+    if (dimension === undefined)
+      invalid("dimension is required when an existing marketplace instance is passed");
   } else {
     const dims = (m as MarketplaceOptions).dimensions;
     dimension ??= Array.isArray(dims) && typeof dims[0] === "string" ? dims[0] : undefined;
@@ -151,7 +159,9 @@ export function resolveModuleOptions(input: unknown, routes: MarketplaceRoutes =
   if (routes.registration === undefined && o.registration !== undefined)
     invalid("registration options are set but routes.registration is not mounted");
   if (routes.registration !== undefined && o.registration === undefined)
-    invalid('routes.registration needs registration: { signUpUrl: "/signup" } (where the buyer is sent next)');
+    invalid(
+      'routes.registration needs registration: { signUpUrl: "/signup" } (where the buyer is sent next)',
+    );
   const webhooksMounted = routes.eventBridge !== undefined || routes.sns !== undefined;
   const registration =
     routes.registration !== undefined
@@ -161,7 +171,8 @@ export function resolveModuleOptions(input: unknown, routes: MarketplaceRoutes =
   for (const kind of ["eventBridge", "sns"] as const)
     if (routes[kind] !== undefined)
       webhooks = http.resolveWebhookOptions(marketplace, kind, { ...(o.webhooks as object), logger });
-  if (!webhooksMounted && o.webhooks !== undefined) invalid("webhooks options are set but no webhook route is mounted");
+  if (!webhooksMounted && o.webhooks !== undefined)
+    invalid("webhooks options are set but no webhook route is mounted");
 
   return {
     marketplace,
@@ -178,7 +189,11 @@ export function resolveModuleOptions(input: unknown, routes: MarketplaceRoutes =
   };
 }
 
-function resolveRegistration(marketplace: MarketplaceInstance, options: http.RegistrationHandlerOptions, logger: Logger) {
+function resolveRegistration(
+  marketplace: MarketplaceInstance,
+  options: http.RegistrationHandlerOptions,
+  logger: Logger,
+) {
   if (typeof options !== "object" || options === null) invalid("registration must be { signUpUrl, … }");
   return http.resolveRegistrationOptions(marketplace, { ...options, logger });
 }
@@ -186,12 +201,14 @@ function resolveRegistration(marketplace: MarketplaceInstance, options: http.Reg
 /** Validates `routes`: absolute paths, none mounted twice. */
 export function validateRoutes(routes: unknown): MarketplaceRoutes {
   if (routes === undefined) return {};
-  if (typeof routes !== "object" || routes === null) invalid("routes must be { registration?, eventBridge?, sns? }");
+  if (typeof routes !== "object" || routes === null)
+    invalid("routes must be { registration?, eventBridge?, sns? }");
   const seen = new Set<string>();
   for (const [k, v] of Object.entries(routes)) {
     if (!["registration", "eventBridge", "sns"].includes(k)) invalid(`routes.${k} is not a known route`);
     if (v === undefined) continue;
-    if (typeof v !== "string" || !/^\/[A-Za-z0-9\-._~/]*$/.test(v)) invalid(`routes.${k} must be a path like "/marketplace/${k}"`);
+    if (typeof v !== "string" || !/^\/[A-Za-z0-9\-._~/]*$/.test(v))
+      invalid(`routes.${k} must be a path like "/marketplace/${k}"`);
     if (seen.has(v)) invalid(`routes.${k}: ${v} is used twice`);
     seen.add(v);
   }

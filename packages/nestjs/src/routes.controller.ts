@@ -21,7 +21,7 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
 
     async register(@Req() req: any, @Res() res: any): Promise<void> {
       const o = this.o.registration as http.ResolvedRegistrationOptions;
-      const target = this.o.marketplace ;
+      const target = this.o.marketplace;
       let result: http.HttpResult;
       try {
         result = await http.handleRegistration(target, await toIncoming(req, o.maxBodyBytes), o);

@@ -17,7 +17,8 @@ import { SubscriptionRequiredException } from "./problem.js";
  */
 @Injectable()
 export class SubscriptionGuard implements CanActivate {
-  private guard: http.Guard<[unknown]> | undefined;
+  private readonly guards = new Map<boolean, http.Guard<[unknown]>>();
+  private options: ResolvedModuleOptions | undefined;
 
   // ModuleRef rather than the options token, so the guard works in modules that do not import ours.
   constructor(
@@ -26,11 +27,20 @@ export class SubscriptionGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (!this.reflector.getAllAndOverride<boolean>(SUBSCRIPTION_METADATA, [context.getHandler(), context.getClass()]))
-      return true;
-    this.guard ??= this.create();
+    const marked = this.reflector.getAllAndOverride<{ failOpen?: boolean } | undefined>(
+      SUBSCRIPTION_METADATA,
+      [context.getHandler(), context.getClass()],
+    );
+    if (!marked) return true;
+    const o = (this.options ??= this.moduleRef.get<ResolvedModuleOptions>(MARKETPLACE_OPTIONS, {
+      strict: false,
+    }));
+    const failOpen = marked.failOpen ?? o.failOpen;
+    let guard = this.guards.get(failOpen);
+    if (!guard) this.guards.set(failOpen, (guard = this.create(o, failOpen)));
     const req = context.switchToHttp().getRequest();
-    const result = await this.guard([req]);
+    const url: unknown = req.originalUrl ?? req.raw?.url ?? req.url;
+    const result = await guard([req], typeof url === "string" ? url.split("?")[0] : undefined);
     if (result.allowed) {
       if (result.decision) req[http.SUBSCRIPTION_KEY] = result.decision;
       return true;
@@ -38,11 +48,10 @@ export class SubscriptionGuard implements CanActivate {
     throw new SubscriptionRequiredException(result.problem, result.headers);
   }
 
-  private create(): http.Guard<[unknown]> {
-    const o = this.moduleRef.get<ResolvedModuleOptions>(MARKETPLACE_OPTIONS, { strict: false });
+  private create(o: ResolvedModuleOptions, failOpen: boolean): http.Guard<[unknown]> {
     return http.createGuard<[unknown]>(o.marketplace, {
       getCustomer: o.getCustomer,
-      failOpen: o.failOpen,
+      failOpen,
       ...(o.onError ? { onError: o.onError } : {}),
       logger: o.logger,
     });

@@ -85,7 +85,12 @@ export function customerFromHeaders(req: { headers: Record<string, string | unde
   const h = req.headers;
   if (h["x-tenant"]) return { tenantId: h["x-tenant"] };
   if (h["x-customer"]) return { customerIdentifier: h["x-customer"], productCode: h["x-product"] };
-  if (h["x-account"]) return { customerAWSAccountId: h["x-account"], licenseArn: h["x-license"] as string, productCode: h["x-product"] };
+  if (h["x-account"])
+    return {
+      customerAWSAccountId: h["x-account"],
+      licenseArn: h["x-license"] as string,
+      productCode: h["x-product"],
+    };
   return undefined;
 }
 
@@ -104,7 +109,10 @@ export async function startApp(
   @Module({ imports, controllers })
   class AppModule {}
   const adapter = platform === "express" ? new ExpressAdapter() : new FastifyAdapter();
-  const app = await NestFactory.create(AppModule, adapter as never, { logger: false, rawBody: options.rawBody === true });
+  const app = await NestFactory.create(AppModule, adapter as never, {
+    logger: false,
+    rawBody: options.rawBody === true,
+  });
   await app.listen(0, "127.0.0.1");
   const url = await app.getUrl();
   return { app, base: url.replace("[::1]", "127.0.0.1"), close: () => app.close() };

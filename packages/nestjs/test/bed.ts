@@ -5,7 +5,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
 import type { ModuleMetadata } from "@nestjs/common";
-import { type MarketplaceModuleOptions, type MarketplaceOptions, MarketplaceModule, MarketplaceService } from "../src/index.js";
+import {
+  type MarketplaceModuleOptions,
+  type MarketplaceOptions,
+  MarketplaceModule,
+  MarketplaceService,
+} from "../src/index.js";
 import { type Platform, type Started, customerFromHeaders, startApp } from "./app.js";
 
 export { DEMO };
@@ -18,7 +23,11 @@ export const A = { "x-account": DEMO.A1, "x-license": DEMO.L1, "x-product": DEMO
 export const B = { "x-account": DEMO.A1, "x-license": DEMO.L2, "x-product": DEMO.P_CA };
 export const C = { "x-customer": DEMO.C1, "x-product": DEMO.P_L };
 
-export const ROUTES = { registration: "/marketplace/register", eventBridge: "/marketplace/events", sns: "/marketplace/sns" };
+export const ROUTES = {
+  registration: "/marketplace/register",
+  eventBridge: "/marketplace/events",
+  sns: "/marketplace/sns",
+};
 
 export async function startEmu(): Promise<Emulator> {
   const emu = await startEmulator({ port: 0, config: demoConfig({ frozen: true }), seed: 7 });
@@ -26,7 +35,10 @@ export async function startEmu(): Promise<Emulator> {
   return emu;
 }
 
-export function marketplaceOptions(emu: Emulator, extra: Partial<MarketplaceOptions> = {}): MarketplaceOptions {
+export function marketplaceOptions(
+  emu: Emulator,
+  extra: Partial<MarketplaceOptions> = {},
+): MarketplaceOptions {
   return {
     products: [{ productCode: DEMO.P_CA }, { productCode: DEMO.P_L }],
     dimensions: ["api_calls", "gb_stored"],
@@ -50,7 +62,11 @@ export async function startMeteredApp(
   platform: Platform,
   emu: Emulator,
   options: Partial<MarketplaceModuleOptions> = {},
-  extra: { routes?: typeof ROUTES | Record<string, string>; imports?: ModuleMetadata["imports"]; rawBody?: boolean } = {},
+  extra: {
+    routes?: typeof ROUTES | Record<string, string>;
+    imports?: ModuleMetadata["imports"];
+    rawBody?: boolean;
+  } = {},
 ): Promise<App> {
   const started = await startApp(
     platform,
@@ -73,7 +89,13 @@ export async function startMeteredApp(
 export const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Sends `n` requests one after another and returns their statuses. */
-export async function hit(base: string, path: string, headers: Record<string, string>, n = 1, method = "GET"): Promise<number[]> {
+export async function hit(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  n = 1,
+  method = "GET",
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const r = await fetch(base + path, { method, headers });
@@ -87,7 +109,13 @@ export async function hit(base: string, path: string, headers: Record<string, st
 export function billed(emu: Emulator): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of emu.ledger()) {
-    const who = r.licenseArn ? (r.licenseArn === DEMO.L1 ? "L1" : r.licenseArn === DEMO.L2 ? "L2" : r.licenseArn) : r.customerIdentifier;
+    const who = r.licenseArn
+      ? r.licenseArn === DEMO.L1
+        ? "L1"
+        : r.licenseArn === DEMO.L2
+          ? "L2"
+          : r.licenseArn
+      : r.customerIdentifier;
     const key = `${who}/${r.dimension}/${r.hour.slice(11, 13)}h`;
     out[key] = (out[key] ?? 0) + r.quantity;
   }

@@ -13,7 +13,8 @@ import { startApp } from "./app.js";
 import { A, DEMO, HOUR, billed, hit, marketplaceOptions, silent, startEmu } from "./bed.js";
 
 const cjsPath = fileURLToPath(new URL("../dist/cjs/index.js", import.meta.url));
-if (!existsSync(cjsPath)) throw new Error("dist/ is missing: run `pnpm --filter @marketmeter/nestjs build` before the tests");
+if (!existsSync(cjsPath))
+  throw new Error("dist/ is missing: run `pnpm --filter @marketmeter/nestjs build` before the tests");
 const packageRoot = fileURLToPath(new URL("..", import.meta.url));
 const dist = createRequire(import.meta.url)(cjsPath) as typeof Source;
 
@@ -44,7 +45,10 @@ it("the ES module entry re-exports the CommonJS classes (one copy of every token
       missing: Object.keys(cjs).filter((n) => n !== "__esModule" && !(n in esm)),
       module: typeof esm.MarketplaceModule,
     }));`;
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: packageRoot, encoding: "utf8" });
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: packageRoot,
+    encoding: "utf8",
+  });
   const result = JSON.parse(out) as { same: boolean; count: number; missing: string[]; module: string };
   expect(result).toMatchObject({ same: true, missing: [], module: "function" });
   expect(result.count).toBeGreaterThan(20);
@@ -72,7 +76,9 @@ it("an app built from dist resolves the module, its service and the decorators' 
         useFactory: () => ({
           marketplace: marketplaceOptions(emu),
           getCustomer: (req: { headers: Record<string, string> }) =>
-            req.headers["x-account"] ? { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA } : undefined,
+            req.headers["x-account"]
+              ? { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA }
+              : undefined,
           logger: silent,
         }),
       }),

@@ -1,6 +1,19 @@
 import type { Emulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { A, type App, B, C, DEMO, HOUR, billed, credentials, hit, marketplaceOptions, startEmu, startMeteredApp } from "./bed.js";
+import {
+  A,
+  type App,
+  B,
+  C,
+  DEMO,
+  HOUR,
+  billed,
+  credentials,
+  hit,
+  marketplaceOptions,
+  startEmu,
+  startMeteredApp,
+} from "./bed.js";
 
 let emu: Emulator;
 beforeAll(async () => {
@@ -107,12 +120,22 @@ describe.each(["express", "fastify"] as const)("metering on %s", (platform) => {
     const dead = await startEmu();
     const endpoint = dead.endpoint;
     await dead.close();
-    app = await startMeteredApp(platform, emu, { marketplace: marketplaceOptions(emu, { aws: { region: "us-east-1", endpoint, credentials, maxAttempts: 1 } }) });
+    app = await startMeteredApp(platform, emu, {
+      marketplace: marketplaceOptions(emu, {
+        aws: { region: "us-east-1", endpoint, credentials, maxAttempts: 1 },
+      }),
+    });
     expect(await hit(app.base, "/hello", A, 3)).toEqual([200, 200, 200]);
     emu.clock.advance(HOUR);
     await app.service.flush();
     expect(await hit(app.base, "/five", A, 1)).toEqual([200]);
-    expect((await app.service.report({ identity: { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA } }))[0]).toMatchObject({
+    expect(
+      (
+        await app.service.report({
+          identity: { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA },
+        })
+      )[0],
+    ).toMatchObject({
       quantity: 3,
       state: "retrying",
     });

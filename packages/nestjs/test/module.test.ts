@@ -1,6 +1,6 @@
 import type { Emulator } from "@marketmeter/emulator";
 import { Controller, Get, Injectable, Module } from "@nestjs/common";
-import { APP_GUARD } from "@nestjs/core";
+import { APP_GUARD, HttpAdapterHost, ModuleRef, Reflector } from "@nestjs/core";
 import { Test } from "@nestjs/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as nest from "../src/index.js";
@@ -46,27 +46,51 @@ async function compileError(module: ReturnType<typeof MarketplaceModule.forRoot>
 describe("configuration errors are coded and say what to fix", () => {
   it("forRoot/forRootAsync validate options when the module is built", async () => {
     const base = { marketplace: marketplaceOptions(emu), getCustomer: () => undefined, logger: silent };
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, getCustomer: "x" as never }))).toBe("INVALID_CONFIG");
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, failOpen: "yes" as never }))).toBe("INVALID_CONFIG");
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, surprise: 1 } as never))).toBe("INVALID_CONFIG");
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, marketplace: { products: [] } as never }))).toBe("INVALID_CONFIG");
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, getCustomer: "x" as never }))).toBe(
+      "INVALID_CONFIG",
+    );
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, failOpen: "yes" as never }))).toBe(
+      "INVALID_CONFIG",
+    );
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, surprise: 1 } as never))).toBe(
+      "INVALID_CONFIG",
+    );
+    expect(
+      await compileError(MarketplaceModule.forRoot({ ...base, marketplace: { products: [] } as never })),
+    ).toBe("INVALID_CONFIG");
     // An instance has no list of dimensions to take the default from.
     const instance = createMarketplace({ ...marketplaceOptions(emu) });
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, marketplace: instance }))).toBe("INVALID_CONFIG");
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, marketplace: instance }))).toBe(
+      "INVALID_CONFIG",
+    );
     await instance.close();
     // The fulfillment URL needs to know where to send the buyer.
-    expect(await compileError(MarketplaceModule.forRoot({ ...base, routes: { registration: "/r" } }))).toBe("INVALID_CONFIG");
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, routes: { registration: "/r" } }))).toBe(
+      "INVALID_CONFIG",
+    );
     expect(
-      await compileError(MarketplaceModule.forRoot({ ...base, routes: { registration: "/r" }, registration: { signUpUrl: "javascript:alert(1)" } })),
+      await compileError(
+        MarketplaceModule.forRoot({
+          ...base,
+          routes: { registration: "/r" },
+          registration: { signUpUrl: "javascript:alert(1)" },
+        }),
+      ),
     ).toBe("INVALID_CONFIG");
     expect(
       await compileError(
         MarketplaceModule.forRootAsync({ useFactory: () => ({ ...base, routes: { sns: "/sns" } }) as never }),
       ),
     ).toBe("INVALID_CONFIG");
-    expect(codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { registration: "no-slash" } }))).toMatch(/^INVALID_CONFIG/);
-    expect(codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { sns: "/x", eventBridge: "/x" } }))).toMatch(/^INVALID_CONFIG/);
-    expect(codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { other: "/x" } as never }))).toMatch(/^INVALID_CONFIG/);
+    expect(
+      codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { registration: "no-slash" } })),
+    ).toMatch(/^INVALID_CONFIG/);
+    expect(
+      codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { sns: "/x", eventBridge: "/x" } })),
+    ).toMatch(/^INVALID_CONFIG/);
+    expect(codeOf(() => MarketplaceModule.forRoot({ ...base, routes: { other: "/x" } as never }))).toMatch(
+      /^INVALID_CONFIG/,
+    );
     expect(codeOf(() => MarketplaceModule.forRootAsync({} as never))).toMatch(/^INVALID_CONFIG/);
   });
 
@@ -117,7 +141,13 @@ describe("module wiring", () => {
         useFactory: async (settings: Settings) => ({
           marketplace: marketplaceOptions(emu),
           getCustomer: (req: { headers: Record<string, string> }) =>
-            req.headers["x-account"] ? { customerAWSAccountId: req.headers["x-account"], licenseArn: DEMO.L1, productCode: DEMO.P_CA } : undefined,
+            req.headers["x-account"]
+              ? {
+                  customerAWSAccountId: req.headers["x-account"],
+                  licenseArn: DEMO.L1,
+                  productCode: DEMO.P_CA,
+                }
+              : undefined,
           dimension: settings.dimension,
           logger: silent,
         }),
@@ -169,7 +199,10 @@ describe("module wiring", () => {
         else {
           expect(broken.status).toBe(503);
           expect(broken.headers.get("retry-after")).toBe("5");
-          expect(await broken.json()).toMatchObject({ status: 503, type: "urn:marketmeter:problem:subscription-check-failed" });
+          expect(await broken.json()).toMatchObject({
+            status: 503,
+            type: "urn:marketmeter:problem:subscription-check-failed",
+          });
         }
       } finally {
         await started.close();
@@ -196,7 +229,11 @@ describe("module wiring", () => {
     await hit(started.base, "/hello", {}, 2);
     await started.close();
     // Still open: recording works after the app is gone.
-    marketplace.record({ identity: { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA }, dimension: "api_calls", quantity: 1 });
+    marketplace.record({
+      identity: { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA },
+      dimension: "api_calls",
+      quantity: 1,
+    });
     await marketplace.close();
     expect(billed(emu)).toEqual({ "L1/api_calls/10h": 3 });
     emu.reset();
@@ -204,10 +241,24 @@ describe("module wiring", () => {
   });
 });
 
+describe("constructor injection", () => {
+  it("every injectable names real classes in design:paramtypes (type-only imports would turn them into Object)", () => {
+    expect(Reflect.getMetadata("design:paramtypes", MarketplaceModule)?.[2]).toBe(HttpAdapterHost);
+    expect(Reflect.getMetadata("design:paramtypes", SubscriptionGuard)).toEqual([Reflector, ModuleRef]);
+    expect(Reflect.getMetadata("design:paramtypes", nest.MeterGuard)).toEqual([Reflector]);
+    expect(Reflect.getMetadata("design:paramtypes", nest.MeterResultInterceptor)).toEqual([Reflector]);
+    expect(Reflect.getMetadata("design:paramtypes", nest.SubscriptionProblemFilter)).toEqual([
+      HttpAdapterHost,
+    ]);
+  });
+});
+
 describe("public exports", () => {
   it("adds exactly these names to the core's API", async () => {
     const core = await import("@marketmeter/core");
-    const own = Object.keys(nest).filter((k) => !(k in core)).sort();
+    const own = Object.keys(nest)
+      .filter((k) => !(k in core))
+      .sort();
     expect(own).toMatchInlineSnapshot(`
       [
         "MARKETPLACE",
@@ -226,9 +277,7 @@ describe("public exports", () => {
         "getAccess",
       ]
     `);
-    for (const k of Object.keys(core)) expect((nest as Record<string, unknown>)[k]).toBe((core as Record<string, unknown>)[k]);
+    for (const k of Object.keys(core))
+      expect((nest as Record<string, unknown>)[k]).toBe((core as Record<string, unknown>)[k]);
   });
 });
-
-
-

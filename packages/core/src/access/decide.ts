@@ -69,6 +69,11 @@ export type AccessDecision = AccessAllowed | AccessDenied;
 
 export interface DecideOptions {
   now: number;
+  /**
+   * Access in the final window ends this long before AWS stops accepting usage, so the last usage can
+   * still be sent (the end-of-window flush runs at that moment). @default 0
+   */
+  finalWindowLeadMs?: number;
   /** The product sells contracts: an active entitlement is required. */
   contract: boolean;
   /** Allow contract buyers whose entitlements were never fetched (fail open). */
@@ -100,7 +105,10 @@ export function decideAccess(record: CustomerRecord | undefined, options: Decide
     case "cancelled":
       return deny("cancelled", record);
     case "unsubscribe-pending":
-      if (record.finalWindowEndsAt === undefined || now >= record.finalWindowEndsAt)
+      if (
+        record.finalWindowEndsAt === undefined ||
+        now >= record.finalWindowEndsAt - (options.finalWindowLeadMs ?? 0)
+      )
         return deny("cancelled", record);
       finalWindow = true;
       break;

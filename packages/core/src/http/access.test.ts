@@ -18,8 +18,14 @@ describe("createGuard", () => {
     const m = make();
     await m.buyers.ready();
     const guard = createGuard<Args>(m, { getCustomer: (c) => c as never });
-    expect(await guard([undefined], "/x")).toMatchObject({ allowed: false, problem: { status: 403, type: "urn:marketmeter:problem:no-customer", instance: "/x" } });
-    expect(await guard([{ tenantId: "t" }])).toMatchObject({ allowed: false, problem: { status: 403, reason: "not-registered" } });
+    expect(await guard([undefined], "/x")).toMatchObject({
+      allowed: false,
+      problem: { status: 403, type: "urn:marketmeter:problem:no-customer", instance: "/x" },
+    });
+    expect(await guard([{ tenantId: "t" }])).toMatchObject({
+      allowed: false,
+      problem: { status: 403, reason: "not-registered" },
+    });
     await m.handleEventBridge(licenseUpdated());
     const ok = await guard([ID]);
     expect(ok).toMatchObject({ allowed: true, decision: { allowed: true, identity: ID } });
@@ -34,19 +40,28 @@ describe("createGuard", () => {
     const closed = createGuard<Args>(m, { getCustomer: boom, onError: (e) => errors.push(e) });
     const r = await closed([undefined]);
     expect(r).toMatchObject({ allowed: false, problem: { status: 503 }, headers: { "retry-after": "5" } });
-    const failOpen = createGuard<Args>(m, { getCustomer: () => Promise.reject(new Error("x")), failOpen: true });
+    const failOpen = createGuard<Args>(m, {
+      getCustomer: () => Promise.reject(new Error("x")),
+      failOpen: true,
+    });
     expect(await failOpen([undefined])).toEqual({ allowed: true, decision: undefined });
     // A malformed identity is a failure of the check, not a denial.
     expect(await closed.call(null, [undefined])).toMatchObject({ problem: { status: 503 } });
-    const badIdentity = createGuard<Args>(m, { getCustomer: () => ({ customerAWSAccountId: "nope" }) as never });
+    const badIdentity = createGuard<Args>(m, {
+      getCustomer: () => ({ customerAWSAccountId: "nope" }) as never,
+    });
     expect(await badIdentity([undefined])).toMatchObject({ problem: { status: 503 } });
     expect(errors).toHaveLength(2);
   });
 
   it("validates its options", () => {
     const m = make();
-    expect(() => createGuard({} as never, { getCustomer: () => undefined })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    expect(() => createGuard({} as never, { getCustomer: () => undefined })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
     expect(() => createGuard(m, {} as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
-    expect(() => createGuard(m, { getCustomer: () => undefined, failOpen: "yes" as never })).toThrow(/failOpen/);
+    expect(() => createGuard(m, { getCustomer: () => undefined, failOpen: "yes" as never })).toThrow(
+      /failOpen/,
+    );
   });
 });

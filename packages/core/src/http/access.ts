@@ -51,7 +51,10 @@ const KIND: Readonly<Record<string, string>> = {
  * const guard = createGuard(marketplace, { getCustomer: (req) => req.user?.tenantId })
  * const result = await guard([req], req.path)
  */
-export function createGuard<A extends unknown[]>(marketplace: AccessTarget, options: RequireSubscriptionOptions<A>): Guard<A> {
+export function createGuard<A extends unknown[]>(
+  marketplace: AccessTarget,
+  options: RequireSubscriptionOptions<A>,
+): Guard<A> {
   if (typeof marketplace !== "object" || marketplace === null || typeof marketplace.access !== "function")
     throw new MarketplaceError(
       "INVALID_CONFIG",
@@ -67,7 +70,10 @@ export function createGuard<A extends unknown[]>(marketplace: AccessTarget, opti
   const failOpen = options.failOpen === true;
 
   const failed = (error: unknown, args: A, instance: string | undefined): GuardResult => {
-    logger?.warn({ error: error instanceof Error ? error.message : String(error), failOpen }, "marketmeter: access check failed");
+    logger?.warn(
+      { error: error instanceof Error ? error.message : String(error), failOpen },
+      "marketmeter: access check failed",
+    );
     try {
       onError?.(error, ...args);
     } catch {
@@ -76,7 +82,12 @@ export function createGuard<A extends unknown[]>(marketplace: AccessTarget, opti
     if (failOpen) return { allowed: true, decision: undefined };
     return {
       allowed: false,
-      problem: problem(503, "subscription-check-failed", "Subscription status could not be checked; please retry.", instanceOf(instance)),
+      problem: problem(
+        503,
+        "subscription-check-failed",
+        "Subscription status could not be checked; please retry.",
+        instanceOf(instance),
+      ),
       headers: { "retry-after": "5" },
     };
   };
@@ -89,13 +100,22 @@ export function createGuard<A extends unknown[]>(marketplace: AccessTarget, opti
       if (subject === undefined)
         return {
           allowed: false,
-          problem: problem(403, "no-customer", "This request is not associated with a customer account.", instanceOf(instance)),
+          problem: problem(
+            403,
+            "no-customer",
+            "This request is not associated with a customer account.",
+            instanceOf(instance),
+          ),
           headers: {},
         };
       const decision = marketplace.access(subject);
       if (decision.allowed) return { allowed: true, decision };
       if (decision.reason === "unavailable")
-        return failed(new MarketplaceError("ACCESS_DENIED", decision.message, { details: { reason: decision.reason } }), args, instance);
+        return failed(
+          new MarketplaceError("ACCESS_DENIED", decision.message, { details: { reason: decision.reason } }),
+          args,
+          instance,
+        );
       return {
         allowed: false,
         problem: problem(decision.httpStatus, KIND[decision.reason] ?? decision.reason, decision.message, {

@@ -55,11 +55,17 @@ describe("readWebBody", () => {
   it("reads, limits and handles missing bodies", async () => {
     const ok = await readWebBody(new Request("http://x/", { method: "POST", body: "hello" }), 5);
     expect(Buffer.from(ok!).toString()).toBe("hello");
-    await expect(readWebBody(new Request("http://x/", { method: "POST", body: "hello!" }), 5)).rejects.toMatchObject({
+    await expect(
+      readWebBody(new Request("http://x/", { method: "POST", body: "hello!" }), 5),
+    ).rejects.toMatchObject({
       code: "INVALID_REQUEST",
       details: { httpStatus: 413 },
     });
-    const declared = new Request("http://x/", { method: "POST", body: "x", headers: { "content-length": "99" } });
+    const declared = new Request("http://x/", {
+      method: "POST",
+      body: "x",
+      headers: { "content-length": "99" },
+    });
     await expect(readWebBody(declared, 5)).rejects.toMatchObject({ details: { httpStatus: 413 } });
     expect(await readWebBody(new Request("http://x/"), 5)).toBeUndefined();
   });

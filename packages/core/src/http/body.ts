@@ -30,7 +30,8 @@ export type ParsedBody = IncomingRequest["body"] | undefined;
 function usableParsed(parsed: unknown): ParsedBody {
   if (parsed === undefined || parsed === null) return undefined;
   if (typeof parsed === "string" || parsed instanceof Uint8Array) return parsed;
-  if (typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Readonly<Record<string, unknown>>;
+  if (typeof parsed === "object" && !Array.isArray(parsed))
+    return parsed as Readonly<Record<string, unknown>>;
   return undefined;
 }
 
@@ -81,7 +82,12 @@ export function readNodeBody(req: IncomingMessage, maxBytes: number, parsed?: un
     };
     const onError = (cause: unknown) => {
       cleanup();
-      reject(new MarketplaceError("INVALID_REQUEST", "request body could not be read", { cause, details: { httpStatus: 400 } }));
+      reject(
+        new MarketplaceError("INVALID_REQUEST", "request body could not be read", {
+          cause,
+          details: { httpStatus: 400 },
+        }),
+      );
     };
     const onClose = () => {
       if (req.readableEnded) return;
@@ -113,7 +119,10 @@ export async function readWebBody(request: Request, maxBytes: number): Promise<U
     try {
       step = await reader.read();
     } catch (cause) {
-      throw new MarketplaceError("INVALID_REQUEST", "request body could not be read", { cause, details: { httpStatus: 400 } });
+      throw new MarketplaceError("INVALID_REQUEST", "request body could not be read", {
+        cause,
+        details: { httpStatus: 400 },
+      });
     }
     if (step.done) break;
     size += step.value.byteLength;

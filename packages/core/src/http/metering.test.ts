@@ -17,7 +17,10 @@ afterEach(async () => {
 describe("createMeter", () => {
   it("records one unit of the default dimension for status < 400, and nothing otherwise", async () => {
     const m = make();
-    const meter = createMeter<Args>(m, { getCustomer: (req) => req.customer as never, dimension: "api_calls" });
+    const meter = createMeter<Args>(m, {
+      getCustomer: (req) => req.customer as never,
+      dimension: "api_calls",
+    });
     for (const status of [200, 204, 302, 399, 400, 404, 500]) {
       const req = { customer: ID };
       const state = meter.begin(req);
@@ -43,7 +46,10 @@ describe("createMeter", () => {
     const m = make();
     const meter = createMeter<Args>(m, { getCustomer: () => ID, dimension: "api_calls", quantity: 2 });
     const a = {};
-    applyMeterSpec(a, parseMeterSpec<Args>("tokens", (req) => req.rows ?? 0));
+    applyMeterSpec(
+      a,
+      parseMeterSpec<Args>("tokens", (req) => req.rows ?? 0),
+    );
     await meter.finish(meter.begin(a)!, 200, [{ rows: 40 }]);
     const b = {};
     skipMeteringOf(b);

@@ -78,7 +78,10 @@ const consoleLogger: Logger = {
 function checkQuantity(q: unknown, name: string): void {
   if (q === undefined || typeof q === "function") return;
   if (typeof q !== "number" || !Number.isSafeInteger(q) || q < 0)
-    throw new MarketplaceError("INVALID_CONFIG", `${name} must be a non-negative safe integer or a function returning one`);
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      `${name} must be a non-negative safe integer or a function returning one`,
+    );
 }
 
 function checkDimension(d: unknown, name: string): void {
@@ -101,7 +104,10 @@ export function parseMeterSpec<A extends unknown[]>(
       ? { dimension: dimensionOrSpec, ...(quantity !== undefined ? { quantity } : {}) }
       : dimensionOrSpec;
   if (typeof spec !== "object" || spec === null)
-    throw new MarketplaceError("INVALID_CONFIG", "meter() takes (dimension, quantity?) or { dimension?, quantity? }");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "meter() takes (dimension, quantity?) or { dimension?, quantity? }",
+    );
   if (spec.dimension !== undefined) checkDimension(spec.dimension, "meter() dimension");
   checkQuantity(spec.quantity, "meter() quantity");
   if (spec.dimension === undefined && spec.quantity === undefined)
@@ -146,13 +152,22 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
  * const state = meter.begin(req)
  * if (state) res.on("finish", () => meter.finish(state, res.statusCode, [req, res]))
  */
-export function createMeter<A extends unknown[]>(marketplace: MeteringTarget, options: MeterUsageOptions<A>): Meter<A> {
+export function createMeter<A extends unknown[]>(
+  marketplace: MeteringTarget,
+  options: MeterUsageOptions<A>,
+): Meter<A> {
   if (typeof marketplace !== "object" || marketplace === null || typeof marketplace.record !== "function")
-    throw new MarketplaceError("INVALID_CONFIG", "pass the marketplace instance from createMarketplace() as the first argument");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "pass the marketplace instance from createMarketplace() as the first argument",
+    );
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "metering needs options { getCustomer, dimension }");
   if (typeof options.getCustomer !== "function")
-    throw new MarketplaceError("INVALID_CONFIG", "getCustomer must be a function (request) => identity | { tenantId } | undefined");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "getCustomer must be a function (request) => identity | { tenantId } | undefined",
+    );
   checkDimension(options.dimension, "dimension");
   checkQuantity(options.quantity, "quantity");
   if (options.shouldMeter !== undefined && typeof options.shouldMeter !== "function")
@@ -166,7 +181,10 @@ export function createMeter<A extends unknown[]>(marketplace: MeteringTarget, op
 
   const fail = (error: unknown, args: A) => {
     const code = isMarketplaceError(error) ? error.code : undefined;
-    logger.error({ code, error: error instanceof Error ? error.message : String(error) }, "marketmeter: request not metered");
+    logger.error(
+      { code, error: error instanceof Error ? error.message : String(error) },
+      "marketmeter: request not metered",
+    );
     if (onError) {
       try {
         onError(error, ...args);
@@ -189,9 +207,13 @@ export function createMeter<A extends unknown[]>(marketplace: MeteringTarget, op
       const decision = marketplace.access(subject);
       if (!decision.allowed) {
         fail(
-          new MarketplaceError("ACCESS_DENIED", `tenant ${JSON.stringify(subject.tenantId)} has no usable AWS Marketplace subscription`, {
-            details: { reason: decision.reason },
-          }),
+          new MarketplaceError(
+            "ACCESS_DENIED",
+            `tenant ${JSON.stringify(subject.tenantId)} has no usable AWS Marketplace subscription`,
+            {
+              details: { reason: decision.reason },
+            },
+          ),
           args,
         );
         return;
@@ -211,7 +233,10 @@ export function createMeter<A extends unknown[]>(marketplace: MeteringTarget, op
         typeof spec === "function" ? Promise.resolve(args).then((a) => spec(...a)) : spec,
       ]);
       if (!Number.isSafeInteger(quantity) || (quantity as number) < 0)
-        throw new MarketplaceError("INVALID_QUANTITY", `the quantity function returned ${String(quantity)}, not a non-negative integer`);
+        throw new MarketplaceError(
+          "INVALID_QUANTITY",
+          `the quantity function returned ${String(quantity)}, not a non-negative integer`,
+        );
       recordFor(who as CustomerRef, dimension, quantity as number, args);
     } catch (err) {
       fail(err, args);

@@ -1,7 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MarketplaceError } from "../errors/index.js";
-import { escapeHtml, prefersJson, problem, problemFromError, problemPage, problemResponse } from "./problem.js";
+import {
+  escapeHtml,
+  prefersJson,
+  problem,
+  problemFromError,
+  problemPage,
+  problemResponse,
+} from "./problem.js";
 import { withQueryParam } from "./registration.js";
 
 describe("prefersJson", () => {
@@ -37,12 +44,27 @@ describe("problem bodies", () => {
   });
 
   it("maps coded errors by details.httpStatus and hides server-side messages", () => {
-    const token = new MarketplaceError("EXPIRED_TOKEN", "Your link expired.", { details: { httpStatus: 400 } });
-    expect(problemFromError(token)).toMatchObject({ status: 400, code: "EXPIRED_TOKEN", detail: "Your link expired." });
+    const token = new MarketplaceError("EXPIRED_TOKEN", "Your link expired.", {
+      details: { httpStatus: 400 },
+    });
+    expect(problemFromError(token)).toMatchObject({
+      status: 400,
+      code: "EXPIRED_TOKEN",
+      detail: "Your link expired.",
+    });
     const aws = new MarketplaceError("AWS_UNAVAILABLE", "connect ECONNREFUSED 10.0.0.1:443");
-    expect(problemFromError(aws, "try later")).toMatchObject({ status: 503, detail: "try later", code: "AWS_UNAVAILABLE" });
-    expect(problemFromError(new Error("secret internals"), "generic")).toMatchObject({ status: 500, detail: "generic" });
-    expect(problemFromError(new MarketplaceError("INVALID_REQUEST", "x", { details: { httpStatus: 999 } })).status).toBe(400);
+    expect(problemFromError(aws, "try later")).toMatchObject({
+      status: 503,
+      detail: "try later",
+      code: "AWS_UNAVAILABLE",
+    });
+    expect(problemFromError(new Error("secret internals"), "generic")).toMatchObject({
+      status: 500,
+      detail: "generic",
+    });
+    expect(
+      problemFromError(new MarketplaceError("INVALID_REQUEST", "x", { details: { httpStatus: 999 } })).status,
+    ).toBe(400);
   });
 
   it("escapes everything it puts into the HTML page", () => {
@@ -59,7 +81,9 @@ describe("problem bodies", () => {
 describe("withQueryParam", () => {
   it("keeps paths, existing queries and fragments", () => {
     expect(withQueryParam("/signup", "registration", "reg_a")).toBe("/signup?registration=reg_a");
-    expect(withQueryParam("/signup?plan=pro#top", "registration", "reg_a")).toBe("/signup?plan=pro&registration=reg_a#top");
+    expect(withQueryParam("/signup?plan=pro#top", "registration", "reg_a")).toBe(
+      "/signup?plan=pro&registration=reg_a#top",
+    );
     expect(withQueryParam("https://app.example/s?", "r", "a b")).toBe("https://app.example/s?r=a%20b");
   });
 

@@ -50,17 +50,29 @@ export function statusTitle(status: number): string {
  * problem(402, "subscription-cancelled", "Your AWS Marketplace subscription has ended.", { reason: "cancelled" })
  */
 export function problem(status: number, kind: string, detail: string, extra: Partial<Problem> = {}): Problem {
-  return { type: `urn:marketmeter:problem:${kind}`, title: extra.title ?? statusTitle(status), status, detail, ...extra };
+  return {
+    type: `urn:marketmeter:problem:${kind}`,
+    title: extra.title ?? statusTitle(status),
+    status,
+    detail,
+    ...extra,
+  };
 }
 
 /** Status and buyer-safe text of any error: coded errors keep their message, others become a generic 500. */
-export function problemFromError(err: unknown, fallbackDetail = "The request could not be completed."): Problem {
+export function problemFromError(
+  err: unknown,
+  fallbackDetail = "The request could not be completed.",
+): Problem {
   if (isMarketplaceError(err)) {
     const declared = Number(err.details?.httpStatus);
     const status =
       Number.isInteger(declared) && declared >= 400 && declared <= 599
         ? declared
-        : err.code === "AWS_UNAVAILABLE" || err.code === "AWS_THROTTLED" || err.code === "STORE_ERROR" || err.code === "CLOSED"
+        : err.code === "AWS_UNAVAILABLE" ||
+            err.code === "AWS_THROTTLED" ||
+            err.code === "STORE_ERROR" ||
+            err.code === "CLOSED"
           ? 503
           : err.code === "INVALID_CONFIG"
             ? 500
@@ -81,7 +93,13 @@ export function problemResponse(p: Problem, headers: Record<string, string> = {}
   };
 }
 
-const ESCAPES: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(text: string): string {
@@ -90,7 +108,9 @@ export function escapeHtml(text: string): string {
 
 /** A small self-contained HTML page that explains a problem to a person. */
 export function problemPage(p: Problem): string {
-  const title = escapeHtml(p.status >= 500 ? "We could not finish setting up your account" : "We could not set up your account");
+  const title = escapeHtml(
+    p.status >= 500 ? "We could not finish setting up your account" : "We could not set up your account",
+  );
   return `<!doctype html>
 <html lang="en">
 <head>

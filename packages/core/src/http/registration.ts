@@ -31,7 +31,8 @@ export interface RegistrationHandlerOptions {
   logger?: Logger;
 }
 
-export interface ResolvedRegistrationOptions extends Required<Pick<RegistrationHandlerOptions, "signUpUrl" | "param" | "maxBodyBytes">> {
+export interface ResolvedRegistrationOptions
+  extends Required<Pick<RegistrationHandlerOptions, "signUpUrl" | "param" | "maxBodyBytes">> {
   renderError: (problem: Problem) => string;
   onRegistered: RegistrationHandlerOptions["onRegistered"];
   onError: RegistrationHandlerOptions["onError"];
@@ -58,11 +59,21 @@ export function resolveRegistrationOptions(
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "registrationHandler needs options { signUpUrl }");
   const { signUpUrl } = options;
-  if (typeof signUpUrl !== "string" || !(signUpUrl.startsWith("/") || /^https?:\/\//i.test(signUpUrl)) || signUpUrl.startsWith("//"))
-    throw new MarketplaceError("INVALID_CONFIG", 'signUpUrl must be a path ("/signup") or an absolute http(s) URL');
+  if (
+    typeof signUpUrl !== "string" ||
+    !(signUpUrl.startsWith("/") || /^https?:\/\//i.test(signUpUrl)) ||
+    signUpUrl.startsWith("//")
+  )
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      'signUpUrl must be a path ("/signup") or an absolute http(s) URL',
+    );
   const param = options.param ?? "registration";
   if (typeof param !== "string" || !PARAM.test(param))
-    throw new MarketplaceError("INVALID_CONFIG", "param must be a query parameter name of 1-64 URL-safe characters");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "param must be a query parameter name of 1-64 URL-safe characters",
+    );
   const maxBodyBytes = options.maxBodyBytes ?? 16_384;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 256 || maxBodyBytes > 1_048_576)
     throw new MarketplaceError("INVALID_CONFIG", "maxBodyBytes must be an integer from 256 to 1048576");
@@ -95,8 +106,15 @@ export function withQueryParam(url: string, name: string, value: string): string
 }
 
 /** The error answer of the registration route: a page for browsers, problem JSON for API clients. */
-export function registrationError(err: unknown, accept: string | null | undefined, o: ResolvedRegistrationOptions): HttpResult {
-  const p = problemFromError(err, "AWS Marketplace could not be reached to finish your sign-up. Please try again in a few minutes.");
+export function registrationError(
+  err: unknown,
+  accept: string | null | undefined,
+  o: ResolvedRegistrationOptions,
+): HttpResult {
+  const p = problemFromError(
+    err,
+    "AWS Marketplace could not be reached to finish your sign-up. Please try again in a few minutes.",
+  );
   const headers: Record<string, string> = p.status === 405 ? { allow: "POST" } : {};
   if (prefersJson(accept)) return problemResponse(p, headers);
   let html: string;
@@ -105,7 +123,11 @@ export function registrationError(err: unknown, accept: string | null | undefine
   } catch {
     html = problemPage(p);
   }
-  return { status: p.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...headers }, body: html };
+  return {
+    status: p.status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...headers },
+    body: html,
+  };
 }
 
 /**
@@ -158,7 +180,8 @@ export async function handleRegistration(
 function acceptOf(request: IncomingRequest): string | undefined {
   const h = request.headers;
   if (!h) return undefined;
-  if (typeof (h as { get?: unknown }).get === "function") return (h as { get(n: string): string | null }).get("accept") ?? undefined;
+  if (typeof (h as { get?: unknown }).get === "function")
+    return (h as { get(n: string): string | null }).get("accept") ?? undefined;
   const v = (h as Record<string, string | readonly string[] | undefined>).accept;
   return Array.isArray(v) ? v.join(",") : (v as string | undefined);
 }

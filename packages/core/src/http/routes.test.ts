@@ -18,13 +18,21 @@ describe("registration route", () => {
   it("explains a missing token in a page for browsers and in problem JSON for API clients", async () => {
     const m = make();
     const o = resolveRegistrationOptions(m, { signUpUrl: "/signup" });
-    const page = await handleRegistration(m, { method: "POST", headers: { "content-type": form, accept: "text/html" }, body: "a=1" }, o);
+    const page = await handleRegistration(
+      m,
+      { method: "POST", headers: { "content-type": form, accept: "text/html" }, body: "a=1" },
+      o,
+    );
     expect(page.status).toBe(400);
     expect(page.headers["content-type"]).toMatch(/^text\/html/);
     expect(page.body).toContain("Set up your account");
     const json = await handleRegistration(
       m,
-      { method: "POST", headers: new Headers({ "content-type": form, accept: "application/json" }), body: "a=1" },
+      {
+        method: "POST",
+        headers: new Headers({ "content-type": form, accept: "application/json" }),
+        body: "a=1",
+      },
       o,
     );
     expect(JSON.parse(json.body)).toMatchObject({ status: 400, code: "INVALID_TOKEN" });
@@ -34,7 +42,10 @@ describe("registration route", () => {
 
   it("uses a custom error page and survives one that throws", async () => {
     const m = make();
-    const custom = resolveRegistrationOptions(m, { signUpUrl: "/s", renderError: (p) => `<p>${p.status}</p>` });
+    const custom = resolveRegistrationOptions(m, {
+      signUpUrl: "/s",
+      renderError: (p) => `<p>${p.status}</p>`,
+    });
     expect((await handleRegistration(m, { method: "POST", body: "" }, custom)).body).toBe("<p>400</p>");
     const broken = resolveRegistrationOptions(m, {
       signUpUrl: "/s",
@@ -42,7 +53,9 @@ describe("registration route", () => {
         throw new Error("template bug");
       },
     });
-    expect((await handleRegistration(m, { method: "POST", body: "" }, broken)).body).toContain("<!doctype html>");
+    expect((await handleRegistration(m, { method: "POST", body: "" }, broken)).body).toContain(
+      "<!doctype html>",
+    );
   });
 
   it("validates its options", () => {
@@ -55,7 +68,9 @@ describe("registration route", () => {
       { signUpUrl: "/s", maxBodyBytes: 10 },
       { signUpUrl: "/s", onError: 1 },
     ])
-      expect(() => resolveRegistrationOptions(m, bad as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+      expect(() => resolveRegistrationOptions(m, bad as never)).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG" }),
+      );
     expect(() => resolveRegistrationOptions({} as never, { signUpUrl: "/s" })).toThrow(/register/);
   });
 });
@@ -65,19 +80,36 @@ describe("webhook routes", () => {
     const m = make();
     const o = resolveWebhookOptions(m, "eventBridge");
     const body = JSON.stringify(licenseUpdated());
-    const ok = await handleWebhook(m, "eventBridge", { method: "POST", headers: { "x-marketmeter-webhook-secret": SECRET }, body }, o);
+    const ok = await handleWebhook(
+      m,
+      "eventBridge",
+      { method: "POST", headers: { "x-marketmeter-webhook-secret": SECRET }, body },
+      o,
+    );
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ outcome: "applied", action: "license-updated" });
-    const wrong = await handleWebhook(m, "eventBridge", { method: "POST", headers: { "x-marketmeter-webhook-secret": "nope" }, body }, o);
+    const wrong = await handleWebhook(
+      m,
+      "eventBridge",
+      { method: "POST", headers: { "x-marketmeter-webhook-secret": "nope" }, body },
+      o,
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.headers["content-type"]).toBe("application/problem+json");
-    const sns = await handleWebhook(m, "sns", { method: "POST", headers: {}, body: "not json" }, resolveWebhookOptions(m, "sns"));
+    const sns = await handleWebhook(
+      m,
+      "sns",
+      { method: "POST", headers: {}, body: "not json" },
+      resolveWebhookOptions(m, "sns"),
+    );
     expect(sns.status).toBe(400);
   });
 
   it("validates its options", () => {
     const m = make();
     expect(() => resolveWebhookOptions({} as never, "sns")).toThrow(/handleSns/);
-    expect(() => resolveWebhookOptions(m, "sns", { maxBodyBytes: 1 })).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    expect(() => resolveWebhookOptions(m, "sns", { maxBodyBytes: 1 })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
   });
 });

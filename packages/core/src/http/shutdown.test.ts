@@ -53,7 +53,9 @@ describe("closeOnShutdown", () => {
   it("validates its arguments", () => {
     const m = dryMarketplace();
     cleanups.push(() => void m.close());
-    expect(() => closeOnShutdown(undefined, {} as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    expect(() => closeOnShutdown(undefined, {} as never)).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
     expect(() => closeOnShutdown({} as never, m)).toThrow(/server/);
     expect(() => closeOnShutdown(undefined, m, { signals: ["TERM" as never] })).toThrow(/signals/);
     expect(() => closeOnShutdown(undefined, m, { timeoutMs: -1 })).toThrow(/timeoutMs/);

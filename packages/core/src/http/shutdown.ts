@@ -46,8 +46,14 @@ export function closeOnShutdown(
 ): { dispose(): void; shutdown(): Promise<void> } {
   if (typeof marketplace !== "object" || marketplace === null || typeof marketplace.close !== "function")
     throw new MarketplaceError("INVALID_CONFIG", "closeOnShutdown needs the marketplace instance");
-  if (server !== undefined && (typeof server !== "object" || server === null || typeof server.close !== "function"))
-    throw new MarketplaceError("INVALID_CONFIG", "closeOnShutdown needs a server with close() (or undefined)");
+  if (
+    server !== undefined &&
+    (typeof server !== "object" || server === null || typeof server.close !== "function")
+  )
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "closeOnShutdown needs a server with close() (or undefined)",
+    );
   const signals = options.signals ?? (["SIGTERM", "SIGINT"] as const);
   if (!Array.isArray(signals) || signals.some((s) => typeof s !== "string" || !s.startsWith("SIG")))
     throw new MarketplaceError("INVALID_CONFIG", 'signals must be a list of signal names like ["SIGTERM"]');

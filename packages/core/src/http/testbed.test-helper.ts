@@ -14,7 +14,11 @@ export function dryMarketplace() {
   return createMarketplace({
     products: [{ productCode: P }],
     dimensions: ["api_calls", "tokens"] as const,
-    aws: { region: "us-east-1", endpoint: "http://127.0.0.1:9", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } },
+    aws: {
+      region: "us-east-1",
+      endpoint: "http://127.0.0.1:9",
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+    },
     dryRun: true,
     autoStart: false,
     buyers: { eventBridge: { secret: SECRET } },

@@ -67,11 +67,16 @@ export async function handleWebhook(
   o: ResolvedWebhookOptions,
 ): Promise<HttpResult> {
   try {
-    const out = kind === "sns" ? await marketplace.handleSns(request) : await marketplace.handleEventBridge(request);
+    const out =
+      kind === "sns" ? await marketplace.handleSns(request) : await marketplace.handleEventBridge(request);
     const body: Record<string, string> = { outcome: out.outcome };
     if (out.action) body.action = out.action;
     if (out.eventId) body.eventId = out.eventId;
-    return { status: out.httpStatus, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify(body) };
+    return {
+      status: out.httpStatus,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+      body: JSON.stringify(body),
+    };
   } catch (err) {
     return webhookError(err, kind, o);
   }

@@ -118,6 +118,12 @@ export interface BuyersOptions {
     finalWindowMs?: number;
     /** Contract buyers whose entitlements could not be fetched yet are allowed (fail open). @default false */
     allowUnknownEntitlements?: boolean;
+    /**
+     * Access in the final window ends this long before AWS stops accepting the buyer's usage; at that
+     * moment the marketplace sends the buyer's last usage (a second final flush), so usage made in the
+     * final window is billed, not refused as CustomerNotSubscribed. @default 300000 (5 min)
+     */
+    finalWindowLeadMs?: number;
   };
 }
 
@@ -143,6 +149,16 @@ export interface Buyers {
   access(subject: AccessSubject): AccessDecision;
   /** Metering said `CustomerNotSubscribed` for this identity: deny access until the next activation. */
   noteNotSubscribed(identity: IdentityInput, options?: { at?: number }): void;
+  /**
+   * A pending (or linked) registration by id, e.g. for the sign-up page; undefined when unknown or expired.
+   * The token's hash is never returned.
+   */
+  registration(registrationId: string): Promise<Registration | undefined>;
+  /**
+   * Buyers whose final window is about to close (access has ended, AWS still accepts their usage for
+   * `access.finalWindowLeadMs`): their last usage must be sent now.
+   */
+  finalWindowsClosing(now?: number): Array<{ identity: Identity; finalWindowEndsAt: number }>;
   /** Resolves when the directory is loaded from its store. */
   ready(): Promise<void>;
   /**
@@ -229,6 +245,15 @@ export function createBuyers(options: BuyersOptions): Buyers {
     throw new MarketplaceError("INVALID_CONFIG", "sns.autoConfirm must be a boolean");
   const finalWindowMs = positiveInt(options.access?.finalWindowMs, "access.finalWindowMs", 3_600_000);
   const allowUnknown = options.access?.allowUnknownEntitlements === true;
+  const finalWindowLeadMs =
+    options.access?.finalWindowLeadMs === 0
+      ? 0
+      : positiveInt(options.access?.finalWindowLeadMs, "access.finalWindowLeadMs", 300_000);
+  if (finalWindowLeadMs >= finalWindowMs)
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "access.finalWindowLeadMs must be shorter than access.finalWindowMs",
+    );
 
   let meteringClient = options.meteringClient;
   let entitlementClient = options.entitlementClient;
@@ -315,7 +340,12 @@ export function createBuyers(options: BuyersOptions): Buyers {
 
   const decide = (record: CustomerRecord | undefined): AccessDecision => {
     const contract = record ? products.get(record.productCode)?.contract === true : false;
-    const decision = decideAccess(record, { now: clock(), contract, allowUnknownEntitlements: allowUnknown });
+    const decision = decideAccess(record, {
+      now: clock(),
+      contract,
+      allowUnknownEntitlements: allowUnknown,
+      finalWindowLeadMs,
+    });
     if (
       record &&
       contract &&
@@ -340,6 +370,32 @@ export function createBuyers(options: BuyersOptions): Buyers {
     async link(registrationId, tenantId) {
       open();
       return registrar.link(registrationId, tenantId);
+    },
+
+    async registration(registrationId) {
+      open();
+      if (typeof registrationId !== "string" || registrationId.length === 0 || registrationId.length > 200)
+        throw new MarketplaceError("INVALID_ARGUMENT", "registration() needs a registration id string");
+      const stored = await directory.store.getRegistration(registrationId);
+      if (!stored || stored.expiresAt <= clock()) return undefined;
+      const { tokenHash: _hidden, ...registration } = stored;
+      return registration;
+    },
+
+    finalWindowsClosing(now = clock()) {
+      const out: Array<{ identity: Identity; finalWindowEndsAt: number }> = [];
+      for (const r of directory.list()) {
+        const end = r.finalWindowEndsAt;
+        // From the access cut-off until a while after AWS's end (late runs still try; AWS decides).
+        if (
+          r.status === "unsubscribe-pending" &&
+          end !== undefined &&
+          now >= end - finalWindowLeadMs &&
+          now < end + finalWindowMs
+        )
+          out.push({ identity: r.identity, finalWindowEndsAt: end });
+      }
+      return out;
     },
 
     async handleEventBridge(eventOrRequest) {

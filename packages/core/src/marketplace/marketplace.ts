@@ -141,6 +141,15 @@ export interface Marketplace<D extends string = string> {
    */
   link(registrationId: string, tenantId: string): Promise<CustomerRecord>;
   /**
+   * A pending (or linked) registration by id, for your sign-up page (product, identity, free trial);
+   * undefined when unknown or expired.
+   *
+   * @example
+   * const registration = await marketplace.registration(req.query.registration)
+   * if (!registration) return res.status(410).send("This sign-up link has expired")
+   */
+  registration(registrationId: string): Promise<Registration | undefined>;
+  /**
    * An EventBridge Marketplace event (object or JSON text, e.g. from a Lambda or a queue), or an API
    * destination webhook request (authenticated by `buyers.eventBridge.secret`).
    *
@@ -206,6 +215,8 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   private checkpointChain: Promise<void> = Promise.resolve();
   private cycle: Promise<void> | undefined;
   private lastZeroHour: number;
+  /** Final windows whose end-of-window flush ran (identity key + window end). */
+  private readonly finalSweeps = new Set<string>();
   private readonly counters = { checkpoints: 0, checkpointErrors: 0, carriedForward: 0, lastCheckpointAt: 0 };
 
   constructor(options: ResolvedOptions) {
@@ -320,6 +331,10 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     return this.buyers.link(registrationId, tenantId);
   }
 
+  registration(registrationId: string): Promise<Registration | undefined> {
+    return this.buyers.registration(registrationId);
+  }
+
   handleEventBridge(eventOrRequest: unknown): Promise<LifecycleOutcome> {
     return this.buyers.handleEventBridge(eventOrRequest);
   }
@@ -413,6 +428,25 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     }
   }
 
+  /**
+   * A cancelling buyer keeps access in the final window; their usage of that window (carried past the
+   * first final flush) is sent when access ends, just before AWS stops accepting it.
+   */
+  private async sweepFinalWindows(): Promise<void> {
+    const now = this.o.clock();
+    for (const { identity, finalWindowEndsAt } of this.buyers.finalWindowsClosing(now)) {
+      const key = this.acc.resolveIdentity(identity).key;
+      // Once per hour: usage carried past a final flush waits in the next hour, which can only be sent
+      // once that hour has begun.
+      const mark = `${key}@${finalWindowEndsAt}@${hourStart(now)}`;
+      if (this.finalSweeps.has(mark)) continue;
+      await this.store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey: key, now });
+      await this.reporter.sendDue({ identityKey: key, urgent: true });
+      this.finalSweeps.add(mark);
+      if (this.finalSweeps.size > 100_000) this.finalSweeps.clear();
+    }
+  }
+
   /** Zero records for the hours that became final, then freezes every final pending grain. */
   private async closeDue(): Promise<void> {
     const now = this.o.clock();
@@ -446,6 +480,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     const run = (async () => {
       try {
         await this.checkpoint();
+        await this.sweepFinalWindows();
         await this.closeDue();
         await this.reporter.sendDue();
         await this.reporter.sweep();

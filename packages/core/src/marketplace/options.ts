@@ -26,7 +26,14 @@ export interface ProductConfig {
  */
 export type MarketplaceBuyersOptions = Omit<
   BuyersOptions,
-  "products" | "aws" | "meteringClient" | "entitlementClient" | "directory" | "clock" | "logger" | "finalMetering"
+  | "products"
+  | "aws"
+  | "meteringClient"
+  | "entitlementClient"
+  | "directory"
+  | "clock"
+  | "logger"
+  | "finalMetering"
 >;
 
 /** Zero records for known active customers. */

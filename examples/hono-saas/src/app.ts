@@ -1,0 +1,235 @@
+// The Hono app: pages, the metered API, and the AWS Marketplace routes. `startApp` is what
+// `src/main.ts` (the CLI) and the smoke test start.
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { serve } from "@hono/node-server";
+import type { Emulator } from "@marketmeter/emulator";
+import {
+  type Env,
+  eventBridgeHandler,
+  type Marketplace,
+  meter,
+  meterUsage,
+  registrationHandler,
+  requireSubscription,
+  skipMetering,
+  snsHandler,
+} from "@marketmeter/hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
+import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
+import {
+  type AwsSettings,
+  type Dimension,
+  type EmulatorSettings,
+  lineLogger,
+  ROUTES,
+  setupMarketplace,
+} from "./marketplace.js";
+import {
+  apiKeyPage,
+  autoSubmitPage,
+  demoPage,
+  type Html,
+  homePage,
+  html,
+  messagePage,
+  PAGE_HEADERS,
+  signupPage,
+} from "./pages.js";
+import { completeSignup, findRegistration } from "./signup.js";
+import { openTenants, type Tenant } from "./tenants.js";
+
+export interface StartAppOptions {
+  /** @default 3000 (0 picks a free port) */
+  port?: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** Where the SQLite files live. @default ".marketmeter" */
+  dataDir?: string;
+  /** Real AWS. Without it the app starts the emulator and a demo page. */
+  aws?: AwsSettings;
+  emulator?: EmulatorSettings;
+  /** Receives warnings and errors. @default console.error */
+  log?: (line: string) => void;
+}
+
+export interface RunningApp {
+  /** e.g. http://127.0.0.1:3000 */
+  url: string;
+  marketplace: Marketplace<Dimension>;
+  /** Only in emulator mode. */
+  emulator: Emulator | undefined;
+  /** Stops accepting requests, sends what is due, closes the stores (and the emulator). */
+  close(): Promise<void>;
+}
+
+// marketmeter's variables plus this app's: the tenant of the API key, and the rows a report returned.
+type AppEnv = { Variables: Env["Variables"] & { tenant?: Tenant; rows?: number } };
+
+export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const logger = lineLogger(log);
+  const setup = await setupMarketplace({
+    dataDir: options.dataDir ?? ".marketmeter",
+    aws: options.aws,
+    emulator: options.emulator,
+    logger,
+  });
+  const { marketplace, emulator } = setup;
+  const tenants = openTenants(join(setup.dataDir, "tenants.db"));
+  const demo = emulator !== undefined;
+  let appUrl = "";
+
+  const app = new Hono<AppEnv>();
+  const send = (body: string, status = 200) => new Response(body, { status, headers: PAGE_HEADERS });
+  const form = async (c: Context) => (await c.req.parseBody()) as Record<string, unknown>;
+  const tenantOf = (c: Context<AppEnv>) => c.get("tenant")?.id;
+
+  // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
+  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls", logger }));
+
+  app.get("/health", skipMetering(), (c) => c.json({ ok: true }));
+  app.get("/", () => send(homePage({ demo, productCode: setup.productCode })));
+
+  // AWS Marketplace: the fulfillment URL (token → 303 to sign-up) and the lifecycle notifications.
+  app.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp, logger }));
+  app.post(ROUTES.eventBridge, eventBridgeHandler(marketplace, { logger }));
+  app.post(ROUTES.sns, snsHandler(marketplace, { logger }));
+
+  app.get(ROUTES.signUp, async (c) => {
+    const pending = await findRegistration(marketplace, c.req.query("registration"), setup.now());
+    if (!pending.ok) return send(messagePage("Sign-up", pending.message, demo), pending.status);
+    return send(signupPage(pending.registration));
+  });
+  app.post(ROUTES.signUp, async (c) => {
+    const body = await form(c);
+    const result = await completeSignup(marketplace, tenants, body, setup.now());
+    if (result.ok) return send(apiKeyPage({ ...result, appUrl, demo }));
+    const pending = await findRegistration(marketplace, body.registration, setup.now());
+    if (result.status === 400 && pending.ok)
+      return send(signupPage(pending.registration, result.message, body), 400);
+    return send(messagePage("Sign-up", result.message, demo), result.status);
+  });
+
+  // The API: API key → tenant → subscription check → metered handler.
+  const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const auth = c.req.header("authorization");
+    const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : c.req.header("x-api-key");
+    const tenant = key ? tenants.byApiKey(key) : undefined;
+    if (!tenant) {
+      const message = "Send your API key as Authorization: Bearer <key>";
+      return c.json({ error: "unauthorized", message }, 401, { "www-authenticate": "Bearer" });
+    }
+    c.set("tenant", tenant);
+    await next();
+  };
+  app.use("/api/*", authenticate, requireSubscription(marketplace, { getCustomer: tenantOf, logger }));
+  app.get("/api/quotes", (c) => c.json(quote(parseSymbol(c.req.query("symbol")), new Date(setup.now()))));
+  // Billed by what the response contains: one `report_rows` per row (and no `api_calls`).
+  app.get(
+    "/api/reports",
+    meter("report_rows", (c) => (c as Context<AppEnv>).get("rows") ?? 0),
+    (c) => {
+      const rows = report(
+        parseSymbol(c.req.query("symbol")),
+        parseDays(c.req.query("days")),
+        new Date(setup.now()),
+      );
+      c.set("rows", rows.length);
+      return c.json({ rows });
+    },
+  );
+
+  if (emulator) {
+    const billingUrl = `${emulator.endpoint}/_emulator/`;
+    const showDemo = async (notice?: Html, apiKey?: string) => {
+      const grains = await marketplace.report({ from: setup.now() - 48 * 3_600_000 });
+      const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
+      const buyers = marketplace.buyers.directory.list();
+      return send(demoPage({ ...view, buyers, tenantName: (id) => tenants.get(id)?.name }));
+    };
+    app.get("/demo", () => showDemo());
+    app.post("/demo/subscribe", async () => {
+      const { token } = await subscribeNewBuyer(emulator, setup.productCode);
+      return send(autoSubmitPage(ROUTES.register, token));
+    });
+    app.post("/demo/call", async (c) => {
+      const body = await form(c);
+      const apiKey = String(body.apiKey ?? "").trim();
+      const paths: Record<string, string> = {
+        quotes: "/api/quotes?symbol=ACME",
+        reports: "/api/reports?symbol=ACME&days=7",
+        bad: "/api/reports?days=0",
+      };
+      const path = paths[String(body.endpoint)] ?? "/api/quotes";
+      const answer = await callApi(appUrl, apiKey, path);
+      return showDemo(
+        html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`,
+        apiKey,
+      );
+    });
+    app.post("/demo/close-hour", async () => {
+      const hour = await closeHour(emulator, marketplace);
+      return showDemo(
+        html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
+      );
+    });
+  }
+
+  app.onError((err, c) => {
+    if (err instanceof BadRequest) return c.json({ error: "bad_request", message: err.message }, 400);
+    log(`error ${c.req.method} ${c.req.path}: ${err.stack ?? err}`);
+    if (c.req.path.startsWith("/api/")) return c.json({ error: "internal" }, 500);
+    return send(messagePage("Something went wrong", "Please try again.", demo), 500);
+  });
+
+  const server = serve({
+    fetch: app.fetch,
+    port: options.port ?? 3000,
+    hostname: options.host ?? "127.0.0.1",
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.once("listening", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await marketplace.close();
+    await emulator?.close();
+    tenants.close();
+    throw err;
+  }
+  const { address, port } = server.address() as AddressInfo;
+  const host =
+    address === "0.0.0.0" || address === "::"
+      ? "127.0.0.1"
+      : address.includes(":")
+        ? `[${address}]`
+        : address;
+  appUrl = `http://${host}:${port}`;
+  setup.connect(appUrl);
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    // In-flight requests finish (and are metered) before the marketplace checkpoints and sends.
+    const http = server as typeof server & { closeIdleConnections(): void; closeAllConnections(): void };
+    await new Promise<void>((resolve) => {
+      http.close(() => resolve());
+      http.closeIdleConnections();
+      setTimeout(() => http.closeAllConnections(), 5000).unref();
+    });
+    await marketplace.close();
+    await emulator?.close();
+    tenants.close();
+  };
+  return {
+    url: appUrl,
+    marketplace,
+    emulator,
+    close: () => (closing ??= close()),
+  };
+}

@@ -1,0 +1,314 @@
+// The NestJS app: pages, the metered API, and the AWS Marketplace routes. `startApp` is what
+// `src/main.ts` (the CLI) and the smoke test start.
+import "reflect-metadata";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+// The emulator is loaded with import() (see marketplace.ts), so its types are the ES module ones.
+import type { Emulator } from "@marketmeter/emulator" with { "resolution-mode": "import" };
+import {
+  type Marketplace,
+  MarketplaceModule,
+  MarketplaceService,
+  Meter,
+  RequireSubscription,
+  SkipMetering,
+} from "@marketmeter/nestjs";
+import {
+  BadRequestException,
+  Body,
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Inject,
+  Injectable,
+  type LoggerService,
+  Module,
+  Post,
+  Query,
+  Res,
+  UnauthorizedException,
+  UseGuards,
+} from "@nestjs/common";
+import { NestFactory } from "@nestjs/core";
+import type { Request, Response } from "express";
+import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
+import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
+import {
+  type AwsSettings,
+  type Dimension,
+  type EmulatorSettings,
+  lineLogger,
+  type MarketplaceSetup,
+  ROUTES,
+  setupMarketplace,
+} from "./marketplace.js";
+import {
+  apiKeyPage,
+  autoSubmitPage,
+  demoPage,
+  type Html,
+  homePage,
+  html,
+  messagePage,
+  PAGE_HEADERS,
+  signupPage,
+} from "./pages.js";
+import { completeSignup, findRegistration } from "./signup.js";
+import { openTenants, type Tenant, type Tenants } from "./tenants.js";
+
+export interface StartAppOptions {
+  /** @default 3000 (0 picks a free port) */
+  port?: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** Where the SQLite files live. @default ".marketmeter" */
+  dataDir?: string;
+  /** Real AWS. Without it the app starts the emulator and a demo page. */
+  aws?: AwsSettings;
+  emulator?: EmulatorSettings;
+  /** Receives warnings and errors. @default console.error */
+  log?: (line: string) => void;
+}
+
+export interface RunningApp {
+  /** e.g. http://127.0.0.1:3000 */
+  url: string;
+  marketplace: Marketplace<Dimension>;
+  /** Only in emulator mode. */
+  emulator: Emulator | undefined;
+  /** Stops accepting requests, sends what is due, closes the stores (and the emulator). */
+  close(): Promise<void>;
+}
+
+/** What the controllers share (provided under the `APP` token). */
+interface AppContext {
+  setup: MarketplaceSetup;
+  tenants: Tenants;
+  demo: boolean;
+  appUrl: string;
+}
+const APP = "APP_CONTEXT";
+
+type ApiRequest = Request & { tenant?: Tenant };
+
+const send = (res: Response, body: string, status = 200) =>
+  void res.status(status).set(PAGE_HEADERS).send(body);
+
+/** Bad query parameters are a 400 (and a 4xx is never billed). */
+function parsed<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw err instanceof BadRequest ? new BadRequestException(err.message) : err;
+  }
+}
+
+/** API key → tenant, kept on the request for `getCustomer`. */
+@Injectable()
+class ApiKeyGuard implements CanActivate {
+  constructor(@Inject(APP) private readonly app: AppContext) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<ApiRequest>();
+    const auth = req.get("authorization");
+    const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : req.get("x-api-key");
+    const tenant = key ? this.app.tenants.byApiKey(key) : undefined;
+    if (!tenant) throw new UnauthorizedException("Send your API key as Authorization: Bearer <key>");
+    req.tenant = tenant;
+    return true;
+  }
+}
+
+@Controller()
+class PagesController {
+  constructor(@Inject(APP) private readonly app: AppContext) {}
+
+  @SkipMetering()
+  @Get("health")
+  health() {
+    return { ok: true };
+  }
+
+  @Get()
+  home(@Res() res: Response) {
+    send(res, homePage({ demo: this.app.demo, productCode: this.app.setup.productCode }));
+  }
+
+  @Get(ROUTES.signUp)
+  async signUpForm(@Query("registration") id: unknown, @Res() res: Response) {
+    const { setup, demo } = this.app;
+    const pending = await findRegistration(setup.marketplace, id, setup.now());
+    if (!pending.ok) return send(res, messagePage("Sign-up", pending.message, demo), pending.status);
+    send(res, signupPage(pending.registration));
+  }
+
+  @Post(ROUTES.signUp)
+  async signUp(@Body() body: Record<string, unknown>, @Res() res: Response) {
+    const { setup, tenants, demo, appUrl } = this.app;
+    const result = await completeSignup(setup.marketplace, tenants, body ?? {}, setup.now());
+    if (result.ok) return send(res, apiKeyPage({ ...result, appUrl, demo }));
+    const pending = await findRegistration(setup.marketplace, body?.registration, setup.now());
+    if (result.status === 400 && pending.ok)
+      return send(res, signupPage(pending.registration, result.message, body), 400);
+    send(res, messagePage("Sign-up", result.message, demo), result.status);
+  }
+}
+
+// Decorators apply bottom-up: the API key guard (listed last) runs first, then the subscription check.
+@Controller("api")
+@RequireSubscription()
+@UseGuards(ApiKeyGuard)
+class ApiController {
+  constructor(@Inject(APP) private readonly app: AppContext) {}
+
+  // Not decorated: one `api_calls`, the module's default dimension.
+  @Get("quotes")
+  quotes(@Query("symbol") symbol: unknown) {
+    return quote(
+      parsed(() => parseSymbol(symbol)),
+      new Date(this.app.setup.now()),
+    );
+  }
+
+  // Billed by what the handler returned: one `report_rows` per row (and no `api_calls`).
+  @Meter(
+    "report_rows",
+    (_req: unknown, _res: unknown, result: unknown) => (result as { rows: unknown[] }).rows.length,
+  )
+  @Get("reports")
+  reports(@Query("symbol") symbol: unknown, @Query("days") days: unknown) {
+    const rows = parsed(() => report(parseSymbol(symbol), parseDays(days), new Date(this.app.setup.now())));
+    return { rows };
+  }
+}
+
+@Controller("demo")
+class DemoController {
+  constructor(
+    @Inject(APP) private readonly app: AppContext,
+    private readonly marketplace: MarketplaceService,
+  ) {}
+
+  private get emulator(): Emulator {
+    return this.app.setup.emulator!;
+  }
+
+  private async show(res: Response, notice?: Html, apiKey?: string) {
+    const { setup, tenants, appUrl } = this.app;
+    const grains = await this.marketplace.report({ from: setup.now() - 48 * 3_600_000 });
+    const billingUrl = `${this.emulator.endpoint}/_emulator/`;
+    const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
+    const buyers = this.marketplace.marketplace.buyers.directory.list();
+    send(res, demoPage({ ...view, buyers, tenantName: (id) => tenants.get(id)?.name }));
+  }
+
+  @Get()
+  page(@Res() res: Response) {
+    return this.show(res);
+  }
+
+  @Post("subscribe")
+  async subscribe(@Res() res: Response) {
+    const { token } = await subscribeNewBuyer(this.emulator, this.app.setup.productCode);
+    send(res, autoSubmitPage(ROUTES.register, token));
+  }
+
+  @Post("call")
+  async call(@Body() body: Record<string, unknown>, @Res() res: Response) {
+    const apiKey = String(body?.apiKey ?? "").trim();
+    const paths: Record<string, string> = {
+      quotes: "/api/quotes?symbol=ACME",
+      reports: "/api/reports?symbol=ACME&days=7",
+      bad: "/api/reports?days=0",
+    };
+    const path = paths[String(body?.endpoint)] ?? "/api/quotes";
+    const answer = await callApi(this.app.appUrl, apiKey, path);
+    const notice = html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`;
+    return this.show(res, notice, apiKey);
+  }
+
+  @Post("close-hour")
+  async closeHour(@Res() res: Response) {
+    const hour = await closeHour(this.emulator, this.marketplace);
+    const billingUrl = `${this.emulator.endpoint}/_emulator/`;
+    return this.show(
+      res,
+      html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
+    );
+  }
+}
+
+export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const logger = lineLogger(log);
+  const setup = await setupMarketplace({
+    dataDir: options.dataDir ?? ".marketmeter",
+    aws: options.aws,
+    emulator: options.emulator,
+    logger,
+  });
+  const { marketplace, emulator } = setup;
+  const tenants = openTenants(join(setup.dataDir, "tenants.db"));
+  const context: AppContext = { setup, tenants, demo: emulator !== undefined, appUrl: "" };
+
+  @Module({
+    imports: [
+      MarketplaceModule.forRoot({
+        marketplace,
+        // Every response below 400 of a tenant is one `api_calls`, unless a route says otherwise.
+        dimension: "api_calls",
+        getCustomer: (req: ApiRequest) => req.tenant?.id,
+        registration: { signUpUrl: ROUTES.signUp },
+        routes: { registration: ROUTES.register, eventBridge: ROUTES.eventBridge, sns: ROUTES.sns },
+        logger,
+        // app.close() flushes and closes the marketplace (the default).
+        closeOnShutdown: true,
+      }),
+    ],
+    controllers: emulator
+      ? [PagesController, ApiController, DemoController]
+      : [PagesController, ApiController],
+    providers: [{ provide: APP, useValue: context }, ApiKeyGuard],
+  })
+  class AppModule {}
+
+  const nestLogger: LoggerService = {
+    log() {},
+    warn: (message) => log(`warn ${String(message)}`),
+    error: (message, trace) => log(`error ${String(message)}${trace ? `\n${String(trace)}` : ""}`),
+  };
+  // rawBody: marketmeter's routes check the SNS signature and read the registration form on exact bytes.
+  const app = await NestFactory.create(AppModule, { rawBody: true, logger: nestLogger });
+  try {
+    await app.listen(options.port ?? 3000, options.host ?? "127.0.0.1");
+  } catch (err) {
+    await app.close();
+    await emulator?.close();
+    tenants.close();
+    throw err;
+  }
+  const { address, port } = app.getHttpServer().address() as AddressInfo;
+  const host =
+    address === "0.0.0.0" || address === "::"
+      ? "127.0.0.1"
+      : address.includes(":")
+        ? `[${address}]`
+        : address;
+  context.appUrl = `http://${host}:${port}`;
+  setup.connect(context.appUrl);
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    // Nest stops the server, then the marketplace module flushes and closes the marketplace.
+    await app.close();
+    await emulator?.close();
+    tenants.close();
+  };
+  return {
+    url: context.appUrl,
+    marketplace,
+    emulator,
+    close: () => (closing ??= close()),
+  };
+}
