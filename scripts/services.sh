@@ -17,6 +17,13 @@ services_install() {
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   fi
   export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)}
+  # The emulator is tested with clients no one here wrote: boto3 and the AWS CLI.
+  if ! python3 -c 'import boto3' >/dev/null 2>&1 || ! command -v aws >/dev/null 2>&1; then
+    echo "installing Debian packages: python3-boto3 awscli"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-boto3 awscli >/dev/null
+    python3 -c 'import boto3' >/dev/null 2>&1 || export MM_PYTHON=/usr/bin/python3
+  fi
 }
 
 services_up() {
