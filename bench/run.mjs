@@ -58,3 +58,12 @@ const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | "
 console.log(line(["benchmark", "result", "vs baseline", "note"]));
 console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
 for (const row of rows) console.log(line(row));
+
+// Request-path overhead per framework (loopback load from a separate process). `pnpm bench --core` skips
+// it; each script can also run alone (see their headers for options).
+if (!process.argv.includes("--core")) {
+  for (const script of [join(here, "overhead.mjs"), join(here, "../packages/nestjs/bench/overhead-nest.mjs")]) {
+    console.log("");
+    execFileSync(process.execPath, [script], { stdio: "inherit", timeout: 600_000 });
+  }
+}
