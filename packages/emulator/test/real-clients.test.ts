@@ -119,7 +119,12 @@ print(json.dumps(out))
 
 describe("boto3 (python3) against the emulator", () => {
   it("all five operations succeed and map a modeled error each; RPC v2 CBOR round-trips through botocore's codec", async () => {
-    const r = await run(process.env.MM_PYTHON ?? "python3", ["-c", BOTO_SCRIPT, emu.endpoint, JSON.stringify(DEMO)]);
+    const r = await run(process.env.MM_PYTHON ?? "python3", [
+      "-c",
+      BOTO_SCRIPT,
+      emu.endpoint,
+      JSON.stringify(DEMO),
+    ]);
     expect(r.stderr).not.toMatch(/Traceback/);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);

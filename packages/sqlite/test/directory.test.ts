@@ -3,11 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  directoryStoreConformance,
-  sampleCustomer,
-  sampleRegistration,
-} from "@marketmeter/core/testing";
+import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/testing";
 import { sqliteDirectoryStore } from "../src/directory.js";
 
 const dirs: string[] = [];
