@@ -34,6 +34,7 @@ export async function measureInProcess(frameworks, rounds = 5) {
               const req = { headers: { "x-customer": `c${i % 10}` } };
               const res = new EventEmitter();
               res.statusCode = 200;
+              res.req = req; // as Node's ServerResponse has it
               mw(req, res, next);
               res.emit("finish");
             }, 200_000),

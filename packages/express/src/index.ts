@@ -41,10 +41,14 @@ function send(res: Response, result: http.HttpResult): void {
  */
 export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsageOptions): RequestHandler {
   const meter = http.createMeter<ExpressArgs>(marketplace, options);
+  // One listener shared by every response (no closure per request): the request is `res.req`.
+  function onFinish(this: Response): void {
+    const req = this.req;
+    void meter.finish(http.meterStateOf<ExpressArgs>(req), this.statusCode, [req, this]);
+  }
   return (req, res, next) => {
     provide(req, marketplace);
-    const state = meter.begin(req);
-    if (state !== undefined) res.on("finish", () => void meter.finish(state, res.statusCode, [req, res]));
+    if (meter.begin(req) !== undefined) res.on("finish", onFinish);
     next();
   };
 }
