@@ -16,6 +16,11 @@ export type FetchLike = (
 export interface CertificateCacheOptions {
   fetch: FetchLike;
   clock: Clock;
+  /**
+   * Real time for certificate validity (not the business clock, which tests may freeze or move).
+   * @default Date.now
+   */
+  certificateClock?: Clock;
   timeoutMs: number;
   maxBytes: number;
   maxEntries: number;
@@ -56,7 +61,7 @@ export async function readLimited(
  */
 export class CertificateCache {
   readonly #o: CertificateCacheOptions;
-  readonly #entries = new Map<string, { key: KeyObject; expiresAt: number }>();
+  readonly #entries = new Map<string, { key: KeyObject; expiresAt: number; validTo: number }>();
   readonly #inflight = new Map<string, Promise<KeyObject>>();
   fetches = 0;
 
@@ -71,7 +76,7 @@ export class CertificateCache {
   get(url: string): Promise<KeyObject> {
     const now = this.#o.clock();
     const hit = this.#entries.get(url);
-    if (hit && hit.expiresAt > now) {
+    if (hit && hit.expiresAt > now && hit.validTo > (this.#o.certificateClock ?? Date.now)()) {
       this.#entries.delete(url);
       this.#entries.set(url, hit);
       return Promise.resolve(hit.key);
@@ -104,14 +109,23 @@ export class CertificateCache {
       throw unauthorized("fetching the SNS signing certificate failed", cause);
     }
     let key: KeyObject;
+    let validTo: number;
     try {
-      key = new X509Certificate(pem).publicKey;
+      const cert = new X509Certificate(pem);
+      key = cert.publicKey;
+      validTo = Date.parse(cert.validTo);
+      const validFrom = Date.parse(cert.validFrom);
+      const realNow = (this.#o.certificateClock ?? Date.now)();
+      // An expired (or not yet valid) certificate signs nothing we accept.
+      if (!(realNow >= validFrom && realNow <= validTo))
+        throw unauthorized("the SNS signing certificate is outside its validity period");
     } catch (cause) {
+      if (cause instanceof MarketplaceError) throw cause;
       throw unauthorized("the SNS signing certificate is not a valid X.509 certificate", cause);
     }
     if (key.asymmetricKeyType !== "rsa")
       throw unauthorized("the SNS signing certificate does not hold an RSA key");
-    this.#entries.set(url, { key, expiresAt: this.#o.clock() + this.#o.ttlMs });
+    this.#entries.set(url, { key, validTo, expiresAt: this.#o.clock() + this.#o.ttlMs });
     while (this.#entries.size > this.#o.maxEntries)
       this.#entries.delete(this.#entries.keys().next().value as string);
     return key;

@@ -39,7 +39,13 @@ export interface TestSigner {
   certificatePem: string;
 }
 
-export function makeSigner(commonName = "sns.test"): TestSigner {
+export function makeSigner(
+  commonName = "sns.test",
+  validity: { from: Date; to: Date } = {
+    from: new Date(Date.UTC(2020, 0, 1)),
+    to: new Date(Date.UTC(2040, 0, 1)),
+  },
+): TestSigner {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const algorithm = seq(oid("1.2.840.113549.1.1.11"), Buffer.from([0x05, 0x00]));
   const serial = randomBytes(8);
@@ -49,7 +55,7 @@ export function makeSigner(commonName = "sns.test"): TestSigner {
     tlv(0x02, serial),
     algorithm,
     name(commonName),
-    seq(utcTime(new Date(Date.UTC(2020, 0, 1))), utcTime(new Date(Date.UTC(2040, 0, 1)))),
+    seq(utcTime(validity.from), utcTime(validity.to)),
     name(commonName),
     publicKey.export({ type: "spki", format: "der" }),
   );

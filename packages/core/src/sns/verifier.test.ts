@@ -16,14 +16,20 @@ let server: Server;
 let origin: string;
 let trusted: TestSigner;
 let attacker: TestSigner;
+let expired: TestSigner;
 let requests = 0;
 
 beforeAll(async () => {
   trusted = makeSigner();
   attacker = makeSigner();
+  expired = makeSigner("sns.expired", {
+    from: new Date(Date.UTC(2019, 0, 1)),
+    to: new Date(Date.UTC(2021, 0, 1)),
+  });
   server = createServer((req, res) => {
     requests++;
     if (req.url === "/cert.pem") res.end(trusted.certificatePem);
+    else if (req.url === "/expired.pem") res.end(expired.certificatePem);
     else if (req.url === "/big.pem") res.end("x".repeat(100_000));
     else if (req.url === "/garbage.pem") res.end("not a certificate");
     else {
@@ -171,6 +177,21 @@ describe("SNS signature verification", () => {
     expect(await code(v.verify(signed({ SigningCertURL: `${origin}/big.pem` })))).toBe("UNAUTHORIZED");
     expect(await code(v.verify(signed({ SigningCertURL: `${origin}/garbage.pem` })))).toBe("UNAUTHORIZED");
     expect(await code(v.verify(signed({ SigningCertURL: `${origin}/missing.pem` })))).toBe("UNAUTHORIZED");
+  });
+
+  it("refuses a certificate outside its validity period (checked against real time, not the business clock)", async () => {
+    const v = verifier();
+    const byExpired = signed({ SigningCertURL: `${origin}/expired.pem` }, expired);
+    expect(await code(v.verify(byExpired))).toBe("UNAUTHORIZED");
+    // Valid by its dates at that (real) moment: accepted with the same business clock.
+    const thenValid = verifier({ certificateClock: () => Date.UTC(2020, 5, 1) });
+    expect(await code(thenValid.verify(byExpired))).toBe("ok");
+    // A cached certificate stops being used once it expires.
+    let real = Date.UTC(2020, 5, 1);
+    const moving = verifier({ certificateClock: () => real });
+    expect(await code(moving.verify(byExpired))).toBe("ok");
+    real = Date.UTC(2022, 0, 1);
+    expect(await code(moving.verify(byExpired))).toBe("UNAUTHORIZED");
   });
 
   it("times out a certificate download that never answers", async () => {

@@ -44,6 +44,8 @@ export interface SnsVerifierOptions {
   certificateCacheTtlMs?: number;
   /** @default Date.now */
   clock?: Clock;
+  /** Real time against which certificate validity dates are checked. @default Date.now */
+  certificateClock?: Clock;
 }
 
 export interface SnsVerifier {
@@ -109,6 +111,7 @@ export function createSnsVerifier(options: SnsVerifierOptions): SnsVerifier {
   const certificates = new CertificateCache({
     fetch: fetchImpl,
     clock,
+    ...(options.certificateClock ? { certificateClock: options.certificateClock } : {}),
     timeoutMs: positive(options.certificateTimeoutMs, "sns.certificateTimeoutMs", 5_000),
     maxBytes: positive(options.maxCertificateBytes, "sns.maxCertificateBytes", 65_536),
     maxEntries: positive(options.certificateCacheSize, "sns.certificateCacheSize", 32),
