@@ -49,6 +49,15 @@ describe("readNodeBody", () => {
     expect(await readNodeBody(fake, 10, [1, 2])).toBeUndefined();
     await expect(readNodeBody(fake, 0)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
+
+  it("refuses a declared oversize body with 413 even when a body parser already consumed it", async () => {
+    const fake = { readableEnded: true, headers: { "content-length": "11" } } as never;
+    await expect(readNodeBody(fake, 10, { a: "1" })).rejects.toMatchObject({
+      details: { httpStatus: 413 },
+    });
+    const fits = { readableEnded: true, headers: { "content-length": "10" } } as never;
+    expect(await readNodeBody(fits, 10, { a: "1" })).toEqual({ a: "1" });
+  });
 });
 
 describe("readWebBody", () => {

@@ -48,13 +48,14 @@ export function readNodeBody(req: IncomingMessage, maxBytes: number, parsed?: un
   } catch (err) {
     return Promise.reject(err);
   }
-  // A parser that ran before us has drained the stream; what it produced is all there is.
-  if (req.readableEnded || (req as { _body?: unknown })._body === true)
-    return Promise.resolve(usableParsed(parsed));
+  const drained = req.readableEnded || (req as { _body?: unknown })._body === true;
+  // The declared size is refused the same way whether or not the app's own body parser ran first.
   if (declaredTooLarge(req.headers["content-length"], maxBytes)) {
-    req.resume();
+    if (!drained) req.resume();
     return Promise.reject(tooLarge(maxBytes));
   }
+  // A parser that ran before us has drained the stream; what it produced is all there is.
+  if (drained) return Promise.resolve(usableParsed(parsed));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
