@@ -19,11 +19,9 @@ export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<Express
 export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
 export type WebhookHandlerOptions = http.WebhookHandlerOptions;
 
-type Branded = { [http.MARKETPLACE_KEY]?: unknown; [http.SUBSCRIPTION_KEY]?: AccessAllowed };
-
 function provide(req: Request, marketplace: unknown): void {
-  const r = req as Request & Branded;
-  if (r[http.MARKETPLACE_KEY] === undefined) r[http.MARKETPLACE_KEY] = marketplace;
+  const s = http.meterStateOf(req);
+  if (s.marketplace === undefined) s.marketplace = marketplace;
 }
 
 function send(res: Response, result: http.HttpResult): void {
@@ -47,8 +45,11 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
     void meter.finish(http.meterStateOf<ExpressArgs>(req), this.statusCode, [req, this]);
   }
   return (req, res, next) => {
-    provide(req, marketplace);
-    if (meter.begin(req) !== undefined) res.on("finish", onFinish);
+    const state = meter.begin(req);
+    if (state !== undefined) {
+      if (state.marketplace === undefined) state.marketplace = marketplace;
+      res.on("finish", onFinish);
+    } else provide(req, marketplace);
     next();
   };
 }
@@ -89,7 +90,7 @@ export function skipMetering(): RequestHandler {
  * getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 5 })
  */
 export function getMarketplace<M = Marketplace>(req: Request): M {
-  const m = (req as Request & Branded)[http.MARKETPLACE_KEY];
+  const m = http.findMeterState(req)?.marketplace;
   if (m === undefined)
     throw new MarketplaceError(
       "INVALID_CONFIG",
@@ -106,7 +107,7 @@ export function getMarketplace<M = Marketplace>(req: Request): M {
  * const tenantId = getSubscription(req)?.tenantId
  */
 export function getSubscription(req: Request): AccessAllowed | undefined {
-  return (req as Request & Branded)[http.SUBSCRIPTION_KEY];
+  return http.findMeterState(req)?.subscription as AccessAllowed | undefined;
 }
 
 /**
@@ -204,7 +205,7 @@ export function requireSubscription(
     guard([req, res], req.originalUrl).then((result) => {
       if (result.allowed) {
         provide(req, marketplace);
-        if (result.decision) (req as Request & Branded)[http.SUBSCRIPTION_KEY] = result.decision;
+        if (result.decision) http.meterStateOf(req).subscription = result.decision;
         next();
       } else send(res, http.problemResponse(result.problem, result.headers));
     }, next);

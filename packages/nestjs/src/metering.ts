@@ -14,12 +14,16 @@ const METER_ALL: http.MeterState<Args> = Object.freeze({
   skip: false,
   dimension: undefined,
   quantity: undefined,
+  marketplace: undefined,
+  subscription: undefined,
 });
 const METER_NONE: http.MeterState<Args> = Object.freeze({
   owner: true,
   skip: true,
   dimension: undefined,
   quantity: undefined,
+  marketplace: undefined,
+  subscription: undefined,
 });
 
 export class Metering {
@@ -42,7 +46,7 @@ export class Metering {
    * or the Fastify request/reply. Never throws.
    */
   finished(req: any, res: any): void {
-    const state: http.MeterState<Args> = req[http.METER_STATE] ?? this.fallback;
+    const state: http.MeterState<Args> = http.findMeterState<Args>(req) ?? this.fallback;
     if (state.skip) return;
     void this.meter.finish(state, res.statusCode, [req, res, req[REQ_RESULT]]);
   }

@@ -6,7 +6,7 @@ export { readNodeBody, readWebBody } from "./body.js";
 export type { ParsedBody } from "./body.js";
 export { subjectOf } from "./customer.js";
 export {
-  METER_STATE,
+  findMeterState,
   applyMeterSpec,
   createMeter,
   meterStateOf,
@@ -49,7 +49,5 @@ export type {
   TenantRef,
 } from "./types.js";
 
-/** Brand under which the Express adapter keeps the marketplace on a request (shared by package copies). */
-export const MARKETPLACE_KEY: unique symbol = Symbol.for("marketmeter.marketplace") as never;
 /** Brand under which adapters keep the access decision of a request. */
 export const SUBSCRIPTION_KEY: unique symbol = Symbol.for("marketmeter.subscription") as never;

@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../errors/index.js";
-import { applyMeterSpec, createMeter, meterStateOf, parseMeterSpec, skipMeteringOf } from "./metering.js";
+import {
+  applyMeterSpec,
+  createMeter,
+  findMeterState,
+  meterStateOf,
+  parseMeterSpec,
+  skipMeteringOf,
+} from "./metering.js";
 import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [req: { customer?: unknown; rows?: number }];
@@ -137,9 +144,17 @@ describe("createMeter", () => {
     for (const f of bad) expect(f).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
   });
 
-  it("keeps one state per carrier under a shared Symbol.for key", () => {
+  it("keeps one state per carrier in a process-wide registry, without touching the request object", () => {
     const req = {};
+    expect(findMeterState(req)).toBeUndefined();
     expect(meterStateOf(req)).toBe(meterStateOf(req));
-    expect(Object.getOwnPropertySymbols(req).map(String)).toEqual(["Symbol(marketmeter.http.meterState)"]);
+    expect(findMeterState(req)).toBe(meterStateOf(req));
+    expect(Object.getOwnPropertySymbols(req)).toEqual([]);
+    expect(Object.keys(req)).toEqual([]);
+    // A second copy of the package finds the same registry through Symbol.for.
+    const shared = (globalThis as Record<symbol, WeakMap<object, unknown>>)[
+      Symbol.for("marketmeter.http.meterStates")
+    ];
+    expect(shared?.get(req)).toBe(meterStateOf(req));
   });
 });

@@ -46,26 +46,46 @@ export interface MeterUsageOptions<A extends unknown[]> {
   logger?: Logger;
 }
 
-/** Per-request metering state, kept on the request under a `Symbol.for` key (survives two package copies). */
+/** Per-request metering state, shared by every marketmeter middleware that sees the request. */
 export interface MeterState<A extends unknown[] = unknown[]> {
   /** A metering middleware has claimed this request; another mounting of it stands aside. */
   owner: boolean;
   skip: boolean;
   dimension: string | undefined;
   quantity: QuantitySpec<A> | undefined;
+  /** The marketplace a middleware made available to handlers (the adapters' accessors read it). */
+  marketplace: unknown;
+  /** The access decision a subscription guard made for this request. */
+  subscription: unknown;
 }
 
-export const METER_STATE: unique symbol = Symbol.for("marketmeter.http.meterState") as never;
+// Per-request state lives in one process-wide WeakMap (shared by every copy of the package through
+// Symbol.for), not in properties added to the framework's request: adding properties to Node's
+// IncomingMessage after Express swapped its prototype costs microseconds per request.
+const REGISTRY: unique symbol = Symbol.for("marketmeter.http.meterStates") as never;
+const registry = globalThis as { [REGISTRY]?: WeakMap<object, MeterState<never>> };
+const states: WeakMap<object, MeterState<never>> = (registry[REGISTRY] ??= new WeakMap());
 
 /** The metering state of a request (created on first use). `carrier` is the per-request object. */
 export function meterStateOf<A extends unknown[]>(carrier: object): MeterState<A> {
-  const c = carrier as { [METER_STATE]?: MeterState<A> };
-  let s = c[METER_STATE];
+  let s = states.get(carrier) as MeterState<A> | undefined;
   if (s === undefined) {
-    s = { owner: false, skip: false, dimension: undefined, quantity: undefined };
-    c[METER_STATE] = s;
+    s = {
+      owner: false,
+      skip: false,
+      dimension: undefined,
+      quantity: undefined,
+      marketplace: undefined,
+      subscription: undefined,
+    };
+    states.set(carrier, s as MeterState<never>);
   }
   return s;
+}
+
+/** The metering state of a request if any middleware created one (never creates it). */
+export function findMeterState<A extends unknown[]>(carrier: object): MeterState<A> | undefined {
+  return states.get(carrier) as MeterState<A> | undefined;
 }
 
 const consoleLogger: Logger = {
