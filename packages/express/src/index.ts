@@ -19,8 +19,12 @@ export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<Express
 export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
 export type WebhookHandlerOptions = http.WebhookHandlerOptions;
 
-function provide(req: Request, marketplace: unknown): void {
-  const s = http.meterStateOf(req);
+// Per-request state lives on `res.locals` (a fresh null-prototype object per request, shared by
+// mounted sub-apps): adding properties to `req`, whose prototype Express swaps, costs microseconds.
+const carrier = (res: Response): object => (res.locals ??= Object.create(null) as Response["locals"]);
+
+function provide(res: Response, marketplace: unknown): void {
+  const s = http.meterStateOf(carrier(res));
   if (s.marketplace === undefined) s.marketplace = marketplace;
 }
 
@@ -42,14 +46,14 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
   // One listener shared by every response (no closure per request): the request is `res.req`.
   function onFinish(this: Response): void {
     const req = this.req;
-    void meter.finish(http.meterStateOf<ExpressArgs>(req), this.statusCode, [req, this]);
+    void meter.finish(http.meterStateOf<ExpressArgs>(carrier(this)), this.statusCode, [req, this]);
   }
   return (req, res, next) => {
-    const state = meter.begin(req);
+    const state = meter.begin(carrier(res));
     if (state !== undefined) {
       if (state.marketplace === undefined) state.marketplace = marketplace;
       res.on("finish", onFinish);
-    } else provide(req, marketplace);
+    } else provide(res, marketplace);
     next();
   };
 }
@@ -63,8 +67,8 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
  */
 export function meter(dimension: string | http.MeterSpec<ExpressArgs>, quantity?: Quantity): RequestHandler {
   const spec = http.parseMeterSpec<ExpressArgs>(dimension, quantity);
-  return (req, _res, next) => {
-    http.applyMeterSpec(req, spec);
+  return (_req, res, next) => {
+    http.applyMeterSpec(carrier(res), spec);
     next();
   };
 }
@@ -76,8 +80,8 @@ export function meter(dimension: string | http.MeterSpec<ExpressArgs>, quantity?
  * app.get("/health", skipMetering(), (req, res) => res.send("ok"))
  */
 export function skipMetering(): RequestHandler {
-  return (req, _res, next) => {
-    http.skipMeteringOf(req);
+  return (_req, res, next) => {
+    http.skipMeteringOf(carrier(res));
     next();
   };
 }
@@ -90,7 +94,7 @@ export function skipMetering(): RequestHandler {
  * getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 5 })
  */
 export function getMarketplace<M = Marketplace>(req: Request): M {
-  const m = http.findMeterState(req)?.marketplace;
+  const m = req.res ? http.findMeterState(carrier(req.res))?.marketplace : undefined;
   if (m === undefined)
     throw new MarketplaceError(
       "INVALID_CONFIG",
@@ -107,7 +111,9 @@ export function getMarketplace<M = Marketplace>(req: Request): M {
  * const tenantId = getSubscription(req)?.tenantId
  */
 export function getSubscription(req: Request): AccessAllowed | undefined {
-  return http.findMeterState(req)?.subscription as AccessAllowed | undefined;
+  return (req.res ? http.findMeterState(carrier(req.res))?.subscription : undefined) as
+    | AccessAllowed
+    | undefined;
 }
 
 /**
@@ -204,8 +210,8 @@ export function requireSubscription(
   return (req, res, next) => {
     guard([req, res], req.originalUrl).then((result) => {
       if (result.allowed) {
-        provide(req, marketplace);
-        if (result.decision) http.meterStateOf(req).subscription = result.decision;
+        provide(res, marketplace);
+        if (result.decision) http.meterStateOf(carrier(res)).subscription = result.decision;
         next();
       } else send(res, http.problemResponse(result.problem, result.headers));
     }, next);

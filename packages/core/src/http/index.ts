@@ -7,6 +7,7 @@ export type { ParsedBody } from "./body.js";
 export { subjectOf } from "./customer.js";
 export {
   findMeterState,
+  METER_STATE,
   applyMeterSpec,
   createMeter,
   meterStateOf,

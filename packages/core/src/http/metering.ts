@@ -59,16 +59,18 @@ export interface MeterState<A extends unknown[] = unknown[]> {
   subscription: unknown;
 }
 
-// Per-request state lives in one process-wide WeakMap (shared by every copy of the package through
-// Symbol.for), not in properties added to the framework's request: adding properties to Node's
-// IncomingMessage after Express swapped its prototype costs microseconds per request.
-const REGISTRY: unique symbol = Symbol.for("marketmeter.http.meterStates") as never;
-const registry = globalThis as { [REGISTRY]?: WeakMap<object, MeterState<never>> };
-const states: WeakMap<object, MeterState<never>> = (registry[REGISTRY] ??= new WeakMap());
+/** Where the state sits on the carrier (shared by every copy of the package through Symbol.for). */
+export const METER_STATE: unique symbol = Symbol.for("marketmeter.http.meterState") as never;
 
-/** The metering state of a request (created on first use). `carrier` is the per-request object. */
+/**
+ * The metering state of a request (created on first use). `carrier` is a per-request object the
+ * adapter chooses; it should be a plain or dictionary object (Koa's `ctx.req`, Hono's `Request`,
+ * Express's `res.locals`): adding a property to Express's `req`, whose prototype Express swaps, costs
+ * microseconds per request.
+ */
 export function meterStateOf<A extends unknown[]>(carrier: object): MeterState<A> {
-  let s = states.get(carrier) as MeterState<A> | undefined;
+  const c = carrier as { [METER_STATE]?: MeterState<A> };
+  let s = c[METER_STATE];
   if (s === undefined) {
     s = {
       owner: false,
@@ -78,14 +80,14 @@ export function meterStateOf<A extends unknown[]>(carrier: object): MeterState<A
       marketplace: undefined,
       subscription: undefined,
     };
-    states.set(carrier, s as MeterState<never>);
+    c[METER_STATE] = s;
   }
   return s;
 }
 
 /** The metering state of a request if any middleware created one (never creates it). */
 export function findMeterState<A extends unknown[]>(carrier: object): MeterState<A> | undefined {
-  return states.get(carrier) as MeterState<A> | undefined;
+  return (carrier as { [METER_STATE]?: MeterState<A> })[METER_STATE];
 }
 
 const consoleLogger: Logger = {
