@@ -48,7 +48,7 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
     const req = this.req;
     void meter.finish(http.meterStateOf<ExpressArgs>(carrier(this)), this.statusCode, [req, this]);
   }
-  return (req, res, next) => {
+  return (_req, res, next) => {
     const state = meter.begin(carrier(res));
     if (state !== undefined) {
       if (state.marketplace === undefined) state.marketplace = marketplace;
