@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
+// The benchmarks load the AWS SDK, whose Node 20 notice would land in the middle of the tables.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 for (const p of ["../packages/core/dist/index.js", "../packages/emulator/dist/index.js"])
   if (!existsSync(join(here, p))) {
     console.error(`missing ${p}: run \`pnpm build\` first`);

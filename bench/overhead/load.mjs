@@ -1,5 +1,7 @@
-// Load generator child: `node load.mjs <url> <seconds> <connections> <customers>`; prints one JSON line.
-// Runs in its own process so the generator's CPU work is not counted against the server's event loop.
+// Load generator child: `node load.mjs <url> <seconds> <connections> <customers> [header] [ids]`; prints
+// one JSON line. Runs in its own process so the generator's CPU work is not counted against the server.
+// Requests rotate over the customers: header `header` (default x-customer) set to each of `ids`
+// (comma-separated; default c0, c1, …).
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -8,11 +10,10 @@ const require = createRequire(
 );
 const autocannon = require("autocannon");
 
-const [url, seconds = "3", connections = "10", customers = "10"] = process.argv.slice(2);
-const requests = Array.from({ length: Number(customers) }, (_, i) => ({
-  method: "GET",
-  headers: { "x-customer": `c${i}` },
-}));
+const [url, seconds = "3", connections = "10", customers = "10", header = "x-customer", list] =
+  process.argv.slice(2);
+const ids = list ? list.split(",") : Array.from({ length: Number(customers) }, (_, i) => `c${i}`);
+const requests = ids.map((id) => ({ method: "GET", headers: { [header]: id } }));
 const result = await autocannon({
   url,
   duration: Number(seconds),

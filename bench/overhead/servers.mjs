@@ -1,6 +1,8 @@
 // The benchmark servers: one hello-world app per framework and variant, all in this process.
 //   bare        no middleware
-//   map         the lower bound: a middleware that only increments a Map per customer
+//   map         the lower bound: a middleware that only increments a Map per customer (as a request starts)
+//   mapfinish   the same Map increment once the response has finished with a status below 400: the
+//               lower bound for metering that bills by status, as marketmeter does
 //   prom        a prom-client counter labelled by customer and status, on response finish
 //   marketmeter the adapter's meterUsage() on a dry-run marketplace with the memory store
 import { createRequire } from "node:module";
@@ -20,7 +22,7 @@ const adapters = {
   hono: await import(new URL("hono/dist/index.js", root).href),
 };
 
-export const VARIANTS = ["bare", "map", "prom", "marketmeter"];
+export const VARIANTS = ["bare", "map", "mapfinish", "prom", "marketmeter"];
 export const FRAMEWORKS = ["express", "koa", "hono"];
 
 const P = "pca1234567890abcdefghijkl";
@@ -72,6 +74,18 @@ function expressApp(variant, marketplace) {
       counts.set(c, (counts.get(c) ?? 0) + 1);
       next();
     });
+  } else if (variant === "mapfinish") {
+    const counts = new Map();
+    function onFinish() {
+      if (this.statusCode < 400) {
+        const c = this.req.headers["x-customer"];
+        counts.set(c, (counts.get(c) ?? 0) + 1);
+      }
+    }
+    app.use((_req, res, next) => {
+      res.on("finish", onFinish);
+      next();
+    });
   } else if (variant === "prom") {
     const requests = counter("express_requests_total");
     app.use((req, res, next) => {
@@ -99,6 +113,17 @@ function koaApp(variant, marketplace) {
     app.use((ctx, next) => {
       const c = ctx.req.headers["x-customer"];
       counts.set(c, (counts.get(c) ?? 0) + 1);
+      return next();
+    });
+  } else if (variant === "mapfinish") {
+    const counts = new Map();
+    app.use((ctx, next) => {
+      ctx.res.on("finish", () => {
+        if (ctx.res.statusCode < 400) {
+          const c = ctx.req.headers["x-customer"];
+          counts.set(c, (counts.get(c) ?? 0) + 1);
+        }
+      });
       return next();
     });
   } else if (variant === "prom") {
@@ -131,6 +156,15 @@ function honoApp(variant, marketplace) {
       const k = c.req.header("x-customer");
       counts.set(k, (counts.get(k) ?? 0) + 1);
       await next();
+    });
+  } else if (variant === "mapfinish") {
+    const counts = new Map();
+    app.use(async (c, next) => {
+      await next();
+      if (c.res.status < 400) {
+        const k = c.req.header("x-customer");
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
     });
   } else if (variant === "prom") {
     const requests = counter("hono_requests_total");
@@ -174,21 +208,4 @@ export async function start(framework, variant) {
       await marketplace?.close();
     },
   };
-}
-
-/** The variants' middlewares (Express, Koa) and whole apps (Hono), for the in-process measure. */
-export function middlewares() {
-  const marketplace = makeMarketplace();
-  const out = { express: {}, koa: {}, hono: {}, marketplace };
-  for (const v of VARIANTS) {
-    const e = expressApp(v, marketplace);
-    // The variant's own middleware is the last one Express added before the route.
-    const stack = (e.router ?? e._router).stack;
-    const layer = stack.filter((l) => !l.route).pop();
-    out.express[v] = v === "bare" ? (_req, _res, nxt) => nxt() : layer.handle;
-    const k = koaApp(v, marketplace);
-    out.koa[v] = v === "bare" ? (_ctx, nxt) => nxt() : k.middleware[0];
-    out.hono[v] = honoApp(v, marketplace);
-  }
-  return out;
 }

@@ -69,8 +69,9 @@ export function meterUsage(
   const meter = http.createMeter<HonoArgs>(marketplace, options);
   return async (c, next) => {
     provide(c, marketplace);
-    // Keyed on the Request so that sub-apps that receive the same request share one claim.
-    const state = meter.begin(c.req.raw);
+    // Per-request state on the Context (shared by sub-apps joined with app.route()): a property added to
+    // the Request, which the Node adapter builds lazily, costs microseconds per request.
+    const state = meter.begin(c);
     await next();
     if (state === undefined) return;
     const late = meter.finish(state, c.res.status, [c]);
@@ -91,7 +92,7 @@ export function meter(
 ): MiddlewareHandler<Env> {
   const spec = http.parseMeterSpec<HonoArgs>(dimension, quantity);
   return async (c, next) => {
-    http.applyMeterSpec(c.req.raw, spec);
+    http.applyMeterSpec(c, spec);
     await next();
   };
 }
@@ -104,7 +105,7 @@ export function meter(
  */
 export function skipMetering(): MiddlewareHandler<Env> {
   return async (c, next) => {
-    http.skipMeteringOf(c.req.raw);
+    http.skipMeteringOf(c);
     await next();
   };
 }

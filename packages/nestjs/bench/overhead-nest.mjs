@@ -3,37 +3,81 @@
 //   bare          no middleware at all
 //   map           the lower bound: one middleware that counts successful responses per customer in a Map
 //   interceptor   an empty global interceptor (what metering through an interceptor would cost at least)
-//   prom-client   a prom-client 15 counter incremented per response (method and status labels)
+//   prom-client   a prom-client 15 counter incremented per response (customer and status labels)
 //   marketmeter   MarketplaceModule (dry run, in-memory store): one unit per successful response
-// Every variant runs in this process; autocannon runs in a child process against 127.0.0.1. Rounds are
-// interleaved (bare, map, … , bare, map, …) and the medians are printed with the ratio to bare.
-// Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs [--rounds 3] [--duration 4]
-import { spawn } from "node:child_process";
+// Each variant runs in its own process; the shared harness (bench/overhead/harness.mjs) measures them
+// with sequential autocannon rounds and with concurrent rounds (the steady method, used for the verdict).
+// Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs
+// Options (env): ROUNDS (sequential, default 3), SECONDS (2), CROUNDS (concurrent, 20), CSECONDS (2).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { fileURLToPath } from "node:url";
 
-const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
+const harness = await import(new URL("../../../bench/overhead/harness.mjs", import.meta.url).href);
 
-if (args[0] === "--load") {
-  // Child process: the load generator.
-  const { default: autocannon } = await import("autocannon");
-  const [, url, duration, connections] = args;
-  const customers = ["111111111111", "222222222222", "333333333333"];
-  const run = (seconds) =>
-    autocannon({
-      url,
-      connections: Number(connections),
-      duration: Number(seconds),
-      requests: customers.map((c) => ({ method: "GET", path: "/", headers: { "x-customer-id": c } })),
-    });
-  await run(1); // warm-up: JIT, connection set-up
-  const r = await run(duration);
-  process.stdout.write(
-    JSON.stringify({ rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx }),
+const args = process.argv.slice(2);
+const VARIANTS = ["bare", "map", "interceptor", "prom-client", "marketmeter"];
+const customers = ["111111111111", "222222222222", "333333333333"];
+
+if (args[0] !== "--serve") {
+  // The orchestrator: each variant is served by this script in its own process (`--serve <variant>`).
+  const env = (k, d) => Number(process.env[k] ?? d);
+  const common = {
+    script: fileURLToPath(import.meta.url),
+    args: ["--serve"],
+    variants: VARIANTS,
+    header: "x-customer-id",
+    customers,
+  };
+  const seq = await harness.measure({
+    ...common,
+    rounds: env("ROUNDS", 3),
+    seconds: env("SECONDS", 2),
+    connections: 10,
+  });
+  const con = await harness.measureConcurrent({
+    ...common,
+    rounds: env("CROUNDS", 20),
+    seconds: env("CSECONDS", 2),
+  });
+  const { version } = (await import("@nestjs/core/package.json", { with: { type: "json" } })).default;
+  console.log(
+    `\nNestJS ${version} on Express, Node ${process.versions.node}, each variant in its own process`,
   );
+  console.log(
+    harness.table(
+      [
+        "variant",
+        "req/s (sequential)",
+        "p99",
+        "ratio to bare (sequential)",
+        "CPU µs/request (concurrent)",
+        "ratio to bare (concurrent)",
+        "quartiles",
+      ],
+      VARIANTS.map((v) => [
+        v,
+        Math.round(seq.results[v].rps).toLocaleString("en-US"),
+        `${seq.results[v].p99} ms`,
+        seq.results[v].ratio.toFixed(3),
+        con.results[v].us.toFixed(1),
+        con.results[v].ratio.toFixed(3),
+        `${con.results[v].q1.toFixed(3)}–${con.results[v].q3.toFixed(3)}`,
+      ]),
+    ),
+  );
+  for (const [label, r] of [
+    ["concurrent, verdict", con.results],
+    ["sequential req/s", seq.results],
+  ]) {
+    const mm = r.marketmeter.ratio;
+    const map = r.map.ratio;
+    const pc = r["prom-client"].ratio;
+    console.log(
+      `nestjs (${label}): marketmeter ${mm.toFixed(3)} vs Map ${map.toFixed(3)} (gap ${(map - mm).toFixed(3)}, target ≤ 0.030: ${map - mm <= 0.03 ? "met" : "MISSED"}); vs prom-client ${pc.toFixed(3)} (${mm >= pc ? "at or above" : "BELOW"}); empty interceptor ${r.interceptor.ratio.toFixed(3)}`,
+    );
+  }
+  console.log(`marketmeter recorded ${(seq.stats.marketmeter ?? 0) + (con.stats.marketmeter ?? 0)} requests`);
   process.exit(0);
 }
 
@@ -43,10 +87,6 @@ const { NestFactory, APP_INTERCEPTOR } = await import("@nestjs/core");
 const { ExpressAdapter } = await import("@nestjs/platform-express");
 const client = await import("prom-client");
 const { MarketplaceModule } = await import("../dist/cjs/index.js").then((m) => m.default ?? m);
-
-const rounds = flag("rounds", 3);
-const duration = flag("duration", 4);
-const connections = flag("connections", 10);
 
 // Decorators applied by hand: this script is plain JavaScript.
 function helloController() {
@@ -86,7 +126,7 @@ const counts = new Map();
 const counter = new client.Counter({
   name: "http_requests_total",
   help: "requests",
-  labelNames: ["method", "status"],
+  labelNames: ["customer", "status"],
 });
 const identities = new Map();
 
@@ -108,7 +148,7 @@ const variants = {
   "prom-client": () =>
     appModule("Prom", {
       configure: onFinishMiddleware(function () {
-        counter.inc({ method: this.req.method, status: this.statusCode });
+        counter.inc({ customer: this.req.headers["x-customer-id"], status: this.statusCode });
       }),
     }),
   marketmeter: () =>
@@ -132,63 +172,13 @@ const variants = {
     }),
 };
 
-const apps = {};
-for (const [name, make] of Object.entries(variants)) {
-  const app = await NestFactory.create(make(), new ExpressAdapter(), { logger: false });
-  await app.listen(0, "127.0.0.1");
-  apps[name] = { app, url: (await app.getUrl()).replace("[::1]", "127.0.0.1") };
-}
-
-function load(url) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [fileURLToPath(import.meta.url), "--load", url, String(duration), String(connections)],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
-    );
-  });
-}
-
-const results = Object.fromEntries(Object.keys(variants).map((n) => [n, []]));
-for (let r = 0; r < rounds; r++)
-  for (const name of Object.keys(variants)) {
-    const res = await load(apps[name].url);
-    if (res.errors > 0) throw new Error(`${name}: ${res.errors} failed requests`);
-    results[name].push(res);
-    process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${Math.round(res.rps)} req/s\n`);
-  }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const bare = median(results.bare.map((x) => x.rps));
-const rows = Object.entries(results).map(([name, xs]) => {
-  const rps = median(xs.map((x) => x.rps));
-  return { name, rps, p99: median(xs.map((x) => x.p99)), ratio: rps / bare };
-});
-console.log(
-  `\nNestJS ${(await import("@nestjs/core/package.json", { with: { type: "json" } })).default.version} on Express, Node ${process.versions.node}, ${connections} connections, ${rounds} x ${duration} s interleaved rounds (medians)\n`,
-);
-console.log("| variant | req/s | p99 (ms) | ratio to bare |");
-console.log("| --- | ---: | ---: | ---: |");
-for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p99} | ${r.ratio.toFixed(3)} |`);
-const mm = rows.find((r) => r.name === "marketmeter");
-const lower = rows.find((r) => r.name === "map");
-const prom = rows.find((r) => r.name === "prom-client");
-console.log(
-  `\nmarketmeter ratio minus Map lower-bound ratio: ${(mm.ratio - lower.ratio).toFixed(3)} (target >= -0.03); minus prom-client ratio: ${(mm.ratio - prom.ratio).toFixed(3)} (target >= 0)`,
-);
-const metered = apps.marketmeter.app
-  .get((await import("../dist/cjs/index.js").then((m) => m.default ?? m)).MarketplaceService)
-  .stats();
-console.log(`marketmeter recorded ${metered.records} requests`);
-for (const { app } of Object.values(apps)) await app.close();
+const variant = args[1];
+const app = await NestFactory.create(variants[variant](), new ExpressAdapter(), { logger: false });
+await app.listen(0, "127.0.0.1");
+const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
+const { MarketplaceService } = await import("../dist/cjs/index.js").then((m) => m.default ?? m);
+await harness.serveVariants([variant], async () => ({
+  url: url.endsWith("/") ? url : `${url}/`,
+  stats: variant === "marketmeter" ? () => app.get(MarketplaceService).stats().records : undefined,
+  close: () => app.close(),
+}));

@@ -64,8 +64,9 @@ export const METER_STATE: unique symbol = Symbol.for("marketmeter.http.meterStat
 
 /**
  * The metering state of a request (created on first use). `carrier` is a per-request object the
- * adapter chooses; it should be a plain or dictionary object (Koa's `ctx.req`, Hono's `Request`,
- * Express's `res.locals`): adding a property to Express's `req`, whose prototype Express swaps, costs
+ * adapter chooses, and it should be one the framework made for the app (Koa's `ctx.state`, Hono's
+ * Context, Express's `res.locals`): a property added to Node's request or response, or to the Request
+ * that Hono's Node adapter builds lazily, makes the runtime's own code on that object slower and costs
  * microseconds per request.
  */
 export function meterStateOf<A extends unknown[]>(carrier: object): MeterState<A> {
@@ -161,6 +162,16 @@ export interface Meter<A extends unknown[]> {
    * otherwise returns a promise (for `waitUntil`) that never rejects.
    */
   finish(state: MeterState<A>, status: number, args: A): void | Promise<void>;
+}
+
+/**
+ * `fn(...args)` without a spread call on the request path: every adapter passes one or two arguments,
+ * and a direct call is cheaper than spreading an array.
+ */
+function call<A extends unknown[], R>(fn: (...args: A) => R, args: A): R {
+  if (args.length === 1) return (fn as unknown as (a: unknown) => R)(args[0]);
+  if (args.length === 2) return (fn as unknown as (a: unknown, b: unknown) => R)(args[0], args[1]);
+  return fn(...args);
 }
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
@@ -275,9 +286,9 @@ export function createMeter<A extends unknown[]>(
     finish(state, status, args) {
       if (state.skip) return;
       try {
-        if (!(shouldMeter ? shouldMeter(...args) : status < 400)) return;
+        if (!(shouldMeter ? call(shouldMeter, args) : status < 400)) return;
         const dimension = state.dimension ?? defaultDimension;
-        const customer = getCustomer(...args);
+        const customer = call(getCustomer, args);
         const spec = state.quantity ?? defaultQuantity;
         // The common case (sync getCustomer, fixed quantity) stays synchronous and allocation-light.
         if (typeof spec === "number" && !isThenable(customer)) {

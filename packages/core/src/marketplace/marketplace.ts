@@ -361,6 +361,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     if (this.closed) throw new MarketplaceError("CLOSED", "start() after close()");
     if (this.timers.length > 0) return;
     const cp = setInterval(() => {
+      this.acc.tick();
       this.checkpoint().catch(() => {});
     }, this.o.checkpointIntervalMs);
     const rp = setInterval(() => {
@@ -535,6 +536,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     if (this.closed) return;
     this.closed = true;
     this.stopTimers();
+    this.acc.dispose();
     if (this.cycle) await this.cycle.catch(() => {});
     let failure: unknown;
     try {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { identityKey } from "../identity/index.js";
-import { HOUR_MS } from "../runtime/index.js";
+import { HOUR_MS, systemClock } from "../runtime/index.js";
 import { Accumulator } from "./accumulator.js";
 
 const NOW = Date.UTC(2026, 6, 15, 10, 30);
@@ -153,5 +153,94 @@ describe("Accumulator", () => {
     });
     acc.record({ identity: { customerIdentifier: "c" }, dimension: "d", quantity: 2 });
     expect(acc.drain()[0]?.identityKey).toBe("C|pca|c");
+  });
+});
+
+describe("the fast path and the cached hour", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const sys = () =>
+    new Accumulator({
+      dimensions: ["d1", "d2"],
+      productCodes: ["pca", "pleg"],
+      clock: systemClock,
+      maxFutureMs: 0,
+    });
+  const id = { customerIdentifier: "c", productCode: "pleg" };
+  const hourOf = (h: number) => Date.UTC(2026, 6, 15, h);
+
+  it("a drained cell is never added to again, whichever path the next record takes", () => {
+    const acc = make();
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    acc.record({ identity: id, dimension: "d1", quantity: 2 }); // fast path
+    const first = acc.drain();
+    acc.record({ identity: id, dimension: "d1", quantity: 4 });
+    acc.record({ identity: id, dimension: "d1", quantity: 8 }); // fast path on the new cell
+    expect(first).toEqual([{ identityKey: "C|pleg|c", dimension: "d1", hour: hourOf(10), quantity: 3 }]);
+    expect(acc.drain()).toEqual([
+      { identityKey: "C|pleg|c", dimension: "d1", hour: hourOf(10), quantity: 12 },
+    ]);
+  });
+
+  it("switching dimensions, tags and explicit timestamps keep every sum exact", () => {
+    const acc = make();
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    acc.record({ identity: id, dimension: "d2", quantity: 10 });
+    acc.record({ identity: id, dimension: "d1", quantity: 100 });
+    acc.record({ identity: id, dimension: "d1", quantity: 1000, tags: { team: "a" } });
+    acc.record({ identity: id, dimension: "d1", quantity: 10000 });
+    acc.record({ identity: id, dimension: "d1", quantity: 5, timestamp: NOW - HOUR_MS });
+    const out = acc.drain();
+    const d1 = out.find((d) => d.dimension === "d1" && d.hour === hourOf(10));
+    expect(d1?.quantity).toBe(11101);
+    expect(d1?.allocations).toEqual({ "": 10101, [JSON.stringify([["team", "a"]])]: 1000 });
+    expect(out.find((d) => d.dimension === "d2")?.quantity).toBe(10);
+    expect(out.find((d) => d.hour === hourOf(9))?.quantity).toBe(5);
+  });
+
+  it("with the system clock, usage moves to the next hour when the hour ends", () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(hourOf(10) + HOUR_MS - 500);
+    const acc = sys();
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    vi.advanceTimersByTime(500); // the hour's end: the cached hour expires
+    acc.record({ identity: id, dimension: "d1", quantity: 5 });
+    const out = acc.drain();
+    expect(out.map((d) => [d.hour, d.quantity])).toEqual([
+      [hourOf(10), 2],
+      [hourOf(11), 5],
+    ]);
+    acc.dispose();
+  });
+
+  it("with the system clock, tick() notices a jump of the wall clock", () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(hourOf(10) + 1000);
+    const acc = sys();
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    vi.setSystemTime(hourOf(13) + 1000); // the wall clock jumps; no timer fires
+    acc.tick();
+    acc.record({ identity: id, dimension: "d1", quantity: 2 });
+    expect(acc.drain().map((d) => [d.hour, d.quantity])).toEqual([
+      [hourOf(10), 1],
+      [hourOf(13), 2],
+    ]);
+    acc.dispose();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("an injected clock is read on every record (no caching, no timers)", () => {
+    let now = hourOf(10) + HOUR_MS - 1;
+    const acc = make(() => now);
+    acc.record({ identity: id, dimension: "d1", quantity: 1 });
+    now += 1;
+    acc.record({ identity: id, dimension: "d1", quantity: 2 });
+    expect(acc.drain().map((d) => [d.hour, d.quantity])).toEqual([
+      [hourOf(10), 1],
+      [hourOf(11), 2],
+    ]);
   });
 });

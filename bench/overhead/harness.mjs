@@ -1,0 +1,363 @@
+// The loopback-load harness every overhead benchmark shares. Two methods:
+//
+// sequential (`measure`): the classic one. Each variant in turn gets autocannon load; the variants are
+//   interleaved over rounds, in an order that rotates each round, and each variant's req/s ratio to
+//   bare is taken within its round; medians over rounds are reported.
+// concurrent (`measureConcurrent`): the steady one. All variants are loaded at the same time, each in its
+//   own process on the same CPU, and compared by CPU time per request within each round.
+//
+// Why two: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
+// from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
+// we want to resolve, and the sequential method's medians move by several percent from run to run.
+// Measured side by side, in the same seconds on the same CPU, the variants see the same noise, and
+// their ratios move by about 1 %.
+//
+// Both pin the servers to CPU 0 and the load generator to CPU 1 (taskset, when the machine has it and
+// at least two CPUs; PIN=0 turns it off), and run every variant in its own process, so the framework's
+// JIT state is what a real app would have and one variant's object shapes never slow another's.
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+
+const loader = fileURLToPath(new URL("./load.mjs", import.meta.url));
+
+const canPin =
+  process.env.PIN !== "0" &&
+  availableParallelism() >= 2 &&
+  spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
+
+/** `[command, args]` that runs `argv` pinned to `cpu` when pinning is available. */
+const pinned = (cpu, argv) => (canPin ? ["taskset", ["-c", String(cpu), ...argv]] : [argv[0], argv.slice(1)]);
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * Starts one server child per variant (`script ...args variant`, each calling `serveVariants`): every
+ * variant gets its own process, so the JIT state of framework code is what a real app would have and
+ * one variant's object shapes never slow another's. Returns the URLs and a way to ask a variant's
+ * process for its CPU time.
+ */
+export async function startServers(script, args, variants) {
+  const children = {};
+  for (const v of variants) children[v] = await startChild(script, [...args, v]);
+  return {
+    urls: Object.fromEntries(variants.map((v) => [v, children[v].urls[v]])),
+    cpu: (v) => children[v].cpu(),
+    async close() {
+      const stats = {};
+      for (const v of variants) Object.assign(stats, await children[v].close());
+      return stats;
+    },
+  };
+}
+
+async function startChild(script, args) {
+  const [cmd, argv] = pinned(0, [process.execPath, script, ...args]);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const waiting = new Map();
+  let seq = 0;
+  let ready;
+  const readyP = new Promise((resolve, reject) => {
+    ready = resolve;
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`server process ${script} exited with ${code}`)));
+  });
+  child.on("message", (m) => {
+    if (m.ready) ready(m);
+    else waiting.get(m.seq)?.(m);
+  });
+  const ask = (cmd) =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      waiting.set(id, (m) => {
+        waiting.delete(id);
+        resolve(m);
+      });
+      child.send({ seq: id, cmd });
+    });
+  const { urls } = await readyP;
+  child.removeAllListeners("exit");
+  return {
+    urls,
+    cpu: async () => (await ask("cpu")).cpu,
+    async close() {
+      const { stats } = await ask("close");
+      child.disconnect();
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      return stats;
+    },
+  };
+}
+
+function load(url, seconds, connections, header, customers) {
+  const [cmd, argv] = pinned(1, [
+    process.execPath,
+    loader,
+    url,
+    String(seconds),
+    String(connections),
+    String(customers.length),
+    header,
+    customers.join(","),
+  ]);
+  return new Promise((resolve, reject) => {
+    execFile(cmd, argv, { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(JSON.parse(stdout.trim().split("\n").pop()));
+    });
+  });
+}
+
+/**
+ * Sequential rounds with autocannon: each variant in turn gets as many requests as `connections` keep
+ * in flight. Per variant: the median req/s, p99 and server CPU µs per request, and the median (with
+ * min and max) of the per-round req/s ratios to `bare`.
+ */
+export async function measure({
+  script,
+  args = [],
+  variants,
+  rounds,
+  seconds,
+  connections = 10,
+  header = "x-customer",
+  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+}) {
+  const servers = await startServers(script, args, variants);
+  const samples = Object.fromEntries(variants.map((v) => [v, []]));
+  // Warm-up: JIT and connections, not measured.
+  for (const v of variants) await load(servers.urls[v], 1, connections, header, customers);
+  for (let round = 0; round < rounds; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    const got = {};
+    for (const v of order) {
+      const c0 = await servers.cpu(v);
+      const r = await load(servers.urls[v], seconds, connections, header, customers);
+      const c1 = await servers.cpu(v);
+      if (r.errors || r.non2xx) throw new Error(`${v}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
+      r.cpuUs = (c1 - c0) / Math.max(1, r.total);
+      got[v] = r;
+    }
+    for (const v of variants)
+      samples[v].push({
+        ...got[v],
+        ratio: got[v].rps / got.bare.rps,
+        cpuRatio: got.bare.cpuUs / got[v].cpuUs,
+      });
+  }
+  const stats = await servers.close();
+  const out = {};
+  for (const v of variants) {
+    const s = samples[v];
+    const ratios = s.map((x) => x.ratio);
+    out[v] = {
+      rps: median(s.map((x) => x.rps)),
+      p99: median(s.map((x) => x.p99)),
+      cpuUs: median(s.map((x) => x.cpuUs)),
+      ratio: median(ratios),
+      ratioMin: Math.min(...ratios),
+      ratioMax: Math.max(...ratios),
+      cpuRatio: median(s.map((x) => x.cpuRatio)),
+    };
+  }
+  return { results: out, stats, pinned: canPin };
+}
+
+/**
+ * Server-child side: starts each variant with `start(variant)` (which returns `{ url, close, stats? }`),
+ * reports the URLs, then answers CPU-time and close requests from the harness.
+ */
+export async function serveVariants(variants, start) {
+  const servers = {};
+  for (const v of variants) servers[v] = await start(v);
+  process.on("message", async (m) => {
+    if (m.cmd === "cpu") {
+      const c = process.cpuUsage();
+      process.send({ seq: m.seq, cpu: c.user + c.system });
+    } else if (m.cmd === "close") {
+      const stats = {};
+      for (const [v, s] of Object.entries(servers)) {
+        if (s.stats) stats[v] = s.stats();
+        await s.close();
+      }
+      process.send({ seq: m.seq, stats }, () => process.exit(0));
+    }
+  });
+  process.send({
+    ready: true,
+    urls: Object.fromEntries(Object.entries(servers).map(([v, s]) => [v, s.url])),
+  });
+}
+
+/**
+ * Moves this process (all its threads) onto `cpu`, so that a load generator running here does not
+ * share the server's CPU. Returns whether it worked.
+ */
+export function pinSelf(cpu) {
+  if (!canPin) return false;
+  return (
+    spawnSync("taskset", ["-a", "-p", "-c", String(cpu), String(process.pid)], { stdio: "ignore" }).status ===
+    0
+  );
+}
+
+/**
+ * A minimal HTTP/1.1 load generator for the concurrent method: a few keep-alive connections per URL,
+ * one request in flight on each, and responses counted by their status lines (the benchmark routes
+ * answer "hello", so a status line cannot hide in a body). It costs the load CPU a few µs per request
+ * (autocannon costs tens), so one core keeps several servers saturated.
+ */
+export class RawLoad {
+  constructor(header, customers, connections) {
+    this.header = header;
+    this.customers = customers;
+    this.connections = connections;
+    this.pools = new Map();
+  }
+
+  async pool(url) {
+    let p = this.pools.get(url);
+    if (p) return p;
+    const u = new URL(url);
+    const reqs = this.customers.map((id) =>
+      Buffer.from(`GET ${u.pathname} HTTP/1.1\r\nhost: ${u.host}\r\n${this.header}: ${id}\r\n\r\n`),
+    );
+    const { connect } = await import("node:net");
+    p = { conns: [], count: 0, bad: 0, inflight: 0, active: false, seq: 0, drained: undefined };
+    const MARK = Buffer.from("HTTP/1.1 ");
+    for (let i = 0; i < this.connections; i++) {
+      const s = connect(Number(u.port), u.hostname);
+      s.setNoDelay(true);
+      await new Promise((resolve, reject) => {
+        s.once("connect", resolve);
+        s.once("error", reject);
+      });
+      let carry = Buffer.alloc(0);
+      s.on("data", (d) => {
+        const buf = carry.length ? Buffer.concat([carry, d]) : d;
+        let n = 0;
+        let at = 0;
+        for (;;) {
+          const j = buf.indexOf(MARK, at);
+          if (j < 0 || j + 12 > buf.length) break;
+          if (buf[j + 9] !== 0x32) p.bad++; // not a 2xx status
+          n++;
+          at = j + 12;
+        }
+        carry = buf.subarray(Math.max(at, buf.length - 11));
+        p.count += n;
+        p.inflight -= n;
+        if (p.active) {
+          for (let k = 0; k < n; k++) s.write(reqs[p.seq++ % reqs.length]);
+          p.inflight += n;
+        } else if (p.inflight === 0) p.drained?.();
+      });
+      s.on("error", (err) => {
+        p.error = err;
+      });
+      p.conns.push({ s, reqs });
+    }
+    this.pools.set(url, p);
+    return p;
+  }
+
+  /** Drives `url` for `ms`, then lets the requests in flight finish; returns responses and elapsed ms. */
+  async run(url, ms) {
+    return (await this.runAll([url], ms))[0];
+  }
+
+  /** Drives every URL at once for `ms` (each on its own connections); results in the same order. */
+  async runAll(urls, ms) {
+    const pools = [];
+    for (const url of urls) pools.push(await this.pool(url));
+    const t0 = performance.now();
+    for (const p of pools) {
+      p.count = 0;
+      p.active = true;
+      for (const { s, reqs } of p.conns) {
+        s.write(reqs[p.seq++ % reqs.length]);
+        p.inflight++;
+      }
+    }
+    await new Promise((r) => setTimeout(r, ms));
+    for (const p of pools) p.active = false;
+    const out = [];
+    for (const [i, p] of pools.entries()) {
+      if (p.inflight > 0) await new Promise((r) => (p.drained = r));
+      p.drained = undefined;
+      if (p.error) throw p.error;
+      if (p.bad) throw new Error(`${urls[i]}: ${p.bad} responses were not 2xx`);
+      out.push({ count: p.count, ms: performance.now() - t0 });
+    }
+    return out;
+  }
+
+  close() {
+    for (const p of this.pools.values()) for (const { s } of p.conns) s.destroy();
+  }
+}
+
+/**
+ * Concurrent rounds: the steadiest comparison this machine allows. Every variant runs in its own
+ * process, all pinned to CPU 0, and all are loaded at the same time from this process (pinned to CPU 1)
+ * with `connections` connections each, one request in flight per connection, for `seconds`. Each
+ * process's CPU time over the round divided by the responses it sent is its cost per request, and
+ * bare's cost divided by a variant's is the share of bare's throughput the variant keeps on a CPU-bound
+ * server. Because the variants share the same seconds on the same CPU, a slow patch of the machine
+ * (another tenant, the hypervisor) slows them all alike and the ratio stays; time the hypervisor steals
+ * is not charged to a process at all. Per variant: the median cost, and the median and quartiles of the
+ * per-round ratios.
+ */
+export async function measureConcurrent({
+  script,
+  args = [],
+  variants,
+  rounds = 20,
+  seconds = 2,
+  connections = 4,
+  header = "x-customer",
+  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+}) {
+  const b = variants.indexOf("bare");
+  if (b < 0) throw new Error('measureConcurrent needs a "bare" variant to compare with');
+  const servers = await startServers(script, args, variants);
+  const pinnedHere = pinSelf(1);
+  const load = new RawLoad(header, customers, connections);
+  const urls = variants.map((v) => servers.urls[v]);
+  await load.runAll(urls, 2000); // warm-up: JIT, connections
+  const samples = Object.fromEntries(variants.map((v) => [v, []]));
+  for (let round = 0; round < rounds; round++) {
+    const c0 = await Promise.all(variants.map((v) => servers.cpu(v)));
+    const got = await load.runAll(urls, seconds * 1000);
+    const c1 = await Promise.all(variants.map((v) => servers.cpu(v)));
+    const us = variants.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
+    for (const [i, v] of variants.entries())
+      samples[v].push({ us: us[i], rps: (got[i].count * 1000) / got[i].ms, ratio: us[b] / us[i] });
+  }
+  load.close();
+  const stats = await servers.close();
+  const out = {};
+  for (const v of variants) {
+    const ratios = samples[v].map((x) => x.ratio).sort((a, b) => a - b);
+    const q = (f) => ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))];
+    out[v] = {
+      us: median(samples[v].map((x) => x.us)),
+      rps: median(samples[v].map((x) => x.rps)),
+      ratio: median(ratios),
+      q1: q(0.25),
+      q3: q(0.75),
+    };
+  }
+  return { results: out, stats, pinned: pinnedHere };
+}
+
+/** Formats rows as a Markdown table. */
+export function table(head, rows) {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
+  return [line(head), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
+}
