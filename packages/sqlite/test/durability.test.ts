@@ -1,5 +1,7 @@
 // End-to-end durability against the emulator: crashes, restarts, faults and two instances on one file.
+import { type ChildProcess, fork } from "node:child_process";
 import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { type Marketplace, createMarketplace } from "@marketmeter/core";
 import { type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
@@ -242,6 +244,83 @@ describe("durability (sqlite + emulator)", () => {
     await b.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it("three instances in separate processes on one file never send the same grain twice", async () => {
+    // Separate processes, unlike the test above: SQLite's file locks then really contend across
+    // processes (busy waits, WAL readers and writers), as they do with several app instances on one host.
+    let now = START;
+    emu.clock.set(now, { freeze: true });
+    const { dir, path } = tempDb();
+    const fixture = fileURLToPath(new URL("./fixtures/instance.mjs", import.meta.url));
+    const children: ChildProcess[] = [];
+    const instances = await Promise.all(
+      ["p1", "p2", "p3"].map(
+        (id) =>
+          new Promise<(cmd: string, extra?: object) => Promise<unknown>>((resolve, reject) => {
+            const child = fork(
+              fixture,
+              [path, emu.endpoint, id, JSON.stringify([DEMO.P_CA, DEMO.P_L]), String(now)],
+              { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+            );
+            children.push(child);
+            const waiting = new Map<number, (m: { ok: boolean; result?: unknown; error?: string }) => void>();
+            let seq = 0;
+            child.on("message", (m: { ready?: boolean; id?: number; ok: boolean; error?: string }) => {
+              if (m.ready) resolve(ask);
+              else waiting.get(m.id as number)?.(m);
+            });
+            child.once("error", reject);
+            child.once("exit", (code) => reject(new Error(`instance ${id} exited with ${code}`)));
+            function ask(cmd: string, extra: object = {}): Promise<unknown> {
+              const msgId = ++seq;
+              return new Promise((res, rej) => {
+                waiting.set(msgId, (m) => {
+                  waiting.delete(msgId);
+                  if (m.ok) res(m.result);
+                  else rej(new Error(`instance ${id}: ${m.error}`));
+                });
+                child.send({ id: msgId, cmd, ...extra });
+              });
+            }
+          }),
+      ),
+    );
+    try {
+      let expected = 0;
+      for (let h = 0; h < 4; h++) {
+        await Promise.all(
+          instances.map((ask, i) => {
+            const records = [];
+            for (const identity of [CA1, CA2, LEG])
+              for (const dimension of ["api_calls", "gb_stored"] as const) {
+                if (identity === LEG && dimension === "gb_stored") continue;
+                records.push({ identity, dimension, quantity: 10 + i + h });
+                expected += 10 + i + h;
+              }
+            return ask("record", { records });
+          }),
+        );
+        await Promise.all(instances.map((ask) => ask("checkpoint")));
+        now += HOUR;
+        emu.clock.set(now, { freeze: true });
+        await Promise.all(instances.map((ask) => ask("now", { now })));
+        // Every instance tries to send the closed hour at the same moment, twice.
+        await Promise.all([...instances, ...instances].map((ask) => ask("flush")));
+      }
+      const closed = (await Promise.all(instances.map((ask) => ask("close")))) as Array<{ sent: string[] }>;
+      const sent = closed.flatMap((c) => c.sent);
+      expect(emu.duplicates()).toEqual([]);
+      expect(new Set(sent).size).toBe(sent.length);
+      expect(emu.ledger()).toHaveLength(4 * 5);
+      expect(emu.ledger().reduce((n, r) => n + r.quantity, 0)).toBe(expected);
+    } finally {
+      for (const c of children) {
+        c.removeAllListeners("exit");
+        if (c.exitCode === null) c.kill();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("restart resume: pending and retrying grains are sent after a restart", async () => {
     let now = START;
