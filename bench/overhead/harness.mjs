@@ -114,8 +114,8 @@ function load(url, seconds, connections, header, customers) {
 
 /**
  * Sequential rounds with autocannon: each variant in turn gets as many requests as `connections` keep
- * in flight. Per variant: the median req/s, p99 and server CPU µs per request, and the median (with
- * min and max) of the per-round req/s ratios to `bare`.
+ * in flight. Per variant: the median req/s and p99, and the median (with min and max) of the per-round
+ * req/s ratios to `bare`.
  */
 export async function measure({
   script,
@@ -135,19 +135,11 @@ export async function measure({
     const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     const got = {};
     for (const v of order) {
-      const c0 = await servers.cpu(v);
       const r = await load(servers.urls[v], seconds, connections, header, customers);
-      const c1 = await servers.cpu(v);
       if (r.errors || r.non2xx) throw new Error(`${v}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
-      r.cpuUs = (c1 - c0) / Math.max(1, r.total);
       got[v] = r;
     }
-    for (const v of variants)
-      samples[v].push({
-        ...got[v],
-        ratio: got[v].rps / got.bare.rps,
-        cpuRatio: got.bare.cpuUs / got[v].cpuUs,
-      });
+    for (const v of variants) samples[v].push({ ...got[v], ratio: got[v].rps / got.bare.rps });
   }
   const stats = await servers.close();
   const out = {};
@@ -157,11 +149,9 @@ export async function measure({
     out[v] = {
       rps: median(s.map((x) => x.rps)),
       p99: median(s.map((x) => x.p99)),
-      cpuUs: median(s.map((x) => x.cpuUs)),
       ratio: median(ratios),
       ratioMin: Math.min(...ratios),
       ratioMax: Math.max(...ratios),
-      cpuRatio: median(s.map((x) => x.cpuRatio)),
     };
   }
   return { results: out, stats, pinned: canPin };
@@ -265,12 +255,10 @@ export class RawLoad {
     return p;
   }
 
-  /** Drives `url` for `ms`, then lets the requests in flight finish; returns responses and elapsed ms. */
-  async run(url, ms) {
-    return (await this.runAll([url], ms))[0];
-  }
-
-  /** Drives every URL at once for `ms` (each on its own connections); results in the same order. */
+  /**
+   * Drives every URL at once for `ms` (each on its own connections), then lets the requests in flight
+   * finish; returns each URL's responses and elapsed ms, in the same order.
+   */
   async runAll(urls, ms) {
     const pools = [];
     for (const url of urls) pools.push(await this.pool(url));

@@ -13,6 +13,7 @@ import {
   type MarketplaceEvents,
   RateLimiter,
   Reporter,
+  type ReporterStats,
   type SendFn,
 } from "../reporter/index.js";
 import {
@@ -49,8 +50,8 @@ export interface GrainReport {
   settledAt?: Date;
 }
 
-/** Counters since the instance started. */
-export interface MarketplaceStats {
+/** Counters since the instance started: the reporter's (calls, sent, throttled, …) and the engine's. */
+export interface MarketplaceStats extends ReporterStats {
   /** `record()` calls accepted. */
   records: number;
   /** Sum of accepted quantities. */
@@ -61,15 +62,6 @@ export interface MarketplaceStats {
   checkpointErrors: number;
   lastCheckpointAt: Date | undefined;
   carriedForward: number;
-  calls: number;
-  throttled: number;
-  callErrors: number;
-  sent: number;
-  rejected: number;
-  expired: number;
-  retries: number;
-  duplicates: number;
-  windowWarnings: number;
 }
 
 export interface ReportQuery {

@@ -304,6 +304,12 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
     const hour = isoHour(r.Timestamp!);
     const quantity = r.Quantity ?? 0;
     const key = `${ctx.region}|${identity}|${r.Dimension}|${hour}`;
+    // The identity fields the ledger and the duplicate log show for this record.
+    const who = {
+      ...(ci(r) ? { customerIdentifier: ci(r) } : {}),
+      ...(account ? { customerAWSAccountId: account } : {}),
+      ...(r.LicenseArn ? { licenseArn: r.LicenseArn } : {}),
+    };
     const first = state.grains.get(key);
     if (first) {
       if (first.quantity === quantity && state.profile.identicalResend === "success") {
@@ -314,9 +320,7 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
       state.addDuplicate({
         region: ctx.region,
         productCode,
-        ...(ci(r) ? { customerIdentifier: ci(r) } : {}),
-        ...(account ? { customerAWSAccountId: account } : {}),
-        ...(r.LicenseArn ? { licenseArn: r.LicenseArn } : {}),
+        ...who,
         dimension: r.Dimension!,
         hour,
         billedQuantity: first.quantity,
@@ -332,9 +336,7 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
       region: ctx.region,
       operation: "BatchMeterUsage",
       productCode,
-      ...(ci(r) ? { customerIdentifier: ci(r) } : {}),
-      ...(account ? { customerAWSAccountId: account } : {}),
-      ...(r.LicenseArn ? { licenseArn: r.LicenseArn } : {}),
+      ...who,
       dimension: r.Dimension!,
       hour,
       timestamp: r.Timestamp!,
