@@ -10,7 +10,8 @@
 // concurrent rounds (the steady one, which the verdict uses: CPU per request, all variants side by side).
 // Build first (`pnpm build`): the adapters are loaded from their dist.
 // Options (env): FRAMEWORKS (express,koa,hono), ROUNDS (sequential, default 5), SECONDS (1.5),
-// CONNECTIONS (10), CROUNDS (concurrent, 20), CSECONDS (2), PIN=0 (do not pin to separate CPUs).
+// CONNECTIONS (10), CSESSIONS (concurrent sessions of fresh processes, 6), CROUNDS (rounds per session,
+// 8), CSECONDS (1.5), PIN=0 (do not pin to separate CPUs), SERVER_FLAGS (more node flags for servers).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -26,8 +27,9 @@ const env = (k, d) => Number(process.env[k] ?? d);
 const ROUNDS = env("ROUNDS", 5);
 const SECONDS = env("SECONDS", 1.5);
 const CONNECTIONS = env("CONNECTIONS", 10);
-const CROUNDS = env("CROUNDS", 20);
-const CSECONDS = env("CSECONDS", 2);
+const CSESSIONS = env("CSESSIONS", 6);
+const CROUNDS = env("CROUNDS", 8);
+const CSECONDS = env("CSECONDS", 1.5);
 const frameworks = (process.env.FRAMEWORKS ?? FRAMEWORKS.join(","))
   .split(",")
   .filter((f) => FRAMEWORKS.includes(f));
@@ -52,6 +54,7 @@ for (const f of frameworks) {
     script,
     args: [f],
     variants: VARIANTS,
+    sessions: CSESSIONS,
     rounds: CROUNDS,
     seconds: CSECONDS,
   });
@@ -68,13 +71,7 @@ for (const f of frameworks) {
       s[v].ratio.toFixed(3),
       `${s[v].ratioMin.toFixed(3)}–${s[v].ratioMax.toFixed(3)}`,
     ]);
-    conRows.push([
-      f,
-      v,
-      c[v].us.toFixed(1),
-      c[v].ratio.toFixed(3),
-      `${c[v].q1.toFixed(3)}–${c[v].q3.toFixed(3)}`,
-    ]);
+    conRows.push([f, v, c[v].us.toFixed(1), c[v].ratio.toFixed(3), `± ${c[v].se.toFixed(3)}`]);
   }
   for (const [label, r] of [
     ["concurrent, verdict", (v) => c[v].ratio],
@@ -100,11 +97,17 @@ console.log(
   ),
 );
 console.log(
-  `\nconcurrent: ${CROUNDS} rounds × ${CSECONDS} s, all variants at once, 4 connections each, ${where}`,
+  `\nconcurrent: ${CSESSIONS} sessions of fresh processes × ${CROUNDS} rounds × ${CSECONDS} s, all variants at once, 4 connections each, ${where}`,
 );
 console.log(
   table(
-    ["framework", "variant", "CPU µs/request (median)", "ratio to bare (median of rounds)", "quartiles"],
+    [
+      "framework",
+      "variant",
+      "CPU µs/request (median)",
+      "ratio to bare (mean of session medians)",
+      "± standard error",
+    ],
     conRows,
   ),
 );

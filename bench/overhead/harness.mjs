@@ -4,13 +4,15 @@
 //   interleaved over rounds, in an order that rotates each round, and each variant's req/s ratio to
 //   bare is taken within its round; medians over rounds are reported.
 // concurrent (`measureConcurrent`): the steady one. All variants are loaded at the same time, each in its
-//   own process on the same CPU, and compared by CPU time per request within each round.
+//   own process on the same CPU, and compared by CPU time per request within each round, over several
+//   sessions of fresh processes.
 //
 // Why two: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
 // from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
 // we want to resolve, and the sequential method's medians move by several percent from run to run.
-// Measured side by side, in the same seconds on the same CPU, the variants see the same noise, and
-// their ratios move by about 1 %.
+// Measured side by side, in the same seconds on the same CPU, the variants see the same noise; what is
+// left is how one process happens to be laid out and optimised (up to 5 % between two bare processes),
+// which averaging over sessions of fresh processes brings down.
 //
 // Both pin the servers to CPU 0 and the load generator to CPU 1 (taskset, when the machine has it and
 // at least two CPUs; PIN=0 turns it off), and run every variant in its own process, so the framework's
@@ -25,6 +27,13 @@ const canPin =
   process.env.PIN !== "0" &&
   availableParallelism() >= 2 &&
   spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
+
+// A fixed young generation for every server process (see measureConcurrent).
+const SERVER_FLAGS = [
+  "--min-semi-space-size=16",
+  "--max-semi-space-size=16",
+  ...(process.env.SERVER_FLAGS ?? "").split(" ").filter(Boolean),
+];
 
 /** `[command, args]` that runs `argv` pinned to `cpu` when pinning is available. */
 const pinned = (cpu, argv) => (canPin ? ["taskset", ["-c", String(cpu), ...argv]] : [argv[0], argv.slice(1)]);
@@ -56,7 +65,7 @@ export async function startServers(script, args, variants) {
 }
 
 async function startChild(script, args) {
-  const [cmd, argv] = pinned(0, [process.execPath, script, ...args]);
+  const [cmd, argv] = pinned(0, [process.execPath, ...SERVER_FLAGS, script, ...args]);
   const child = spawn(cmd, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const waiting = new Map();
   let seq = 0;
@@ -211,48 +220,68 @@ export class RawLoad {
 
   async pool(url) {
     let p = this.pools.get(url);
-    if (p) return p;
-    const u = new URL(url);
-    const reqs = this.customers.map((id) =>
-      Buffer.from(`GET ${u.pathname} HTTP/1.1\r\nhost: ${u.host}\r\n${this.header}: ${id}\r\n\r\n`),
-    );
-    const { connect } = await import("node:net");
-    p = { conns: [], count: 0, bad: 0, inflight: 0, active: false, seq: 0, drained: undefined };
-    const MARK = Buffer.from("HTTP/1.1 ");
-    for (let i = 0; i < this.connections; i++) {
-      const s = connect(Number(u.port), u.hostname);
-      s.setNoDelay(true);
-      await new Promise((resolve, reject) => {
-        s.once("connect", resolve);
-        s.once("error", reject);
-      });
-      let carry = Buffer.alloc(0);
-      s.on("data", (d) => {
-        const buf = carry.length ? Buffer.concat([carry, d]) : d;
-        let n = 0;
-        let at = 0;
-        for (;;) {
-          const j = buf.indexOf(MARK, at);
-          if (j < 0 || j + 12 > buf.length) break;
-          if (buf[j + 9] !== 0x32) p.bad++; // not a 2xx status
-          n++;
-          at = j + 12;
-        }
-        carry = buf.subarray(Math.max(at, buf.length - 11));
-        p.count += n;
-        p.inflight -= n;
-        if (p.active) {
-          for (let k = 0; k < n; k++) s.write(reqs[p.seq++ % reqs.length]);
-          p.inflight += n;
-        } else if (p.inflight === 0) p.drained?.();
-      });
-      s.on("error", (err) => {
-        p.error = err;
-      });
-      p.conns.push({ s, reqs });
+    if (!p) {
+      const u = new URL(url);
+      p = {
+        port: Number(u.port),
+        host: u.hostname,
+        reqs: this.customers.map((id) =>
+          Buffer.from(`GET ${u.pathname} HTTP/1.1\r\nhost: ${u.host}\r\n${this.header}: ${id}\r\n\r\n`),
+        ),
+        conns: [],
+        count: 0,
+        bad: 0,
+        inflight: 0,
+        active: false,
+        seq: 0,
+        drained: undefined,
+      };
+      this.pools.set(url, p);
     }
-    this.pools.set(url, p);
+    // A server closes a keep-alive connection that sat idle past its timeout (5 s in Node), as happens
+    // between turns when variants are loaded one at a time: open a new one in its place.
+    p.conns = p.conns.filter((s) => !s.destroyed);
+    while (p.conns.length < this.connections) p.conns.push(await this.connect(p));
     return p;
+  }
+
+  async connect(p) {
+    const { connect } = await import("node:net");
+    const MARK = Buffer.from("HTTP/1.1 ");
+    const s = connect(p.port, p.host);
+    s.setNoDelay(true);
+    await new Promise((resolve, reject) => {
+      s.once("connect", resolve);
+      s.once("error", reject);
+    });
+    let carry = Buffer.alloc(0);
+    s.on("data", (d) => {
+      const buf = carry.length ? Buffer.concat([carry, d]) : d;
+      let n = 0;
+      let at = 0;
+      for (;;) {
+        const j = buf.indexOf(MARK, at);
+        if (j < 0 || j + 12 > buf.length) break;
+        if (buf[j + 9] !== 0x32) p.bad++; // not a 2xx status
+        n++;
+        at = j + 12;
+      }
+      carry = buf.subarray(Math.max(at, buf.length - 11));
+      p.count += n;
+      p.inflight -= n;
+      if (p.active) {
+        for (let k = 0; k < n; k++) s.write(p.reqs[p.seq++ % p.reqs.length]);
+        p.inflight += n;
+      } else if (p.inflight === 0) p.drained?.();
+    });
+    s.on("error", (err) => {
+      if (p.active || p.inflight > 0) p.error = err;
+    });
+    s.on("close", () => {
+      if (p.active || p.inflight > 0) p.error ??= new Error("the server closed a connection under load");
+      if (p.inflight > 0) p.drained?.();
+    });
+    return s;
   }
 
   /**
@@ -266,8 +295,8 @@ export class RawLoad {
     for (const p of pools) {
       p.count = 0;
       p.active = true;
-      for (const { s, reqs } of p.conns) {
-        s.write(reqs[p.seq++ % reqs.length]);
+      for (const s of p.conns) {
+        s.write(p.reqs[p.seq++ % p.reqs.length]);
         p.inflight++;
       }
     }
@@ -285,60 +314,88 @@ export class RawLoad {
   }
 
   close() {
-    for (const p of this.pools.values()) for (const { s } of p.conns) s.destroy();
+    for (const p of this.pools.values()) for (const s of p.conns) s.destroy();
   }
 }
 
 /**
  * Concurrent rounds: the steadiest comparison this machine allows. Every variant runs in its own
- * process, all pinned to CPU 0, and all are loaded at the same time from this process (pinned to CPU 1)
- * with `connections` connections each, one request in flight per connection, for `seconds`. Each
- * process's CPU time over the round divided by the responses it sent is its cost per request, and
- * bare's cost divided by a variant's is the share of bare's throughput the variant keeps on a CPU-bound
- * server. Because the variants share the same seconds on the same CPU, a slow patch of the machine
- * (another tenant, the hypervisor) slows them all alike and the ratio stays; time the hypervisor steals
- * is not charged to a process at all. Per variant: the median cost, and the median and quartiles of the
- * per-round ratios.
+ * processes, all pinned to CPU 0, and all are loaded at the same time from this process (pinned to CPU 1)
+ * with `connections` connections each, one request in flight per connection, for `seconds`. A process's
+ * CPU time over the round divided by the responses it sent is its cost per request, and bare's cost
+ * divided by a variant's is the share of bare's throughput the variant keeps on a CPU-bound server.
+ * Because the variants share the same seconds on the same CPU, a slow patch of the machine (another
+ * tenant, the hypervisor) slows them all alike and the ratio stays; time the hypervisor steals is not
+ * charged to a process at all.
+ *
+ * What is left is the process itself: two bare processes started the same way differ by up to 5 %
+ * (where V8 placed the code and the heap, when it optimised what). So the measurement runs in
+ * `sessions`, each with fresh processes (`replicas` per variant, their costs pooled), and a variant's
+ * result is the mean over sessions of each session's median ratio, with the standard error of that
+ * mean. Every server process runs with a fixed young generation (`SERVER_FLAGS` adds more), so no
+ * process settles on a different garbage-collection rhythm than its neighbours.
  */
 export async function measureConcurrent({
   script,
   args = [],
   variants,
-  rounds = 20,
-  seconds = 2,
+  sessions = 6,
+  rounds = 8,
+  seconds = 1.5,
+  warmupSeconds = 3,
   connections = 4,
+  replicas = 1,
   header = "x-customer",
   customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  onSession,
 }) {
-  const b = variants.indexOf("bare");
-  if (b < 0) throw new Error('measureConcurrent needs a "bare" variant to compare with');
-  const servers = await startServers(script, args, variants);
-  const pinnedHere = pinSelf(1);
-  const load = new RawLoad(header, customers, connections);
-  const urls = variants.map((v) => servers.urls[v]);
-  await load.runAll(urls, 2000); // warm-up: JIT, connections
-  const samples = Object.fromEntries(variants.map((v) => [v, []]));
-  for (let round = 0; round < rounds; round++) {
-    const c0 = await Promise.all(variants.map((v) => servers.cpu(v)));
-    const got = await load.runAll(urls, seconds * 1000);
-    const c1 = await Promise.all(variants.map((v) => servers.cpu(v)));
-    const us = variants.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
-    for (const [i, v] of variants.entries())
-      samples[v].push({ us: us[i], rps: (got[i].count * 1000) / got[i].ms, ratio: us[b] / us[i] });
+  if (!variants.includes("bare")) throw new Error('measureConcurrent needs a "bare" variant to compare with');
+  const perSession = Object.fromEntries(variants.map((v) => [v, []]));
+  const costs = Object.fromEntries(variants.map((v) => [v, []]));
+  const stats = {};
+  let pinnedHere = false;
+  for (let session = 0; session < sessions; session++) {
+    const sets = [];
+    for (let r = 0; r < replicas; r++) sets.push(await startServers(script, args, variants));
+    pinnedHere = pinSelf(1);
+    const load = new RawLoad(header, customers, connections);
+    const urls = sets.flatMap((set) => variants.map((v) => set.urls[v]));
+    const cpuAll = () => Promise.all(sets.flatMap((set) => variants.map((v) => set.cpu(v))));
+    await load.runAll(urls, warmupSeconds * 1000); // warm-up: JIT, connections
+    const ratios = Object.fromEntries(variants.map((v) => [v, []]));
+    for (let round = 0; round < rounds; round++) {
+      const c0 = await cpuAll();
+      const got = await load.runAll(urls, seconds * 1000);
+      const c1 = await cpuAll();
+      // Pooled over the replicas: all their CPU time over all their responses.
+      const us = variants.map((_, i) => {
+        let cpu = 0;
+        let count = 0;
+        for (let r = 0; r < replicas; r++) {
+          const k = r * variants.length + i;
+          cpu += c1[k] - c0[k];
+          count += got[k].count;
+        }
+        return cpu / Math.max(1, count);
+      });
+      const bare = us[variants.indexOf("bare")];
+      for (const [i, v] of variants.entries()) {
+        ratios[v].push(bare / us[i]);
+        costs[v].push(us[i]);
+      }
+    }
+    load.close();
+    for (const set of sets)
+      for (const [v, n] of Object.entries(await set.close())) stats[v] = (stats[v] ?? 0) + n;
+    for (const v of variants) perSession[v].push(median(ratios[v]));
+    onSession?.(session, Object.fromEntries(variants.map((v) => [v, perSession[v].at(-1)])));
   }
-  load.close();
-  const stats = await servers.close();
   const out = {};
   for (const v of variants) {
-    const ratios = samples[v].map((x) => x.ratio).sort((a, b) => a - b);
-    const q = (f) => ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))];
-    out[v] = {
-      us: median(samples[v].map((x) => x.us)),
-      rps: median(samples[v].map((x) => x.rps)),
-      ratio: median(ratios),
-      q1: q(0.25),
-      q3: q(0.75),
-    };
+    const xs = perSession[v];
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    out[v] = { us: median(costs[v]), ratio: mean, se: sd / Math.sqrt(xs.length), sessions: xs };
   }
   return { results: out, stats, pinned: pinnedHere };
 }

@@ -8,7 +8,8 @@
 // Each variant runs in its own process; the shared harness (bench/overhead/harness.mjs) measures them
 // with sequential autocannon rounds and with concurrent rounds (the steady method, used for the verdict).
 // Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs
-// Options (env): ROUNDS (sequential, default 3), SECONDS (2), CROUNDS (concurrent, 20), CSECONDS (2).
+// Options (env): ROUNDS (sequential, default 3), SECONDS (2), CSESSIONS (concurrent sessions of fresh
+// processes, 6), CROUNDS (rounds per session, 8), CSECONDS (1.5).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { fileURLToPath } from "node:url";
@@ -37,8 +38,9 @@ if (args[0] !== "--serve") {
   });
   const con = await harness.measureConcurrent({
     ...common,
-    rounds: env("CROUNDS", 20),
-    seconds: env("CSECONDS", 2),
+    sessions: env("CSESSIONS", 6),
+    rounds: env("CROUNDS", 8),
+    seconds: env("CSECONDS", 1.5),
   });
   const { version } = (await import("@nestjs/core/package.json", { with: { type: "json" } })).default;
   console.log(
@@ -52,8 +54,8 @@ if (args[0] !== "--serve") {
         "p99",
         "ratio to bare (sequential)",
         "CPU µs/request (concurrent)",
-        "ratio to bare (concurrent)",
-        "quartiles",
+        "ratio to bare (concurrent, mean of sessions)",
+        "± standard error",
       ],
       VARIANTS.map((v) => [
         v,
@@ -62,7 +64,7 @@ if (args[0] !== "--serve") {
         seq.results[v].ratio.toFixed(3),
         con.results[v].us.toFixed(1),
         con.results[v].ratio.toFixed(3),
-        `${con.results[v].q1.toFixed(3)}–${con.results[v].q3.toFixed(3)}`,
+        `± ${con.results[v].se.toFixed(3)}`,
       ]),
     ),
   );

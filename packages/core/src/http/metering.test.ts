@@ -126,6 +126,35 @@ describe("createMeter", () => {
     expect((await m.report())[0]).toMatchObject({ identity: ID, quantity: 1 });
   });
 
+  it("treats every shape getCustomer may return the same on the common path and the slow one", async () => {
+    const m = make();
+    const errors: unknown[] = [];
+    const meter = createMeter<Args>(m, {
+      getCustomer: (req) => req.customer as never,
+      dimension: "api_calls",
+      onError: (e) => errors.push(e),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const zero = {};
+    applyMeterSpec(zero, parseMeterSpec<Args>("api_calls", 0));
+    const late: unknown[] = [];
+    for (const [carrier, customer] of [
+      [{}, ID], // the common path
+      [{}, { ...ID }], // a new object for a known identity
+      [{}, Promise.resolve(ID)], // async getCustomer
+      // biome-ignore lint/suspicious/noThenProperty: a hand-made thenable is what this case tests
+      [{}, { then: (ok: (v: unknown) => void) => ok(ID) }], // any thenable
+      [zero, ID], // quantity 0: nothing recorded
+      [{}, null], // anonymous
+      [{}, ""], // anonymous
+      [{}, 42], // not a customer: an error, never a throw
+    ] as const)
+      late.push(meter.finish(meter.begin(carrier)!, 200, [{ customer }]));
+    await Promise.all(late);
+    expect(m.stats()).toMatchObject({ records: 4, quantity: 4 });
+    expect(errors.map((e) => (isMarketplaceError(e) ? e.code : e))).toEqual(["INVALID_ARGUMENT"]);
+  });
+
   it("validates its options with coded errors", () => {
     const m = make();
     const bad = [

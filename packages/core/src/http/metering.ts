@@ -6,6 +6,7 @@
 import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
 import type { Logger } from "../runtime/index.js";
 import { isTenant, subjectOf } from "./customer.js";
+import type { IdentityInput } from "../identity/index.js";
 import type { CustomerRef, MeteringTarget } from "./types.js";
 
 /** A value, or a promise of it. */
@@ -276,6 +277,17 @@ export function createMeter<A extends unknown[]>(
     }
   };
 
+  /** Everything but the common case, kept apart so the common case's machine code stays small. */
+  const finishSlow = (state: MeterState<A>, customer: unknown, args: A): void | Promise<void> => {
+    const dimension = state.dimension ?? defaultDimension;
+    const spec = state.quantity ?? defaultQuantity;
+    if (typeof spec === "number" && !isThenable(customer)) {
+      recordFor(customer as CustomerRef, dimension, spec, args);
+      return;
+    }
+    return slow(state, dimension, customer, args);
+  };
+
   return {
     begin(carrier) {
       const state = meterStateOf<A>(carrier);
@@ -287,15 +299,26 @@ export function createMeter<A extends unknown[]>(
       if (state.skip) return;
       try {
         if (!(shouldMeter ? call(shouldMeter, args) : status < 400)) return;
-        const dimension = state.dimension ?? defaultDimension;
         const customer = call(getCustomer, args);
-        const spec = state.quantity ?? defaultQuantity;
-        // The common case (sync getCustomer, fixed quantity) stays synchronous and allocation-light.
-        if (typeof spec === "number" && !isThenable(customer)) {
-          recordFor(customer, dimension, spec, args);
+        const quantity = state.quantity ?? defaultQuantity;
+        // The common case (a billing identity object from a sync getCustomer, a fixed quantity): one
+        // record() call and nothing else.
+        if (
+          typeof quantity === "number" &&
+          quantity !== 0 &&
+          typeof customer === "object" &&
+          customer !== null &&
+          typeof (customer as { then?: unknown }).then !== "function" &&
+          typeof (customer as { tenantId?: unknown }).tenantId !== "string"
+        ) {
+          marketplace.record({
+            identity: customer as IdentityInput,
+            dimension: state.dimension ?? defaultDimension,
+            quantity,
+          });
           return;
         }
-        return slow(state, dimension, customer, args);
+        return finishSlow(state, customer, args);
       } catch (err) {
         fail(err, args);
       }

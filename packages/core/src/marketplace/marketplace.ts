@@ -193,17 +193,18 @@ const EVENT_NAMES: readonly MarketplaceEventName[] = [
 ];
 
 class MarketplaceImpl<D extends string> implements Marketplace<D> {
+  // What record() reads comes first, so it shares a cache line with the object's header.
+  private readonly acc: Accumulator;
+  private closed = false;
   readonly store: UsageStore;
   readonly instanceId: string;
   readonly dryRun: boolean;
   readonly buyers: Buyers;
   private readonly o: ResolvedOptions;
-  private readonly acc: Accumulator;
   private readonly reporter: Reporter;
   private readonly clients: AwsClients | undefined;
   private readonly handlers = new Map<MarketplaceEventName, Set<(p: never) => void>>();
   private timers: NodeJS.Timeout[] = [];
-  private closed = false;
   private checkpointChain: Promise<void> = Promise.resolve();
   private cycle: Promise<void> | undefined;
   private lastZeroHour: number;

@@ -171,8 +171,59 @@ describe("the fast path and the cached hour", () => {
   const id = { customerIdentifier: "c", productCode: "pleg" };
   const hourOf = (h: number) => Date.UTC(2026, 6, 15, h);
 
+  it("property: with the system clock (the fast path), drained deltas hold exactly the recorded sums", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            eventArb.map((e) => ({ kind: "record" as const, ...e })),
+            fc.constant({ kind: "drain" as const }),
+            fc.constant({ kind: "tick" as const }),
+            fc.integer({ min: 1, max: 2 * HOUR_MS }).map((ms) => ({ kind: "advance" as const, ms })),
+          ),
+          { maxLength: 150 },
+        ),
+        (steps) => {
+          vi.useFakeTimers();
+          vi.setSystemTime(hourOf(10) + 1000);
+          const acc = sys();
+          const expected = new Map<string, number>();
+          const got = new Map<string, number>();
+          const take = () => {
+            for (const d of acc.drain()) {
+              const k = `${d.identityKey}|${d.dimension}|${d.hour}`;
+              got.set(k, (got.get(k) ?? 0) + d.quantity);
+            }
+          };
+          let records = 0;
+          for (const st of steps) {
+            if (st.kind === "drain") take();
+            else if (st.kind === "tick") acc.tick();
+            else if (st.kind === "advance") vi.advanceTimersByTime(st.ms);
+            else {
+              const identity = st.fresh ? { ...IDS[st.who]! } : IDS[st.who]!;
+              acc.record({ identity, dimension: st.dim, quantity: st.q });
+              records++;
+              const hour = Date.now() - (Date.now() % HOUR_MS);
+              const k = `${identityKey(IDS[st.who] as never)}|${st.dim}|${hour}`;
+              expected.set(k, (expected.get(k) ?? 0) + st.q);
+            }
+          }
+          take();
+          acc.dispose();
+          vi.useRealTimers();
+          expect(got).toEqual(expected);
+          expect(acc.records).toBe(records);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("a drained cell is never added to again, whichever path the next record takes", () => {
-    const acc = make();
+    vi.useFakeTimers();
+    vi.setSystemTime(NOW);
+    const acc = sys();
     acc.record({ identity: id, dimension: "d1", quantity: 1 });
     acc.record({ identity: id, dimension: "d1", quantity: 2 }); // fast path
     const first = acc.drain();
@@ -182,10 +233,13 @@ describe("the fast path and the cached hour", () => {
     expect(acc.drain()).toEqual([
       { identityKey: "C|pleg|c", dimension: "d1", hour: hourOf(10), quantity: 12 },
     ]);
+    acc.dispose();
   });
 
   it("switching dimensions, tags and explicit timestamps keep every sum exact", () => {
-    const acc = make();
+    vi.useFakeTimers();
+    vi.setSystemTime(NOW);
+    const acc = sys();
     acc.record({ identity: id, dimension: "d1", quantity: 1 });
     acc.record({ identity: id, dimension: "d2", quantity: 10 });
     acc.record({ identity: id, dimension: "d1", quantity: 100 });
@@ -198,6 +252,7 @@ describe("the fast path and the cached hour", () => {
     expect(d1?.allocations).toEqual({ "": 10101, [JSON.stringify([["team", "a"]])]: 1000 });
     expect(out.find((d) => d.dimension === "d2")?.quantity).toBe(10);
     expect(out.find((d) => d.hour === hourOf(9))?.quantity).toBe(5);
+    acc.dispose();
   });
 
   it("with the system clock, usage moves to the next hour when the hour ends", () => {

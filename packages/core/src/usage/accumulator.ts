@@ -31,6 +31,8 @@ interface Cell {
   identityKey: string;
   dimension: string;
   hour: number;
+  /** `hour / HOUR_MS`: a small integer, so the fast path compares it without reading a boxed number. */
+  hourNo: number;
   quantity: number;
   allocations: Map<string, number> | undefined;
 }
@@ -61,18 +63,25 @@ function bad(
 }
 
 export class Accumulator {
+  // The fields the fast path reads come first, so they share a cache line.
+  private readonly byObject = new WeakMap<object, Slot>();
+  private epoch = 0;
+  /** With the system clock: the current hour number (`hour / HOUR_MS`), or -1 when it may be stale. */
+  private nowHourNo = -1;
+  /** Number of `record` calls accepted since start. */
+  records = 0;
+  /** Sum of accepted quantities since start. */
+  quantity = 0;
   private readonly dims: ReadonlySet<string>;
   private readonly products: ReadonlySet<string>;
   private readonly defaultProduct: string | undefined;
   private readonly clock: Clock;
   private readonly maxFutureMs: number;
-  private readonly byObject = new WeakMap<object, Slot>();
   private readonly tagKeys = new WeakMap<object, string>();
   private byRaw = new Map<string, Slot>();
   private slots = new Map<string, Slot>();
   private other = new Map<string, Cell>();
   private dirty: Cell[] = [];
-  private epoch = 0;
   /** With the system clock: the current UTC hour, cached until `hourTimer` or `tick()` says it may be stale. */
   private readonly cacheHour: boolean;
   private nowHour = -1;
@@ -80,11 +89,8 @@ export class Accumulator {
   private hourTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly expire = (): void => {
     this.nowHour = -1;
+    this.nowHourNo = -1;
   };
-  /** Number of `record` calls accepted since start. */
-  records = 0;
-  /** Sum of accepted quantities since start. */
-  quantity = 0;
 
   constructor(o: AccumulatorOptions) {
     this.dims = new Set(o.dimensions);
@@ -109,6 +115,7 @@ export class Accumulator {
     const hour = t - (t % HOUR_MS);
     if (this.cacheHour) {
       this.nowHour = hour;
+      this.nowHourNo = hour / HOUR_MS;
       if (hour !== this.timerHour) {
         clearTimeout(this.hourTimer);
         this.timerHour = hour;
@@ -122,6 +129,7 @@ export class Accumulator {
   /** Marks the cached hour stale, so the next `record()` reads the clock. */
   tick(): void {
     this.nowHour = -1;
+    this.nowHourNo = -1;
   }
 
   /** Stops the hour timer. */
@@ -130,6 +138,7 @@ export class Accumulator {
     this.hourTimer = undefined;
     this.timerHour = -1;
     this.nowHour = -1;
+    this.nowHourNo = -1;
   }
 
   /** Validates an identity against the configured products. */
@@ -181,30 +190,43 @@ export class Accumulator {
   /** Adds one usage event. Throws a `MarketplaceError` for invalid input; never touches the store. */
   record(usage: UsageInput): void {
     if (typeof usage !== "object" || usage === null) bad("INVALID_ARGUMENT", "record() needs a usage object");
-    const { dimension, quantity, timestamp } = usage;
+    const { identity, dimension, quantity, timestamp } = usage;
     // The fast path: untagged usage "now" on the dimension this identity last used, in the same hour.
     // Under a real server every object touched here is likely out of cache, so it touches as few as it
-    // can: the identity's slot and its last cell (whose dimension was validated when it was made).
+    // can: this object's first fields, the identity's slot and its last cell (whose dimension was
+    // validated when it was made), and compares small integers rather than boxed numbers.
     if (
       timestamp === undefined &&
       usage.tags === undefined &&
       usage.allocations === undefined &&
-      Number.isSafeInteger(quantity) &&
-      quantity >= 0
+      typeof identity === "object" &&
+      identity !== null
     ) {
-      const cell = this.slotOf(usage.identity).last;
-      if (
-        cell !== undefined &&
-        cell.dimension === dimension &&
-        cell.allocations === undefined &&
-        cell.hour === this.currentHour()
-      ) {
-        cell.quantity += quantity;
-        this.records++;
-        this.quantity += quantity;
-        return;
+      const slot = this.byObject.get(identity);
+      if (slot !== undefined && slot.epoch === this.epoch) {
+        const cell = slot.last;
+        if (
+          cell !== undefined &&
+          cell.dimension === dimension &&
+          cell.allocations === undefined &&
+          // -1 (stale, or an injected clock) never matches: the slow path reads the clock.
+          cell.hourNo === this.nowHourNo &&
+          Number.isSafeInteger(quantity) &&
+          quantity >= 0
+        ) {
+          cell.quantity += quantity;
+          this.records++;
+          this.quantity += quantity;
+          return;
+        }
       }
     }
+    this.recordSlow(usage);
+  }
+
+  /** Everything but the fast path, kept apart so the fast path's machine code stays small. */
+  private recordSlow(usage: UsageInput): void {
+    const { dimension, quantity, timestamp } = usage;
     if (!this.dims.has(dimension))
       bad(
         "INVALID_DIMENSION",
@@ -243,13 +265,27 @@ export class Accumulator {
       const k = grainKey(slot.key, dimension, hour);
       cell = this.other.get(k);
       if (cell === undefined) {
-        cell = { identityKey: slot.key, dimension, hour, quantity: 0, allocations: undefined };
+        cell = {
+          identityKey: slot.key,
+          dimension,
+          hour,
+          hourNo: hour / HOUR_MS,
+          quantity: 0,
+          allocations: undefined,
+        };
         this.other.set(k, cell);
         this.dirty.push(cell);
       }
     }
     if (cell === undefined) {
-      cell = { identityKey: slot.key, dimension, hour, quantity: 0, allocations: undefined };
+      cell = {
+        identityKey: slot.key,
+        dimension,
+        hour,
+        hourNo: hour / HOUR_MS,
+        quantity: 0,
+        allocations: undefined,
+      };
       slot.cells.set(dimension, cell);
       this.dirty.push(cell);
     }
@@ -285,6 +321,7 @@ export class Accumulator {
           identityKey: d.identityKey,
           dimension: d.dimension,
           hour: d.hour,
+          hourNo: d.hour / HOUR_MS,
           quantity: 0,
           allocations: undefined,
         };
