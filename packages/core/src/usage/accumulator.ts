@@ -190,7 +190,7 @@ export class Accumulator {
   /** Adds one usage event. Throws a `MarketplaceError` for invalid input; never touches the store. */
   record(usage: UsageInput): void {
     if (typeof usage !== "object" || usage === null) bad("INVALID_ARGUMENT", "record() needs a usage object");
-    const { identity, dimension, quantity, timestamp } = usage;
+    const { dimension, quantity, timestamp } = usage;
     // The fast path: untagged usage "now" on the dimension this identity last used, in the same hour.
     // Under a real server every object touched here is likely out of cache, so it touches as few as it
     // can: this object's first fields, the identity's slot and its last cell (whose dimension was
@@ -199,26 +199,20 @@ export class Accumulator {
       timestamp === undefined &&
       usage.tags === undefined &&
       usage.allocations === undefined &&
-      typeof identity === "object" &&
-      identity !== null
+      Number.isSafeInteger(quantity) &&
+      quantity >= 0
     ) {
-      const slot = this.byObject.get(identity);
-      if (slot !== undefined && slot.epoch === this.epoch) {
-        const cell = slot.last;
-        if (
-          cell !== undefined &&
-          cell.dimension === dimension &&
-          cell.allocations === undefined &&
-          // -1 (stale, or an injected clock) never matches: the slow path reads the clock.
-          cell.hourNo === this.nowHourNo &&
-          Number.isSafeInteger(quantity) &&
-          quantity >= 0
-        ) {
-          cell.quantity += quantity;
-          this.records++;
-          this.quantity += quantity;
-          return;
-        }
+      const cell = this.slotOf(usage.identity).last;
+      if (
+        cell !== undefined &&
+        cell.dimension === dimension &&
+        cell.allocations === undefined &&
+        cell.hourNo === (this.nowHourNo >= 0 ? this.nowHourNo : this.currentHour() / HOUR_MS)
+      ) {
+        cell.quantity += quantity;
+        this.records++;
+        this.quantity += quantity;
+        return;
       }
     }
     this.recordSlow(usage);
