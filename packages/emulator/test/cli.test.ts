@@ -52,7 +52,8 @@ function start(args: string[]) {
         }
       }, 20);
     });
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  // "close", not "exit": it fires once stdout and stderr have been read to the end.
+  const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => resolve(code)));
   return { proc, waitFor, exited, output: () => out, errors: () => err };
 }
 
@@ -60,6 +61,8 @@ describe("marketmeter-emulator CLI", () => {
   it("starts with --port 0 --demo, prints its endpoint and billing page, logs one line per call without the token, stops on SIGTERM", async () => {
     const run = start(["--port", "0", "--demo"]);
     const [, endpoint] = await run.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    // Each line is its own write, so the next one may arrive in a later chunk: wait for it.
+    await run.waitFor(/billing page: /);
     expect(run.output()).toContain(`billing page: ${endpoint}/_emulator/`);
     const client = new MarketplaceMeteringClient({
       region: "eu-west-1",
