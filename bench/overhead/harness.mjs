@@ -220,68 +220,48 @@ export class RawLoad {
 
   async pool(url) {
     let p = this.pools.get(url);
-    if (!p) {
-      const u = new URL(url);
-      p = {
-        port: Number(u.port),
-        host: u.hostname,
-        reqs: this.customers.map((id) =>
-          Buffer.from(`GET ${u.pathname} HTTP/1.1\r\nhost: ${u.host}\r\n${this.header}: ${id}\r\n\r\n`),
-        ),
-        conns: [],
-        count: 0,
-        bad: 0,
-        inflight: 0,
-        active: false,
-        seq: 0,
-        drained: undefined,
-      };
-      this.pools.set(url, p);
-    }
-    // A server closes a keep-alive connection that sat idle past its timeout (5 s in Node), as happens
-    // between turns when variants are loaded one at a time: open a new one in its place.
-    p.conns = p.conns.filter((s) => !s.destroyed);
-    while (p.conns.length < this.connections) p.conns.push(await this.connect(p));
-    return p;
-  }
-
-  async connect(p) {
+    if (p) return p;
+    const u = new URL(url);
+    const reqs = this.customers.map((id) =>
+      Buffer.from(`GET ${u.pathname} HTTP/1.1\r\nhost: ${u.host}\r\n${this.header}: ${id}\r\n\r\n`),
+    );
     const { connect } = await import("node:net");
+    p = { conns: [], count: 0, bad: 0, inflight: 0, active: false, seq: 0, drained: undefined };
     const MARK = Buffer.from("HTTP/1.1 ");
-    const s = connect(p.port, p.host);
-    s.setNoDelay(true);
-    await new Promise((resolve, reject) => {
-      s.once("connect", resolve);
-      s.once("error", reject);
-    });
-    let carry = Buffer.alloc(0);
-    s.on("data", (d) => {
-      const buf = carry.length ? Buffer.concat([carry, d]) : d;
-      let n = 0;
-      let at = 0;
-      for (;;) {
-        const j = buf.indexOf(MARK, at);
-        if (j < 0 || j + 12 > buf.length) break;
-        if (buf[j + 9] !== 0x32) p.bad++; // not a 2xx status
-        n++;
-        at = j + 12;
-      }
-      carry = buf.subarray(Math.max(at, buf.length - 11));
-      p.count += n;
-      p.inflight -= n;
-      if (p.active) {
-        for (let k = 0; k < n; k++) s.write(p.reqs[p.seq++ % p.reqs.length]);
-        p.inflight += n;
-      } else if (p.inflight === 0) p.drained?.();
-    });
-    s.on("error", (err) => {
-      if (p.active || p.inflight > 0) p.error = err;
-    });
-    s.on("close", () => {
-      if (p.active || p.inflight > 0) p.error ??= new Error("the server closed a connection under load");
-      if (p.inflight > 0) p.drained?.();
-    });
-    return s;
+    for (let i = 0; i < this.connections; i++) {
+      const s = connect(Number(u.port), u.hostname);
+      s.setNoDelay(true);
+      await new Promise((resolve, reject) => {
+        s.once("connect", resolve);
+        s.once("error", reject);
+      });
+      let carry = Buffer.alloc(0);
+      s.on("data", (d) => {
+        const buf = carry.length ? Buffer.concat([carry, d]) : d;
+        let n = 0;
+        let at = 0;
+        for (;;) {
+          const j = buf.indexOf(MARK, at);
+          if (j < 0 || j + 12 > buf.length) break;
+          if (buf[j + 9] !== 0x32) p.bad++; // not a 2xx status
+          n++;
+          at = j + 12;
+        }
+        carry = buf.subarray(Math.max(at, buf.length - 11));
+        p.count += n;
+        p.inflight -= n;
+        if (p.active) {
+          for (let k = 0; k < n; k++) s.write(reqs[p.seq++ % reqs.length]);
+          p.inflight += n;
+        } else if (p.inflight === 0) p.drained?.();
+      });
+      s.on("error", (err) => {
+        p.error = err;
+      });
+      p.conns.push({ s, reqs });
+    }
+    this.pools.set(url, p);
+    return p;
   }
 
   /**
@@ -295,8 +275,8 @@ export class RawLoad {
     for (const p of pools) {
       p.count = 0;
       p.active = true;
-      for (const s of p.conns) {
-        s.write(p.reqs[p.seq++ % p.reqs.length]);
+      for (const { s, reqs } of p.conns) {
+        s.write(reqs[p.seq++ % reqs.length]);
         p.inflight++;
       }
     }
@@ -314,7 +294,7 @@ export class RawLoad {
   }
 
   close() {
-    for (const p of this.pools.values()) for (const s of p.conns) s.destroy();
+    for (const p of this.pools.values()) for (const { s } of p.conns) s.destroy();
   }
 }
 
@@ -330,7 +310,7 @@ export class RawLoad {
  *
  * What is left is the process itself: two bare processes started the same way differ by up to 5 %
  * (where V8 placed the code and the heap, when it optimised what). So the measurement runs in
- * `sessions`, each with fresh processes (`replicas` per variant, their costs pooled), and a variant's
+ * `sessions`, each with fresh processes, and a variant's
  * result is the mean over sessions of each session's median ratio, with the standard error of that
  * mean. Every server process runs with a fixed young generation (`SERVER_FLAGS` adds more), so no
  * process settles on a different garbage-collection rhythm than its neighbours.
@@ -344,10 +324,8 @@ export async function measureConcurrent({
   seconds = 1.5,
   warmupSeconds = 3,
   connections = 4,
-  replicas = 1,
   header = "x-customer",
   customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
-  onSession,
 }) {
   if (!variants.includes("bare")) throw new Error('measureConcurrent needs a "bare" variant to compare with');
   const perSession = Object.fromEntries(variants.map((v) => [v, []]));
@@ -355,29 +333,18 @@ export async function measureConcurrent({
   const stats = {};
   let pinnedHere = false;
   for (let session = 0; session < sessions; session++) {
-    const sets = [];
-    for (let r = 0; r < replicas; r++) sets.push(await startServers(script, args, variants));
+    const servers = await startServers(script, args, variants);
     pinnedHere = pinSelf(1);
     const load = new RawLoad(header, customers, connections);
-    const urls = sets.flatMap((set) => variants.map((v) => set.urls[v]));
-    const cpuAll = () => Promise.all(sets.flatMap((set) => variants.map((v) => set.cpu(v))));
+    const urls = variants.map((v) => servers.urls[v]);
+    const cpuAll = () => Promise.all(variants.map((v) => servers.cpu(v)));
     await load.runAll(urls, warmupSeconds * 1000); // warm-up: JIT, connections
     const ratios = Object.fromEntries(variants.map((v) => [v, []]));
     for (let round = 0; round < rounds; round++) {
       const c0 = await cpuAll();
       const got = await load.runAll(urls, seconds * 1000);
       const c1 = await cpuAll();
-      // Pooled over the replicas: all their CPU time over all their responses.
-      const us = variants.map((_, i) => {
-        let cpu = 0;
-        let count = 0;
-        for (let r = 0; r < replicas; r++) {
-          const k = r * variants.length + i;
-          cpu += c1[k] - c0[k];
-          count += got[k].count;
-        }
-        return cpu / Math.max(1, count);
-      });
+      const us = variants.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
       const bare = us[variants.indexOf("bare")];
       for (const [i, v] of variants.entries()) {
         ratios[v].push(bare / us[i]);
@@ -385,17 +352,15 @@ export async function measureConcurrent({
       }
     }
     load.close();
-    for (const set of sets)
-      for (const [v, n] of Object.entries(await set.close())) stats[v] = (stats[v] ?? 0) + n;
+    for (const [v, n] of Object.entries(await servers.close())) stats[v] = (stats[v] ?? 0) + n;
     for (const v of variants) perSession[v].push(median(ratios[v]));
-    onSession?.(session, Object.fromEntries(variants.map((v) => [v, perSession[v].at(-1)])));
   }
   const out = {};
   for (const v of variants) {
     const xs = perSession[v];
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
     const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
-    out[v] = { us: median(costs[v]), ratio: mean, se: sd / Math.sqrt(xs.length), sessions: xs };
+    out[v] = { us: median(costs[v]), ratio: mean, se: sd / Math.sqrt(xs.length) };
   }
   return { results: out, stats, pinned: pinnedHere };
 }

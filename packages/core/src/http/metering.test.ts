@@ -20,6 +20,19 @@ const make = () => {
 afterEach(async () => {
   for (const m of open.splice(0)) await m.close();
 });
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+/** A meter on a fresh marketplace whose customer is `req.customer`, collecting what reaches onError. */
+const meterWithErrors = () => {
+  const m = make();
+  const errors: unknown[] = [];
+  const meter = createMeter<Args>(m, {
+    getCustomer: (req) => req.customer as never,
+    dimension: "api_calls",
+    onError: (e) => errors.push(e),
+    logger: silent,
+  });
+  return { m, meter, errors };
+};
 
 describe("createMeter", () => {
   it("records one unit of the default dimension for status < 400, and nothing otherwise", async () => {
@@ -71,14 +84,7 @@ describe("createMeter", () => {
   });
 
   it("resolves async customers and quantities; failures go to onError and never throw", async () => {
-    const m = make();
-    const errors: unknown[] = [];
-    const meter = createMeter<Args>(m, {
-      getCustomer: (req) => req.customer as never,
-      dimension: "api_calls",
-      onError: (e) => errors.push(e),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
+    const { m, meter, errors } = meterWithErrors();
     await meter.finish(meter.begin({})!, 200, [{ customer: Promise.resolve(ID) }]);
     await meter.finish(meter.begin({})!, 200, [{ customer: Promise.reject(new Error("db down")) }]);
     const throwing = createMeter<Args>(m, {
@@ -87,7 +93,7 @@ describe("createMeter", () => {
       },
       dimension: "api_calls",
       onError: (e) => errors.push(e),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
+      logger: silent,
     });
     expect(() => throwing.finish(throwing.begin({})!, 200, [{}])).not.toThrow();
     const bad = {};
@@ -106,14 +112,7 @@ describe("createMeter", () => {
   });
 
   it("bills tenants through the customer directory and reports tenants without a subscription", async () => {
-    const m = make();
-    const errors: unknown[] = [];
-    const meter = createMeter<Args>(m, {
-      getCustomer: (req) => req.customer as never,
-      dimension: "api_calls",
-      onError: (e) => errors.push(e),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
+    const { m, meter, errors } = meterWithErrors();
     meter.finish(meter.begin({})!, 200, [{ customer: "tenant-1" }]);
     expect(errors).toHaveLength(1);
     expect(isMarketplaceError(errors[0], "ACCESS_DENIED")).toBe(true);
@@ -127,14 +126,7 @@ describe("createMeter", () => {
   });
 
   it("treats every shape getCustomer may return the same on the common path and the slow one", async () => {
-    const m = make();
-    const errors: unknown[] = [];
-    const meter = createMeter<Args>(m, {
-      getCustomer: (req) => req.customer as never,
-      dimension: "api_calls",
-      onError: (e) => errors.push(e),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
+    const { m, meter, errors } = meterWithErrors();
     const zero = {};
     applyMeterSpec(zero, parseMeterSpec<Args>("api_calls", 0));
     const late: unknown[] = [];

@@ -259,27 +259,13 @@ export class Accumulator {
       const k = grainKey(slot.key, dimension, hour);
       cell = this.other.get(k);
       if (cell === undefined) {
-        cell = {
-          identityKey: slot.key,
-          dimension,
-          hour,
-          hourNo: hour / HOUR_MS,
-          quantity: 0,
-          allocations: undefined,
-        };
+        cell = newCell(slot.key, dimension, hour);
         this.other.set(k, cell);
         this.dirty.push(cell);
       }
     }
     if (cell === undefined) {
-      cell = {
-        identityKey: slot.key,
-        dimension,
-        hour,
-        hourNo: hour / HOUR_MS,
-        quantity: 0,
-        allocations: undefined,
-      };
+      cell = newCell(slot.key, dimension, hour);
       slot.cells.set(dimension, cell);
       this.dirty.push(cell);
     }
@@ -311,14 +297,7 @@ export class Accumulator {
       const k = grainKey(d.identityKey, d.dimension, d.hour);
       let cell = this.other.get(k);
       if (cell === undefined) {
-        cell = {
-          identityKey: d.identityKey,
-          dimension: d.dimension,
-          hour: d.hour,
-          hourNo: d.hour / HOUR_MS,
-          quantity: 0,
-          allocations: undefined,
-        };
+        cell = newCell(d.identityKey, d.dimension, d.hour);
         this.other.set(k, cell);
         this.dirty.push(cell);
       }
@@ -329,6 +308,11 @@ export class Accumulator {
       cell.quantity += d.quantity;
     }
   }
+}
+
+/** An empty cell of one grain. */
+function newCell(identityKey: string, dimension: string, hour: number): Cell {
+  return { identityKey, dimension, hour, hourNo: hour / HOUR_MS, quantity: 0, allocations: undefined };
 }
 
 /** The identity's fields joined as given (only plain strings; anything else goes through validation). */
