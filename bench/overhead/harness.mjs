@@ -333,7 +333,9 @@ export async function measureConcurrent({
   const stats = {};
   let pinnedHere = false;
   for (let session = 0; session < sessions; session++) {
-    const servers = await startServers(script, args, variants);
+    // Processes start in a rotating order, so no variant is always the first or the last to start.
+    const order = variants.map((_, i) => variants[(i + session) % variants.length]);
+    const servers = await startServers(script, args, order);
     pinnedHere = pinSelf(1);
     const load = new RawLoad(header, customers, connections);
     const urls = variants.map((v) => servers.urls[v]);
