@@ -6,12 +6,15 @@
 //                for metering that bills by status, which is what marketmeter does by default)
 //   prom         a prom-client counter labelled by customer and status, on response finish
 //   marketmeter  the adapter's meterUsage() on a dry-run marketplace with the memory store
-// Two methods (see overhead/harness.mjs): sequential autocannon rounds (req/s, p99, ratio to bare) and
-// concurrent rounds (the steady one, which the verdict uses: CPU per request, all variants side by side).
+// Three methods (see overhead/harness.mjs): sequential autocannon rounds (req/s, p99, ratio to bare);
+// concurrent rounds (CPU per request, all variants side by side, a process per variant); and crossover
+// rounds (CPU per request, every process serving every variant in turn, so differences between
+// processes cancel: the most precise figure of the work each middleware adds per request).
 // Build first (`pnpm build`): the adapters are loaded from their dist.
 // Options (env): FRAMEWORKS (express,koa,hono), ROUNDS (sequential, default 5), SECONDS (1.5),
 // CONNECTIONS (10), CSESSIONS (concurrent sessions of fresh processes, 6), CROUNDS (rounds per session,
-// 8), CSECONDS (1.5), PIN=0 (do not pin to separate CPUs), SERVER_FLAGS (more node flags for servers).
+// 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8), XSECONDS (1.5), PIN=0 (do not pin to separate
+// CPUs), SERVER_FLAGS (more node flags for servers).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -21,7 +24,7 @@ for (const p of ["core", "express", "koa", "hono"])
     process.exit(1);
   }
 
-const { measure, measureConcurrent, table } = await import("./overhead/harness.mjs");
+const { measure, measureConcurrent, measureCrossover, table } = await import("./overhead/harness.mjs");
 const { FRAMEWORKS, VARIANTS } = await import("./overhead/servers.mjs");
 const env = (k, d) => Number(process.env[k] ?? d);
 const ROUNDS = env("ROUNDS", 5);
@@ -30,6 +33,8 @@ const CONNECTIONS = env("CONNECTIONS", 10);
 const CSESSIONS = env("CSESSIONS", 6);
 const CROUNDS = env("CROUNDS", 8);
 const CSECONDS = env("CSECONDS", 1.5);
+const XCYCLES = env("XCYCLES", 8);
+const XSECONDS = env("XSECONDS", 1.5);
 const frameworks = (process.env.FRAMEWORKS ?? FRAMEWORKS.join(","))
   .split(",")
   .filter((f) => FRAMEWORKS.includes(f));
@@ -38,6 +43,7 @@ const script = fileURLToPath(new URL("./overhead/serve.mjs", import.meta.url));
 const t0 = Date.now();
 const seqRows = [];
 const conRows = [];
+const xRows = [];
 const verdicts = [];
 const recorded = {};
 let pinnedRun = false;
@@ -58,10 +64,18 @@ for (const f of frameworks) {
     rounds: CROUNDS,
     seconds: CSECONDS,
   });
-  pinnedRun = seq.pinned && con.pinned;
-  recorded[f] = seq.stats.marketmeter + con.stats.marketmeter;
+  const xo = await measureCrossover({
+    script,
+    args: [f],
+    variants: VARIANTS,
+    cycles: XCYCLES,
+    seconds: XSECONDS,
+  });
+  pinnedRun = seq.pinned && con.pinned && xo.pinned;
+  recorded[f] = seq.stats.marketmeter + con.stats.marketmeter + xo.stats.marketmeter;
   const s = seq.results;
   const c = con.results;
+  const x = xo.results;
   for (const v of VARIANTS) {
     seqRows.push([
       f,
@@ -72,9 +86,11 @@ for (const f of frameworks) {
       `${s[v].ratioMin.toFixed(3)}–${s[v].ratioMax.toFixed(3)}`,
     ]);
     conRows.push([f, v, c[v].us.toFixed(1), c[v].ratio.toFixed(3), `± ${c[v].se.toFixed(3)}`]);
+    xRows.push([f, v, x[v].us.toFixed(1), x[v].ratio.toFixed(3), `± ${x[v].se.toFixed(3)}`]);
   }
   for (const [label, r] of [
-    ["concurrent, verdict", (v) => c[v].ratio],
+    ["crossover", (v) => x[v].ratio],
+    ["concurrent", (v) => c[v].ratio],
     ["sequential req/s", (v) => s[v].ratio],
   ]) {
     const mm = r("marketmeter");
@@ -109,6 +125,15 @@ console.log(
       "± standard error",
     ],
     conRows,
+  ),
+);
+console.log(
+  `\ncrossover: ${VARIANTS.length} processes each serving every variant, ${XCYCLES} cycles × ${VARIANTS.length} rounds × ${XSECONDS} s, each variant in a different process each round, 4 connections each, ${where}`,
+);
+console.log(
+  table(
+    ["framework", "variant", "CPU µs/request (median)", "ratio to bare (mean of cycles)", "± standard error"],
+    xRows,
   ),
 );
 console.log("");

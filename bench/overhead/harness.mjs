@@ -258,6 +258,13 @@ export class RawLoad {
       s.on("error", (err) => {
         p.error = err;
       });
+      // A connection the server closed would leave its request in flight forever: fail instead.
+      s.on("close", () => {
+        if (this.closing) return;
+        p.error ??= new Error(`${url}: the server closed a load connection`);
+        p.inflight = 0;
+        p.drained?.();
+      });
       p.conns.push({ s, reqs });
     }
     this.pools.set(url, p);
@@ -294,6 +301,7 @@ export class RawLoad {
   }
 
   close() {
+    this.closing = true;
     for (const p of this.pools.values()) for (const { s } of p.conns) s.destroy();
   }
 }
@@ -363,6 +371,73 @@ export async function measureConcurrent({
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
     const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
     out[v] = { us: median(costs[v]), ratio: mean, se: sd / Math.sqrt(xs.length) };
+  }
+  return { results: out, stats, pinned: pinnedHere };
+}
+
+/**
+ * Crossover rounds: the per-request cost of each variant with every other difference between processes
+ * taken out. `k` server processes (one per variant) each serve every variant, each on its own port, and
+ * all are loaded at the same time, pinned like the concurrent method. In round `r` process `i` is
+ * loaded only on variant `(i + r) mod k`, so in every cycle of `k` rounds each variant runs once in each
+ * process, always side by side with all the others. A variant's cost in a cycle is the geometric mean
+ * of its CPU µs/request over the `k` processes, so a process that happens to be laid out slower (up to
+ * 5 % between two identical processes) weighs on every variant alike and cancels out of the ratio to
+ * bare; and the variants share the same seconds on the same CPU, so the machine's noise cancels too.
+ * What is left is the work each variant does per request. Every process loads the code of every
+ * variant, so what merely being loaded costs (a larger heap, more code) is not in these figures; the
+ * concurrent method, with a process per variant, keeps it.
+ * Result per variant: the mean over cycles of the cycle's ratio to bare, with its standard error.
+ */
+export async function measureCrossover({
+  script,
+  args = [],
+  variants,
+  cycles = 6,
+  seconds = 1.5,
+  settleSeconds = 0.3,
+  warmupSeconds = 1.5,
+  connections = 4,
+  header = "x-customer",
+  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+}) {
+  if (!variants.includes("bare")) throw new Error('measureCrossover needs a "bare" variant to compare with');
+  const k = variants.length;
+  const procs = [];
+  for (let i = 0; i < k; i++) procs.push(await startChild(script, [...args, variants.join(",")]));
+  const pinnedHere = pinSelf(1);
+  const load = new RawLoad(header, customers, connections);
+  const assign = (r) => procs.map((_, i) => variants[(i + r) % k]);
+  const urlsOf = (r) => assign(r).map((v, i) => procs[i].urls[v]);
+  // Warm-up: every process serves every variant for a while (JIT, connections).
+  for (let r = 0; r < k; r++) await load.runAll(urlsOf(r), warmupSeconds * 1000);
+  const logCost = Object.fromEntries(variants.map((v) => [v, []]));
+  const perCycle = Object.fromEntries(variants.map((v) => [v, []]));
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    const sums = Object.fromEntries(variants.map((v) => [v, 0]));
+    for (let r = 0; r < k; r++) {
+      const urls = urlsOf(r);
+      await load.runAll(urls, settleSeconds * 1000); // the caches of the newly loaded variant warm up
+      const c0 = await Promise.all(procs.map((p) => p.cpu()));
+      const got = await load.runAll(urls, seconds * 1000);
+      const c1 = await Promise.all(procs.map((p) => p.cpu()));
+      for (const [i, v] of assign(r).entries()) {
+        const us = (c1[i] - c0[i]) / Math.max(1, got[i].count);
+        sums[v] += Math.log(us);
+        logCost[v].push(us);
+      }
+    }
+    for (const v of variants) perCycle[v].push(Math.exp((sums.bare - sums[v]) / k));
+  }
+  load.close();
+  const stats = {};
+  for (const p of procs) for (const [v, n] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + n;
+  const out = {};
+  for (const v of variants) {
+    const xs = perCycle[v];
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    out[v] = { us: median(logCost[v]), ratio: mean, se: sd / Math.sqrt(xs.length) };
   }
   return { results: out, stats, pinned: pinnedHere };
 }

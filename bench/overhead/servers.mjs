@@ -198,6 +198,8 @@ export async function start(framework, variant) {
   if (framework === "express") server = expressApp(variant, marketplace).listen(0, "127.0.0.1");
   else if (framework === "koa") server = koaApp(variant, marketplace).listen(0, "127.0.0.1");
   else server = serve({ fetch: honoApp(variant, marketplace).fetch, port: 0, hostname: "127.0.0.1" });
+  // The crossover method leaves a variant's connections idle for several seconds between its rounds.
+  server.keepAliveTimeout = 120_000;
   await listen(server);
   return {
     url: `http://127.0.0.1:${server.address().port}/`,

@@ -5,11 +5,13 @@
 //   interceptor   an empty global interceptor (what metering through an interceptor would cost at least)
 //   prom-client   a prom-client 15 counter incremented per response (customer and status labels)
 //   marketmeter   MarketplaceModule (dry run, in-memory store): one unit per successful response
-// Each variant runs in its own process; the shared harness (bench/overhead/harness.mjs) measures them
-// with sequential autocannon rounds and with concurrent rounds (the steady method, used for the verdict).
+// The shared harness (bench/overhead/harness.mjs) measures them three ways: sequential autocannon rounds
+// and concurrent rounds (each variant in its own process), and crossover rounds (every process serves
+// every variant in turn, so differences between processes cancel out).
 // Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs
 // Options (env): ROUNDS (sequential, default 3), SECONDS (2), CSESSIONS (concurrent sessions of fresh
-// processes, 6), CROUNDS (rounds per session, 8), CSECONDS (1.5).
+// processes, 6), CROUNDS (rounds per session, 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8),
+// XSECONDS (1.5).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { fileURLToPath } from "node:url";
@@ -21,7 +23,7 @@ const VARIANTS = ["bare", "map", "interceptor", "prom-client", "marketmeter"];
 const customers = ["111111111111", "222222222222", "333333333333"];
 
 if (args[0] !== "--serve") {
-  // The orchestrator: each variant is served by this script in its own process (`--serve <variant>`).
+  // The orchestrator: variants are served by this script in child processes (`--serve <variant>[,…]`).
   const env = (k, d) => Number(process.env[k] ?? d);
   const common = {
     script: fileURLToPath(import.meta.url),
@@ -42,10 +44,13 @@ if (args[0] !== "--serve") {
     rounds: env("CROUNDS", 8),
     seconds: env("CSECONDS", 1.5),
   });
+  const xo = await harness.measureCrossover({
+    ...common,
+    cycles: env("XCYCLES", 8),
+    seconds: env("XSECONDS", 1.5),
+  });
   const { version } = (await import("@nestjs/core/package.json", { with: { type: "json" } })).default;
-  console.log(
-    `\nNestJS ${version} on Express, Node ${process.versions.node}, each variant in its own process`,
-  );
+  console.log(`\nNestJS ${version} on Express, Node ${process.versions.node}`);
   console.log(
     harness.table(
       [
@@ -56,6 +61,8 @@ if (args[0] !== "--serve") {
         "CPU µs/request (concurrent)",
         "ratio to bare (concurrent, mean of sessions)",
         "± standard error",
+        "ratio to bare (crossover, mean of cycles)",
+        "± standard error ",
       ],
       VARIANTS.map((v) => [
         v,
@@ -65,11 +72,14 @@ if (args[0] !== "--serve") {
         con.results[v].us.toFixed(1),
         con.results[v].ratio.toFixed(3),
         `± ${con.results[v].se.toFixed(3)}`,
+        xo.results[v].ratio.toFixed(3),
+        `± ${xo.results[v].se.toFixed(3)}`,
       ]),
     ),
   );
   for (const [label, r] of [
-    ["concurrent, verdict", con.results],
+    ["crossover", xo.results],
+    ["concurrent", con.results],
     ["sequential req/s", seq.results],
   ]) {
     const mm = r.marketmeter.ratio;
@@ -79,7 +89,9 @@ if (args[0] !== "--serve") {
       `nestjs (${label}): marketmeter ${mm.toFixed(3)} vs Map ${map.toFixed(3)} (gap ${(map - mm).toFixed(3)}, target ≤ 0.030: ${map - mm <= 0.03 ? "met" : "MISSED"}); vs prom-client ${pc.toFixed(3)} (${mm >= pc ? "at or above" : "BELOW"}); empty interceptor ${r.interceptor.ratio.toFixed(3)}`,
     );
   }
-  console.log(`marketmeter recorded ${(seq.stats.marketmeter ?? 0) + (con.stats.marketmeter ?? 0)} requests`);
+  console.log(
+    `marketmeter recorded ${(seq.stats.marketmeter ?? 0) + (con.stats.marketmeter ?? 0) + (xo.stats.marketmeter ?? 0)} requests`,
+  );
   process.exit(0);
 }
 
@@ -174,13 +186,16 @@ const variants = {
     }),
 };
 
-const variant = args[1];
-const app = await NestFactory.create(variants[variant](), new ExpressAdapter(), { logger: false });
-await app.listen(0, "127.0.0.1");
-const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
 const { MarketplaceService } = await import("../dist/cjs/index.js").then((m) => m.default ?? m);
-await harness.serveVariants([variant], async () => ({
-  url: url.endsWith("/") ? url : `${url}/`,
-  stats: variant === "marketmeter" ? () => app.get(MarketplaceService).stats().records : undefined,
-  close: () => app.close(),
-}));
+await harness.serveVariants(args[1].split(","), async (variant) => {
+  const app = await NestFactory.create(variants[variant](), new ExpressAdapter(), { logger: false });
+  await app.listen(0, "127.0.0.1");
+  // The crossover method leaves a variant's connections idle for several seconds between its rounds.
+  app.getHttpServer().keepAliveTimeout = 120_000;
+  const url = (await app.getUrl()).replace("[::1]", "127.0.0.1");
+  return {
+    url: url.endsWith("/") ? url : `${url}/`,
+    stats: variant === "marketmeter" ? () => app.get(MarketplaceService).stats().records : undefined,
+    close: () => app.close(),
+  };
+});
