@@ -1,5 +1,5 @@
 // `node bench/overhead.mjs`: request-path overhead of the metering middleware in Express, Koa and Hono,
-// on a hello-world route under loopback load. Variants (overhead/servers.mjs), each in its own process:
+// on a hello-world route under loopback load. Variants (overhead/servers.mjs):
 //   bare         no middleware
 //   map          a middleware that only increments a Map per customer: the lower bound for any metering
 //   mapfinish    the same increment when the response has finished with status < 400 (the lower bound

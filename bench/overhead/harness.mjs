@@ -1,4 +1,4 @@
-// The loopback-load harness every overhead benchmark shares. Two methods:
+// The loopback-load harness every overhead benchmark shares. Three methods:
 //
 // sequential (`measure`): the classic one. Each variant in turn gets autocannon load; the variants are
 //   interleaved over rounds, in an order that rotates each round, and each variant's req/s ratio to
@@ -6,17 +6,22 @@
 // concurrent (`measureConcurrent`): the steady one. All variants are loaded at the same time, each in its
 //   own process on the same CPU, and compared by CPU time per request within each round, over several
 //   sessions of fresh processes.
+// crossover (`measureCrossover`): the precise one for per-request work. Every process serves every
+//   variant, and each round loads a different variant in each process, so differences between processes
+//   cancel out as well as the machine's noise.
 //
-// Why two: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
+// Why several: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
 // from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
 // we want to resolve, and the sequential method's medians move by several percent from run to run.
 // Measured side by side, in the same seconds on the same CPU, the variants see the same noise; what is
 // left is how one process happens to be laid out and optimised (up to 5 % between two bare processes),
-// which averaging over sessions of fresh processes brings down.
+// which averaging over sessions of fresh processes brings down, and the crossover removes.
 //
-// Both pin the servers to CPU 0 and the load generator to CPU 1 (taskset, when the machine has it and
-// at least two CPUs; PIN=0 turns it off), and run every variant in its own process, so the framework's
-// JIT state is what a real app would have and one variant's object shapes never slow another's.
+// All pin the servers to CPU 0 and the load generator to CPU 1 (taskset, when the machine has it and
+// at least two CPUs; PIN=0 turns it off). The sequential and concurrent methods run every variant in its
+// own process, so the framework's JIT state is what a real app would have and one variant's object
+// shapes never slow another's; the crossover gives that up (the variants' apps share the framework's code
+// in each process, like an app with several routers) to compare the variants in identical processes.
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -386,7 +391,8 @@ export async function measureConcurrent({
  * bare; and the variants share the same seconds on the same CPU, so the machine's noise cancels too.
  * What is left is the work each variant does per request. Every process loads the code of every
  * variant, so what merely being loaded costs (a larger heap, more code) is not in these figures; the
- * concurrent method, with a process per variant, keeps it.
+ * concurrent method, with a process per variant, keeps it. Connections stay idle while another variant
+ * of their process is loaded, so the servers need a keep-alive timeout longer than `k` rounds.
  * Result per variant: the mean over cycles of the cycle's ratio to bare, with its standard error.
  */
 export async function measureCrossover({
