@@ -49,6 +49,13 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** The mean of per-session (or per-cycle) ratios as `ratio`, with its standard error as `se`. */
+function meanWithError(xs) {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { ratio: mean, se: sd / Math.sqrt(xs.length) };
+}
+
 /**
  * Starts one server child per variant (`script ...args variant`, each calling `serveVariants`): every
  * variant gets its own process, so the JIT state of framework code is what a real app would have and
@@ -371,12 +378,7 @@ export async function measureConcurrent({
     for (const v of variants) perSession[v].push(median(ratios[v]));
   }
   const out = {};
-  for (const v of variants) {
-    const xs = perSession[v];
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
-    out[v] = { us: median(costs[v]), ratio: mean, se: sd / Math.sqrt(xs.length) };
-  }
+  for (const v of variants) out[v] = { us: median(costs[v]), ...meanWithError(perSession[v]) };
   return { results: out, stats, pinned: pinnedHere };
 }
 
@@ -417,7 +419,7 @@ export async function measureCrossover({
   const urlsOf = (r) => assign(r).map((v, i) => procs[i].urls[v]);
   // Warm-up: every process serves every variant for a while (JIT, connections).
   for (let r = 0; r < k; r++) await load.runAll(urlsOf(r), warmupSeconds * 1000);
-  const logCost = Object.fromEntries(variants.map((v) => [v, []]));
+  const costs = Object.fromEntries(variants.map((v) => [v, []]));
   const perCycle = Object.fromEntries(variants.map((v) => [v, []]));
   for (let cycle = 0; cycle < cycles; cycle++) {
     const sums = Object.fromEntries(variants.map((v) => [v, 0]));
@@ -430,7 +432,7 @@ export async function measureCrossover({
       for (const [i, v] of assign(r).entries()) {
         const us = (c1[i] - c0[i]) / Math.max(1, got[i].count);
         sums[v] += Math.log(us);
-        logCost[v].push(us);
+        costs[v].push(us);
       }
     }
     for (const v of variants) perCycle[v].push(Math.exp((sums.bare - sums[v]) / k));
@@ -439,12 +441,7 @@ export async function measureCrossover({
   const stats = {};
   for (const p of procs) for (const [v, n] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + n;
   const out = {};
-  for (const v of variants) {
-    const xs = perCycle[v];
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
-    out[v] = { us: median(logCost[v]), ratio: mean, se: sd / Math.sqrt(xs.length) };
-  }
+  for (const v of variants) out[v] = { us: median(costs[v]), ...meanWithError(perCycle[v]) };
   return { results: out, stats, pinned: pinnedHere };
 }
 
