@@ -6,15 +6,18 @@
 //                for metering that bills by status, which is what marketmeter does by default)
 //   prom         a prom-client counter labelled by customer and status, on response finish
 //   marketmeter  the adapter's meterUsage() on a dry-run marketplace with the memory store
-// Three methods (see overhead/harness.mjs): sequential autocannon rounds (req/s, p99, ratio to bare);
-// concurrent rounds (CPU per request, all variants side by side, a process per variant); and crossover
-// rounds (CPU per request, every process serving every variant in turn, so differences between
-// processes cancel: the most precise figure of the work each middleware adds per request).
+// Four methods (see overhead/harness.mjs): sequential autocannon rounds (req/s, p99, ratio to bare: the
+// method the target was set with, too noisy on a small VM to decide it); paired rounds (CPU per request,
+// each variant against bare in two processes that swap, never more than two servers on the CPU: the
+// verdict); concurrent rounds (CPU per request, all variants side by side, a process per variant); and
+// crossover rounds (CPU per request, every process serving every variant in turn). The last two load
+// five servers on one CPU at once, which makes memory-touching work cost more than in a server that has
+// its core to itself.
 // Build first (`pnpm build`): the adapters are loaded from their dist.
 // Options (env): FRAMEWORKS (express,koa,hono), ROUNDS (sequential, default 5), SECONDS (1.5),
 // CONNECTIONS (10), CSESSIONS (concurrent sessions of fresh processes, 6), CROUNDS (rounds per session,
-// 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8), XSECONDS (1.5), PIN=0 (do not pin to separate
-// CPUs), SERVER_FLAGS (more node flags for servers).
+// 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8), XSECONDS (1.5), PCYCLES (paired cycles, 8),
+// PSECONDS (1.5), PIN=0 (do not pin to separate CPUs), SERVER_FLAGS (more node flags for servers).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -24,7 +27,9 @@ for (const p of ["core", "express", "koa", "hono"])
     process.exit(1);
   }
 
-const { measure, measureConcurrent, measureCrossover, table } = await import("./overhead/harness.mjs");
+const { measure, measureConcurrent, measureCrossover, measurePaired, table } = await import(
+  "./overhead/harness.mjs"
+);
 const { FRAMEWORKS, VARIANTS } = await import("./overhead/servers.mjs");
 const env = (k, d) => Number(process.env[k] ?? d);
 const ROUNDS = env("ROUNDS", 5);
@@ -35,6 +40,8 @@ const CROUNDS = env("CROUNDS", 8);
 const CSECONDS = env("CSECONDS", 1.5);
 const XCYCLES = env("XCYCLES", 8);
 const XSECONDS = env("XSECONDS", 1.5);
+const PCYCLES = env("PCYCLES", 8);
+const PSECONDS = env("PSECONDS", 1.5);
 const frameworks = (process.env.FRAMEWORKS ?? FRAMEWORKS.join(","))
   .split(",")
   .filter((f) => FRAMEWORKS.includes(f));
@@ -44,6 +51,7 @@ const t0 = Date.now();
 const seqRows = [];
 const conRows = [];
 const xRows = [];
+const pRows = [];
 const verdicts = [];
 const recorded = {};
 let pinnedRun = false;
@@ -71,8 +79,16 @@ for (const f of frameworks) {
     cycles: XCYCLES,
     seconds: XSECONDS,
   });
-  pinnedRun = seq.pinned && con.pinned && xo.pinned;
-  recorded[f] = seq.stats.marketmeter + con.stats.marketmeter + xo.stats.marketmeter;
+  const pa = await measurePaired({
+    script,
+    args: [f],
+    variants: VARIANTS,
+    cycles: PCYCLES,
+    seconds: PSECONDS,
+  });
+  pinnedRun = seq.pinned && con.pinned && xo.pinned && pa.pinned;
+  recorded[f] = seq.stats.marketmeter + con.stats.marketmeter + xo.stats.marketmeter + pa.stats.marketmeter;
+  const p = pa.results;
   const s = seq.results;
   const c = con.results;
   const x = xo.results;
@@ -87,8 +103,10 @@ for (const f of frameworks) {
     ]);
     conRows.push([f, v, c[v].us.toFixed(1), c[v].ratio.toFixed(3), `± ${c[v].se.toFixed(3)}`]);
     xRows.push([f, v, x[v].us.toFixed(1), x[v].ratio.toFixed(3), `± ${x[v].se.toFixed(3)}`]);
+    pRows.push([f, v, p[v].us.toFixed(1), p[v].ratio.toFixed(3), `± ${p[v].se.toFixed(3)}`]);
   }
   for (const [label, r] of [
+    ["paired, the verdict", (v) => p[v].ratio],
     ["crossover", (v) => x[v].ratio],
     ["concurrent", (v) => c[v].ratio],
     ["sequential req/s", (v) => s[v].ratio],
@@ -110,6 +128,15 @@ console.log(
   table(
     ["framework", "variant", "req/s (median)", "p99 (median)", "ratio to bare (median of rounds)", "range"],
     seqRows,
+  ),
+);
+console.log(
+  `\npaired (the verdict): 2 processes each serving every variant, ${PCYCLES} cycles × ${VARIANTS.length - 1} variants × 2 rounds × ${PSECONDS} s, each variant against bare with the processes swapped, 4 connections each, ${where}`,
+);
+console.log(
+  table(
+    ["framework", "variant", "CPU µs/request (median)", "ratio to bare (mean of cycles)", "± standard error"],
+    pRows,
   ),
 );
 console.log(

@@ -1,4 +1,4 @@
-// The loopback-load harness every overhead benchmark shares. Three methods:
+// The loopback-load harness every overhead benchmark shares. Four methods:
 //
 // sequential (`measure`): the classic one. Each variant in turn gets autocannon load; the variants are
 //   interleaved over rounds, in an order that rotates each round, and each variant's req/s ratio to
@@ -9,6 +9,12 @@
 // crossover (`measureCrossover`): the precise one for per-request work. Every process serves every
 //   variant, and each round loads a different variant in each process, so differences between processes
 //   cancel out as well as the machine's noise.
+// paired (`measurePaired`): the verdict. Like the crossover, but only two processes, and only one
+//   variant against bare at a time, with the processes swapped: the noise and the process layout cancel,
+//   and no more than two servers share the CPU. With five servers loaded at once (concurrent, crossover),
+//   every switch between them evicts the others' caches, so a middleware's memory touches cost more
+//   there than in a server that has its core to itself, which is the setting of the sequential method
+//   and of a production server.
 //
 // Why several: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
 // from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
@@ -436,6 +442,71 @@ export async function measureCrossover({
       }
     }
     for (const v of variants) perCycle[v].push(Math.exp((sums.bare - sums[v]) / k));
+  }
+  load.close();
+  const stats = {};
+  for (const p of procs) for (const [v, n] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + n;
+  const out = {};
+  for (const v of variants) out[v] = { us: median(costs[v]), ...meanWithError(perCycle[v]) };
+  return { results: out, stats, pinned: pinnedHere };
+}
+
+/**
+ * Paired rounds: each variant against bare with as little else running as the comparison allows. Two
+ * server processes each serve every variant, each on its own port, and only two are ever loaded at
+ * once: bare in one process and the variant in the other, then the same with the processes swapped.
+ * The pair's ratio is the geometric mean of the two rounds' ratios, so how each process happens to be
+ * laid out cancels out (as in the crossover), and the machine's noise hits both sides of each round
+ * alike (as in the concurrent method). Why it exists beside the crossover: with every variant loaded at
+ * once, five server processes share one CPU and each switch between them evicts the others' caches,
+ * so work that touches memory costs more there than in a server that has its core to itself (which is
+ * what the sequential method, and a production server, sees). Two processes are the fewest that still
+ * cancel the machine's noise. Result per variant: the mean over cycles of the pair ratio to bare, with
+ * its standard error.
+ */
+export async function measurePaired({
+  script,
+  args = [],
+  variants,
+  cycles = 8,
+  seconds = 1.5,
+  settleSeconds = 0.3,
+  warmupSeconds = 1.5,
+  connections = 4,
+  header = "x-customer",
+  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+}) {
+  if (!variants.includes("bare")) throw new Error('measurePaired needs a "bare" variant to compare with');
+  const others = variants.filter((v) => v !== "bare");
+  const procs = [];
+  for (let i = 0; i < 2; i++) procs.push(await startChild(script, [...args, variants.join(",")]));
+  const pinnedHere = pinSelf(1);
+  const load = new RawLoad(header, customers, connections);
+  // Warm-up: both processes serve every variant for a while (JIT, connections).
+  for (const v of variants) await load.runAll([procs[0].urls[v], procs[1].urls[v]], warmupSeconds * 1000);
+  const costs = Object.fromEntries(variants.map((v) => [v, []]));
+  const perCycle = Object.fromEntries(variants.map((v) => [v, []]));
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    perCycle.bare.push(1);
+    for (let j = 0; j < others.length; j++) {
+      // The variants take their turn in a rotating order, and which process starts with bare alternates.
+      const v = others[(j + cycle) % others.length];
+      let logRatio = 0;
+      for (let swap = 0; swap < 2; swap++) {
+        const side = [0, 1].map((i) => ((i + swap + cycle) % 2 === 0 ? "bare" : v));
+        const urls = side.map((s, i) => procs[i].urls[s]);
+        await load.runAll(urls, settleSeconds * 1000); // the caches of the newly loaded variants warm up
+        const c0 = await Promise.all(procs.map((p) => p.cpu()));
+        const got = await load.runAll(urls, seconds * 1000);
+        const c1 = await Promise.all(procs.map((p) => p.cpu()));
+        const us = side.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
+        const b = side.indexOf("bare");
+        logRatio += Math.log(us[b]) - Math.log(us[1 - b]);
+        costs.bare.push(us[b]);
+        costs[v].push(us[1 - b]);
+      }
+      perCycle[v].push(Math.exp(logRatio / 2));
+    }
   }
   load.close();
   const stats = {};

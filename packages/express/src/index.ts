@@ -20,8 +20,13 @@ export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
 export type WebhookHandlerOptions = http.WebhookHandlerOptions;
 
 // Per-request state lives on `res.locals` (a fresh null-prototype object per request, shared by
-// mounted sub-apps): adding properties to `req`, whose prototype Express swaps, costs microseconds.
+// mounted sub-apps), and only on requests that a route override, `skipMetering()` or
+// `requireSubscription()` touched: adding properties to `req`, whose prototype Express swaps, costs
+// microseconds, and even a property on `res.locals` costs about a microsecond per request here.
 const carrier = (res: Response): object => (res.locals ??= Object.create(null) as Response["locals"]);
+
+/** Where a `finish` listener of `meterUsage` names its marketplace, for `getMarketplace(req)`. */
+const MARKETPLACE_OF = Symbol.for("marketmeter.express.marketplaceOf");
 
 function provide(res: Response, marketplace: unknown): void {
   const s = http.meterStateOf(carrier(res));
@@ -43,19 +48,28 @@ function send(res: Response, result: http.HttpResult): void {
  */
 export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsageOptions): RequestHandler {
   const meter = http.createMeter<ExpressArgs>(marketplace, options);
-  // One listener shared by every response (no closure per request): the request is `res.req`.
+  // One listener shared by every response (no closure per request): the request is `res.req`. The
+  // request path only adds it; the route's state (if any) is looked up when the response has finished,
+  // and when meterUsage is mounted twice only the first listener records.
   function onFinish(this: Response): void {
-    const req = this.req;
-    void meter.finish(http.meterStateOf<ExpressArgs>(carrier(this)), this.statusCode, [req, this]);
+    if (!http.firstToFinish(this)) return;
+    const state = http.findMeterState<ExpressArgs>(carrier(this)) ?? http.DEFAULT_METER_STATE;
+    void meter.finish(state, this.statusCode, [this.req, this]);
   }
+  (onFinish as unknown as Record<symbol, unknown>)[MARKETPLACE_OF] = marketplace;
   return (_req, res, next) => {
-    const state = meter.begin(carrier(res));
-    if (state !== undefined) {
-      if (state.marketplace === undefined) state.marketplace = marketplace;
-      res.on("finish", onFinish);
-    } else provide(res, marketplace);
+    res.on("finish", onFinish);
     next();
   };
+}
+
+/** The marketplace of the first `meterUsage` listening on this response, if any. */
+function meteringMarketplace(res: Response): unknown {
+  for (const listener of res.listeners("finish")) {
+    const m = (listener as unknown as Record<symbol, unknown>)[MARKETPLACE_OF];
+    if (m !== undefined) return m;
+  }
+  return undefined;
 }
 
 /**
@@ -87,14 +101,15 @@ export function skipMetering(): RequestHandler {
 }
 
 /**
- * The marketplace instance for this request (set by any marketmeter middleware), for manual recording.
- * Throws `INVALID_CONFIG` when no marketmeter middleware ran for the request.
+ * The marketplace instance for this request, for manual recording: the one the first `meterUsage` that
+ * meters the request was given, else the one `requireSubscription` was given. Throws `INVALID_CONFIG` when no marketmeter middleware ran for the request.
  *
  * @example
  * getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 5 })
  */
 export function getMarketplace<M = Marketplace>(req: Request): M {
-  const m = req.res ? http.findMeterState(carrier(req.res))?.marketplace : undefined;
+  const res = req.res;
+  const m = res ? (meteringMarketplace(res) ?? http.findMeterState(carrier(res))?.marketplace) : undefined;
   if (m === undefined)
     throw new MarketplaceError(
       "INVALID_CONFIG",

@@ -56,10 +56,16 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
   const meter = http.createMeter<KoaArgs>(marketplace, options);
   return (ctx, next) => {
     provide(ctx, marketplace);
-    // Per-request state on ctx.state (shared by koa-mount and nested routers): a property added to
-    // Node's request object makes Node's own code on it slower, costing microseconds per request.
-    const state = meter.begin(ctx.state);
-    if (state !== undefined) ctx.res.on("finish", () => void meter.finish(state, ctx.res.statusCode, [ctx]));
+    // The route's state (on ctx.state, shared by koa-mount and nested routers, and only there when an
+    // override, skipMetering() or requireSubscription() made one) is looked up when the response has
+    // finished; when meterUsage is mounted twice only the first listener records. A property added to
+    // Node's request object would make Node's own code on it slower, costing microseconds per request.
+    const res = ctx.res;
+    res.on("finish", () => {
+      if (!http.firstToFinish(res)) return;
+      const state = http.findMeterState<KoaArgs>(ctx.state) ?? http.DEFAULT_METER_STATE;
+      void meter.finish(state, res.statusCode, [ctx]);
+    });
     return next();
   };
 }

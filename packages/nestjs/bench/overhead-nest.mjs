@@ -5,13 +5,14 @@
 //   interceptor   an empty global interceptor (what metering through an interceptor would cost at least)
 //   prom-client   a prom-client 15 counter incremented per response (customer and status labels)
 //   marketmeter   MarketplaceModule (dry run, in-memory store): one unit per successful response
-// The shared harness (bench/overhead/harness.mjs) measures them three ways: sequential autocannon rounds
-// and concurrent rounds (each variant in its own process), and crossover rounds (every process serves
-// every variant in turn, so differences between processes cancel out).
+// The shared harness (bench/overhead/harness.mjs) measures them four ways: sequential autocannon rounds
+// and concurrent rounds (each variant in its own process), crossover rounds (every process serves
+// every variant in turn, so differences between processes cancel out), and paired rounds (each variant
+// against bare in two processes that swap; the verdict).
 // Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs
 // Options (env): ROUNDS (sequential, default 3), SECONDS (2), CSESSIONS (concurrent sessions of fresh
 // processes, 6), CROUNDS (rounds per session, 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8),
-// XSECONDS (1.5).
+// XSECONDS (1.5), PCYCLES (paired cycles, 8), PSECONDS (1.5).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { fileURLToPath } from "node:url";
@@ -49,6 +50,11 @@ if (args[0] !== "--serve") {
     cycles: env("XCYCLES", 8),
     seconds: env("XSECONDS", 1.5),
   });
+  const pa = await harness.measurePaired({
+    ...common,
+    cycles: env("PCYCLES", 8),
+    seconds: env("PSECONDS", 1.5),
+  });
   const { version } = (await import("@nestjs/core/package.json", { with: { type: "json" } })).default;
   console.log(`\nNestJS ${version} on Express, Node ${process.versions.node}`);
   console.log(
@@ -63,6 +69,8 @@ if (args[0] !== "--serve") {
         "± standard error",
         "ratio to bare (crossover, mean of cycles)",
         "± standard error ",
+        "ratio to bare (paired, mean of cycles)",
+        "± standard error  ",
       ],
       VARIANTS.map((v) => [
         v,
@@ -74,10 +82,13 @@ if (args[0] !== "--serve") {
         `± ${con.results[v].se.toFixed(3)}`,
         xo.results[v].ratio.toFixed(3),
         `± ${xo.results[v].se.toFixed(3)}`,
+        pa.results[v].ratio.toFixed(3),
+        `± ${pa.results[v].se.toFixed(3)}`,
       ]),
     ),
   );
   for (const [label, r] of [
+    ["paired, the verdict", pa.results],
     ["crossover", xo.results],
     ["concurrent", con.results],
     ["sequential req/s", seq.results],
@@ -90,7 +101,7 @@ if (args[0] !== "--serve") {
     );
   }
   console.log(
-    `marketmeter recorded ${(seq.stats.marketmeter ?? 0) + (con.stats.marketmeter ?? 0) + (xo.stats.marketmeter ?? 0)} requests`,
+    `marketmeter recorded ${(seq.stats.marketmeter ?? 0) + (con.stats.marketmeter ?? 0) + (xo.stats.marketmeter ?? 0) + (pa.stats.marketmeter ?? 0)} requests`,
   );
   process.exit(0);
 }

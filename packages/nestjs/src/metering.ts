@@ -9,14 +9,7 @@ import type { ResolvedModuleOptions } from "./options.js";
 type Args = [req: any, res: any, result: unknown];
 
 // Undecorated requests share one read-only state, so the hot path allocates nothing per request.
-const METER_ALL: http.MeterState<Args> = Object.freeze({
-  owner: true,
-  skip: false,
-  dimension: undefined,
-  quantity: undefined,
-  marketplace: undefined,
-  subscription: undefined,
-});
+const METER_ALL = http.DEFAULT_METER_STATE as http.MeterState<Args>;
 const METER_NONE: http.MeterState<Args> = Object.freeze({
   owner: true,
   skip: true,

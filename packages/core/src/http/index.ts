@@ -6,7 +6,9 @@ export { readNodeBody, readWebBody } from "./body.js";
 export type { ParsedBody } from "./body.js";
 export { subjectOf } from "./customer.js";
 export {
+  DEFAULT_METER_STATE,
   findMeterState,
+  firstToFinish,
   METER_STATE,
   applyMeterSpec,
   createMeter,

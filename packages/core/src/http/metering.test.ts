@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../errors/index.js";
 import {
+  DEFAULT_METER_STATE,
   applyMeterSpec,
   createMeter,
   findMeterState,
+  firstToFinish,
   meterStateOf,
   parseMeterSpec,
   skipMeteringOf,
@@ -171,5 +173,27 @@ describe("createMeter", () => {
     expect(meterStateOf(req)).toBe(meterStateOf(req));
     expect(findMeterState(req)).toBe(meterStateOf(req));
     expect(Object.getOwnPropertySymbols(req).map(String)).toEqual(["Symbol(marketmeter.http.meterState)"]);
+  });
+});
+
+describe("firstToFinish", () => {
+  it("lets only the first listener of a finishing response through, then the next response's", () => {
+    const a = {};
+    const b = {};
+    expect([firstToFinish(a), firstToFinish(a), firstToFinish(a)]).toEqual([true, false, false]);
+    expect([firstToFinish(b), firstToFinish(b)]).toEqual([true, false]);
+    expect(firstToFinish(a)).toBe(true);
+  });
+
+  it("is shared by every copy of the package, through a global registered symbol", () => {
+    const shared = (globalThis as Record<symbol, { last?: object }>)[Symbol.for("marketmeter.http.finished")];
+    const res = {};
+    expect(firstToFinish(res)).toBe(true);
+    expect(shared?.last).toBe(res);
+  });
+
+  it("the shared default state meters with the middleware's options and cannot be changed", () => {
+    expect(DEFAULT_METER_STATE).toMatchObject({ skip: false, dimension: undefined, quantity: undefined });
+    expect(Object.isFrozen(DEFAULT_METER_STATE)).toBe(true);
   });
 });

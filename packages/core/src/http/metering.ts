@@ -49,7 +49,11 @@ export interface MeterUsageOptions<A extends unknown[]> {
 
 /** Per-request metering state, shared by every marketmeter middleware that sees the request. */
 export interface MeterState<A extends unknown[] = unknown[]> {
-  /** A metering middleware has claimed this request; another mounting of it stands aside. */
+  /**
+   * A metering middleware that claims requests as they enter (Hono) has claimed this one; another
+   * mounting of it stands aside. Adapters that meter on the response's `finish` event use
+   * {@link firstToFinish} instead.
+   */
   owner: boolean;
   skip: boolean;
   dimension: string | undefined;
@@ -90,6 +94,41 @@ export function meterStateOf<A extends unknown[]>(carrier: object): MeterState<A
 /** The metering state of a request if any middleware created one (never creates it). */
 export function findMeterState<A extends unknown[]>(carrier: object): MeterState<A> | undefined {
   return (carrier as { [METER_STATE]?: MeterState<A> })[METER_STATE];
+}
+
+/**
+ * The state of a request that no route override, skip or guard touched: read-only and shared, so an
+ * adapter that looks its state up when the response finishes allocates nothing for plain requests.
+ */
+export const DEFAULT_METER_STATE: MeterState<unknown[]> = Object.freeze({
+  owner: true,
+  skip: false,
+  dimension: undefined,
+  quantity: undefined,
+  marketplace: undefined,
+  subscription: undefined,
+});
+
+/**
+ * The response whose finish was metered last, shared by every copy of the package (Symbol.for), so
+ * that when two metering middlewares hooked the same response only the first listener (the one mounted
+ * first) records it.
+ */
+const finished: { last: object | undefined } = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for("marketmeter.http.finished")
+] ??= { last: undefined }) as { last: object | undefined };
+
+/**
+ * For adapters that meter from the response's `finish` event: true for the first marketmeter listener
+ * that sees this response finish, false for any later one (mounted twice records once). A response
+ * emits `finish` once and runs its listeners one after another, so comparing with the response seen
+ * last is enough, and the request path writes no per-request marker at all. The reference is to the
+ * last finished response only, replaced when the next one finishes.
+ */
+export function firstToFinish(response: object): boolean {
+  if (finished.last === response) return false;
+  finished.last = response;
+  return true;
 }
 
 const consoleLogger: Logger = {
