@@ -11,8 +11,7 @@
 // each variant against bare in two processes that swap, never more than two servers on the CPU: the
 // verdict); concurrent rounds (CPU per request, all variants side by side, a process per variant); and
 // crossover rounds (CPU per request, every process serving every variant in turn). The last two load
-// five servers on one CPU at once, which makes memory-touching work cost more than in a server that has
-// its core to itself.
+// five servers on one CPU at once, further from a server that has its core to itself.
 // Build first (`pnpm build`): the adapters are loaded from their dist.
 // Options (env): FRAMEWORKS (express,koa,hono), ROUNDS (sequential, default 5), SECONDS (1.5),
 // CONNECTIONS (10), CSESSIONS (concurrent sessions of fresh processes, 6), CROUNDS (rounds per session,

@@ -11,10 +11,10 @@
 //   cancel out as well as the machine's noise.
 // paired (`measurePaired`): the verdict. Like the crossover, but only two processes, and only one
 //   variant against bare at a time, with the processes swapped: the noise and the process layout cancel,
-//   and no more than two servers share the CPU. With five servers loaded at once (concurrent, crossover),
-//   every switch between them evicts the others' caches, so a middleware's memory touches cost more
-//   there than in a server that has its core to itself, which is the setting of the sequential method
-//   and of a production server.
+//   and no more than two servers share the CPU, the closest a precise method gets to the sequential
+//   setting (and a production server's) of a server with its core to itself. The concurrent and
+//   crossover methods load five servers on one CPU at once, and their gaps to Map have come out larger;
+//   the README's Contributing section gives what is known of why.
 //
 // Why several: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
 // from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
@@ -457,12 +457,11 @@ export async function measureCrossover({
  * once: bare in one process and the variant in the other, then the same with the processes swapped.
  * The pair's ratio is the geometric mean of the two rounds' ratios, so how each process happens to be
  * laid out cancels out (as in the crossover), and the machine's noise hits both sides of each round
- * alike (as in the concurrent method). Why it exists beside the crossover: with every variant loaded at
- * once, five server processes share one CPU and each switch between them evicts the others' caches,
- * so work that touches memory costs more there than in a server that has its core to itself (which is
- * what the sequential method, and a production server, sees). Two processes are the fewest that still
- * cancel the machine's noise. Result per variant: the mean over cycles of the pair ratio to bare, with
- * its standard error.
+ * alike (as in the concurrent method). Why it exists beside the crossover: there every variant is
+ * loaded at once, five server processes on one CPU, each switch between them evicting the others'
+ * caches, which is far from a server that has its core to itself (the sequential method's setting, and
+ * a production server's). Two processes are the fewest that still cancel the machine's noise. Result
+ * per variant: the mean over cycles of the pair ratio to bare, with its standard error.
  */
 export async function measurePaired({
   script,
