@@ -53,8 +53,9 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
   // and when meterUsage is mounted twice only the first listener records.
   function onFinish(this: Response): void {
     if (!http.firstToFinish(this)) return;
-    const state = http.findMeterState<ExpressArgs>(carrier(this)) ?? http.DEFAULT_METER_STATE;
-    void meter.finish(state, this.statusCode, [this.req, this]);
+    const state = http.findMeterState<ExpressArgs>(carrier(this));
+    if (state === undefined) void meter.finishDefault(this.statusCode, this.req, this);
+    else void meter.finish(state, this.statusCode, [this.req, this]);
   }
   (onFinish as unknown as Record<symbol, unknown>)[MARKETPLACE_OF] = marketplace;
   return (_req, res, next) => {

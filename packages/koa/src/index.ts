@@ -63,8 +63,9 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
     const res = ctx.res;
     res.on("finish", () => {
       if (!http.firstToFinish(res)) return;
-      const state = http.findMeterState<KoaArgs>(ctx.state) ?? http.DEFAULT_METER_STATE;
-      void meter.finish(state, res.statusCode, [ctx]);
+      const state = http.findMeterState<KoaArgs>(ctx.state);
+      if (state === undefined) void meter.finishDefault(res.statusCode, ctx);
+      else void meter.finish(state, res.statusCode, [ctx]);
     });
     return next();
   };

@@ -197,3 +197,47 @@ describe("firstToFinish", () => {
     expect(Object.isFrozen(DEFAULT_METER_STATE)).toBe(true);
   });
 });
+
+describe("finishDefault", () => {
+  type Two = [req: { customer?: unknown }, res: { rows?: number }];
+  it("meters a request nothing overrode like finish() with the default state, passing the arguments one by one", async () => {
+    const m = make();
+    const seen: unknown[][] = [];
+    const meter = createMeter<Two>(m, {
+      getCustomer: (...args) => {
+        seen.push(args);
+        return args[0].customer as never;
+      },
+      shouldMeter: (_req, res) => (res.rows ?? 0) > 0,
+      quantity: 3,
+      dimension: "api_calls",
+    });
+    const req = { customer: ID };
+    meter.finishDefault(200, req, { rows: 1 });
+    meter.finishDefault(200, req, { rows: 0 });
+    expect(seen).toEqual([[req, { rows: 1 }]]);
+    expect(m.stats()).toMatchObject({ records: 1, quantity: 3 });
+    const [grain] = await m.report();
+    expect(grain).toMatchObject({ dimension: "api_calls", quantity: 3 });
+  });
+
+  it("a one-argument framework: async customers, computed quantities and errors get the same tuple as finish()", async () => {
+    const m = make();
+    const errors: unknown[][] = [];
+    const meter = createMeter<Args>(m, {
+      getCustomer: async (req) => req.customer as never,
+      quantity: (req) => req.rows ?? 0,
+      dimension: "api_calls",
+      onError: (...args) => errors.push(args),
+      logger: silent,
+    });
+    await meter.finishDefault(200, { customer: ID, rows: 5 });
+    const bad = { customer: ID, rows: -1 };
+    await meter.finishDefault(200, bad);
+    meter.finishDefault(500, { customer: ID, rows: 9 });
+    expect(m.stats()).toMatchObject({ records: 1, quantity: 5 });
+    expect(errors).toHaveLength(1);
+    expect(isMarketplaceError(errors[0]?.[0], "INVALID_QUANTITY")).toBe(true);
+    expect(errors[0]?.slice(1)).toEqual([bad]);
+  });
+});

@@ -202,6 +202,12 @@ export interface Meter<A extends unknown[]> {
    * otherwise returns a promise (for `waitUntil`) that never rejects.
    */
   finish(state: MeterState<A>, status: number, args: A): void | Promise<void>;
+  /**
+   * `finish` for a request that no override, skip or guard touched (no state), with the handler
+   * arguments passed one by one (`b` only where the framework has two), so the common case allocates
+   * nothing.
+   */
+  finishDefault(status: number, a: A[0], b?: A[1]): void | Promise<void>;
 }
 
 /**
@@ -216,6 +222,21 @@ function call<A extends unknown[], R>(fn: (...args: A) => R, args: A): R {
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+
+/** A billing identity object as it is (not a promise, not a tenant): recorded without more ado. */
+const isIdentityObject = (v: unknown): v is IdentityInput =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as { then?: unknown }).then !== "function" &&
+  typeof (v as { tenantId?: unknown }).tenantId !== "string";
+
+/** A handler-arguments function called with them one by one. */
+type Two<R> = (a: unknown, b: unknown) => R;
+
+/** The handler arguments as the tuple the slow paths and `onError` take. */
+function argsOf<A extends unknown[]>(a: A[0], b: A[1] | undefined): A {
+  return (b === undefined ? [a] : [a, b]) as A;
+}
 
 /**
  * Builds the metering engine. Validates options at once (coded `INVALID_CONFIG`).
@@ -342,16 +363,9 @@ export function createMeter<A extends unknown[]>(
         const quantity = state.quantity ?? defaultQuantity;
         // The common case (a billing identity object from a sync getCustomer, a fixed quantity): one
         // record() call and nothing else.
-        if (
-          typeof quantity === "number" &&
-          quantity !== 0 &&
-          typeof customer === "object" &&
-          customer !== null &&
-          typeof (customer as { then?: unknown }).then !== "function" &&
-          typeof (customer as { tenantId?: unknown }).tenantId !== "string"
-        ) {
+        if (typeof quantity === "number" && quantity !== 0 && isIdentityObject(customer)) {
           marketplace.record({
-            identity: customer as IdentityInput,
+            identity: customer,
             dimension: state.dimension ?? defaultDimension,
             quantity,
           });
@@ -360,6 +374,19 @@ export function createMeter<A extends unknown[]>(
         return finishSlow(state, customer, args);
       } catch (err) {
         fail(err, args);
+      }
+    },
+    finishDefault(status, a, b) {
+      try {
+        if (!(shouldMeter ? (shouldMeter as unknown as Two<boolean>)(a, b) : status < 400)) return;
+        const customer = (getCustomer as unknown as Two<unknown>)(a, b);
+        if (typeof defaultQuantity === "number" && defaultQuantity !== 0 && isIdentityObject(customer)) {
+          marketplace.record({ identity: customer, dimension: defaultDimension, quantity: defaultQuantity });
+          return;
+        }
+        return finishSlow(DEFAULT_METER_STATE as MeterState<A>, customer, argsOf(a, b));
+      } catch (err) {
+        fail(err, argsOf(a, b));
       }
     },
   };
