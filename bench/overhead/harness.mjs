@@ -389,6 +389,43 @@ export async function measureConcurrent({
 }
 
 /**
+ * `n` server processes that each serve every variant (the crossover and paired methods), with this
+ * process pinned to the load CPU and a load generator: `{ procs, load, pinned, round, close }`.
+ * `round(urls)` loads `urls[i]` in process `i` for `seconds` (after `settleSeconds` unmeasured, while
+ * the caches of the newly loaded variants warm up) and returns each process's CPU µs per request;
+ * `close()` stops everything and returns the records each variant saw.
+ */
+async function startEveryVariant(n, o) {
+  const procs = [];
+  for (let i = 0; i < n; i++) procs.push(await startChild(o.script, [...o.args, o.variants.join(",")]));
+  const pinned = pinSelf(1);
+  const load = new RawLoad(o.header, o.customers, o.connections);
+  return {
+    procs,
+    load,
+    pinned,
+    async round(urls) {
+      await load.runAll(urls, o.settleSeconds * 1000);
+      const c0 = await Promise.all(procs.map((p) => p.cpu()));
+      const got = await load.runAll(urls, o.seconds * 1000);
+      const c1 = await Promise.all(procs.map((p) => p.cpu()));
+      return procs.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
+    },
+    async close() {
+      load.close();
+      const stats = {};
+      for (const p of procs)
+        for (const [v, count] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + count;
+      return stats;
+    },
+  };
+}
+
+/** Per variant: the median CPU µs/request and the mean (± standard error) of the per-cycle ratios. */
+const summarize = (variants, costs, perCycle) =>
+  Object.fromEntries(variants.map((v) => [v, { us: median(costs[v]), ...meanWithError(perCycle[v]) }]));
+
+/**
  * Crossover rounds: the per-request cost of each variant with every other difference between processes
  * taken out. `k` server processes (one per variant) each serve every variant, each on its own port, and
  * all are loaded at the same time, pinned like the concurrent method. In round `r` process `i` is
@@ -417,38 +454,27 @@ export async function measureCrossover({
 }) {
   if (!variants.includes("bare")) throw new Error('measureCrossover needs a "bare" variant to compare with');
   const k = variants.length;
-  const procs = [];
-  for (let i = 0; i < k; i++) procs.push(await startChild(script, [...args, variants.join(",")]));
-  const pinnedHere = pinSelf(1);
-  const load = new RawLoad(header, customers, connections);
-  const assign = (r) => procs.map((_, i) => variants[(i + r) % k]);
-  const urlsOf = (r) => assign(r).map((v, i) => procs[i].urls[v]);
+  const o = { script, args, variants, seconds, settleSeconds, connections, header, customers };
+  const run = await startEveryVariant(k, o);
+  const assign = (r) => run.procs.map((_, i) => variants[(i + r) % k]);
+  const urlsOf = (r) => assign(r).map((v, i) => run.procs[i].urls[v]);
   // Warm-up: every process serves every variant for a while (JIT, connections).
-  for (let r = 0; r < k; r++) await load.runAll(urlsOf(r), warmupSeconds * 1000);
+  for (let r = 0; r < k; r++) await run.load.runAll(urlsOf(r), warmupSeconds * 1000);
   const costs = Object.fromEntries(variants.map((v) => [v, []]));
   const perCycle = Object.fromEntries(variants.map((v) => [v, []]));
   for (let cycle = 0; cycle < cycles; cycle++) {
     const sums = Object.fromEntries(variants.map((v) => [v, 0]));
     for (let r = 0; r < k; r++) {
-      const urls = urlsOf(r);
-      await load.runAll(urls, settleSeconds * 1000); // the caches of the newly loaded variant warm up
-      const c0 = await Promise.all(procs.map((p) => p.cpu()));
-      const got = await load.runAll(urls, seconds * 1000);
-      const c1 = await Promise.all(procs.map((p) => p.cpu()));
+      const us = await run.round(urlsOf(r));
       for (const [i, v] of assign(r).entries()) {
-        const us = (c1[i] - c0[i]) / Math.max(1, got[i].count);
-        sums[v] += Math.log(us);
-        costs[v].push(us);
+        sums[v] += Math.log(us[i]);
+        costs[v].push(us[i]);
       }
     }
     for (const v of variants) perCycle[v].push(Math.exp((sums.bare - sums[v]) / k));
   }
-  load.close();
-  const stats = {};
-  for (const p of procs) for (const [v, n] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + n;
-  const out = {};
-  for (const v of variants) out[v] = { us: median(costs[v]), ...meanWithError(perCycle[v]) };
-  return { results: out, stats, pinned: pinnedHere };
+  const stats = await run.close();
+  return { results: summarize(variants, costs, perCycle), stats, pinned: run.pinned };
 }
 
 /**
@@ -477,12 +503,14 @@ export async function measurePaired({
 }) {
   if (!variants.includes("bare")) throw new Error('measurePaired needs a "bare" variant to compare with');
   const others = variants.filter((v) => v !== "bare");
-  const procs = [];
-  for (let i = 0; i < 2; i++) procs.push(await startChild(script, [...args, variants.join(",")]));
-  const pinnedHere = pinSelf(1);
-  const load = new RawLoad(header, customers, connections);
+  const o = { script, args, variants, seconds, settleSeconds, connections, header, customers };
+  const run = await startEveryVariant(2, o);
   // Warm-up: both processes serve every variant for a while (JIT, connections).
-  for (const v of variants) await load.runAll([procs[0].urls[v], procs[1].urls[v]], warmupSeconds * 1000);
+  for (const v of variants)
+    await run.load.runAll(
+      run.procs.map((p) => p.urls[v]),
+      warmupSeconds * 1000,
+    );
   const costs = Object.fromEntries(variants.map((v) => [v, []]));
   const perCycle = Object.fromEntries(variants.map((v) => [v, []]));
   for (let cycle = 0; cycle < cycles; cycle++) {
@@ -493,12 +521,7 @@ export async function measurePaired({
       let logRatio = 0;
       for (let swap = 0; swap < 2; swap++) {
         const side = [0, 1].map((i) => ((i + swap + cycle) % 2 === 0 ? "bare" : v));
-        const urls = side.map((s, i) => procs[i].urls[s]);
-        await load.runAll(urls, settleSeconds * 1000); // the caches of the newly loaded variants warm up
-        const c0 = await Promise.all(procs.map((p) => p.cpu()));
-        const got = await load.runAll(urls, seconds * 1000);
-        const c1 = await Promise.all(procs.map((p) => p.cpu()));
-        const us = side.map((_, i) => (c1[i] - c0[i]) / Math.max(1, got[i].count));
+        const us = await run.round(side.map((s, i) => run.procs[i].urls[s]));
         const b = side.indexOf("bare");
         logRatio += Math.log(us[b]) - Math.log(us[1 - b]);
         costs.bare.push(us[b]);
@@ -507,12 +530,8 @@ export async function measurePaired({
       perCycle[v].push(Math.exp(logRatio / 2));
     }
   }
-  load.close();
-  const stats = {};
-  for (const p of procs) for (const [v, n] of Object.entries(await p.close())) stats[v] = (stats[v] ?? 0) + n;
-  const out = {};
-  for (const v of variants) out[v] = { us: median(costs[v]), ...meanWithError(perCycle[v]) };
-  return { results: out, stats, pinned: pinnedHere };
+  const stats = await run.close();
+  return { results: summarize(variants, costs, perCycle), stats, pinned: run.pinned };
 }
 
 /** Formats rows as a Markdown table. */

@@ -26,6 +26,8 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type CustomerRef, type Marketplace, createMarketplace } from "@marketmeter/core";
 import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -62,6 +64,50 @@ const CA1 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A
 const CA2 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
 const LEG = Object.freeze({ productCode: DEMO.P_L, customerIdentifier: DEMO.C1 });
 const IDENTITIES: Readonly<Record<string, CustomerRef>> = { ca1: CA1, ca2: CA2, leg: LEG };
+
+/** The billing identity the adapters' own tests meter (a Concurrent Agreements buyer of `DEMO.P_CA`). */
+export const TEST_IDENTITY = Object.freeze({ customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
+
+/**
+ * A dry-run marketplace (memory store, timers off) on `DEMO.P_CA` with the dimensions `api_calls` and
+ * `tokens`, for adapter tests that count what was recorded; `close` it when done.
+ */
+export function dryRunMarketplace(): Marketplace {
+  return createMarketplace({
+    products: [{ productCode: DEMO.P_CA }],
+    dimensions: ["api_calls", "tokens"],
+    dryRun: true,
+    autoStart: false,
+    aws: {
+      region: "us-east-1",
+      endpoint: "http://127.0.0.1:9",
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+    },
+  });
+}
+
+/** Units recorded per dimension, once the responses just answered have finished. */
+export async function unitsByDimension(m: Marketplace): Promise<Record<string, number>> {
+  await new Promise((r) => setTimeout(r, 20));
+  const out: Record<string, number> = {};
+  for (const g of await m.report()) out[g.dimension] = (out[g.dimension] ?? 0) + g.quantity;
+  return out;
+}
+
+/** Starts an app (anything with Node's `listen`) on 127.0.0.1:0: its URL and a way to stop it. */
+export async function listenOnLoopback(app: {
+  listen(port: number, host: string): Server;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
 
 /** The `getCustomer` every conformance app uses, keyed by the `x-customer` header. */
 export function customerFromHeader(header: string | undefined): CustomerRef | Promise<CustomerRef> {

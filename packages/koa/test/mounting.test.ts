@@ -1,24 +1,18 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-import type { AddressInfo } from "node:net";
 import Router from "@koa/router";
 import Koa from "koa";
-import { afterEach, describe, expect, it } from "vitest";
 import {
-  type Marketplace,
-  type MarketmeterState,
-  createMarketplace,
-  meter,
-  meterUsage,
-  skipMetering,
-} from "../src/index.js";
+  TEST_IDENTITY,
+  dryRunMarketplace,
+  listenOnLoopback,
+  unitsByDimension,
+} from "@marketmeter/adapter-conformance";
+import { afterEach, describe, expect, it } from "vitest";
+import { type Marketplace, type MarketmeterState, meter, meterUsage, skipMetering } from "../src/index.js";
 
-const P = "pca1234567890abcdefghijkl";
-const identity = Object.freeze({
-  customerAWSAccountId: "123456789012",
-  licenseArn: "arn:aws:license-manager::294406891311:license:l-1123456789abcdef0123456789abcdef",
-});
+const identity = TEST_IDENTITY;
 const getCustomer = () => identity;
 
 const open: Array<() => Promise<void>> = [];
@@ -27,38 +21,18 @@ afterEach(async () => {
 });
 
 function dryMarketplace(): Marketplace {
-  const m = createMarketplace({
-    products: [{ productCode: P }],
-    dimensions: ["api_calls", "tokens"],
-    dryRun: true,
-    autoStart: false,
-    aws: {
-      region: "us-east-1",
-      endpoint: "http://127.0.0.1:9",
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
-    },
-  });
+  const m = dryRunMarketplace();
   open.push(() => m.close());
   return m;
 }
 
-async function serve(app: Koa): Promise<string> {
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  open.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+async function serve(app: Parameters<typeof listenOnLoopback>[0]): Promise<string> {
+  const { url, close } = await listenOnLoopback(app);
+  open.push(close);
+  return url;
 }
 
-/** Units per dimension, once every response has finished. */
-async function units(m: Marketplace): Promise<Record<string, number>> {
-  await new Promise((r) => setTimeout(r, 20));
-  const out: Record<string, number> = {};
-  for (const g of await m.report()) out[g.dimension] = (out[g.dimension] ?? 0) + g.quantity;
-  return out;
-}
+const units = unitsByDimension;
 
 const ok = (ctx: Koa.Context) => {
   ctx.body = "ok";
