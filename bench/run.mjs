@@ -69,6 +69,6 @@ if (!process.argv.includes("--core")) {
     join(here, "../packages/nestjs/bench/overhead-nest.mjs"),
   ]) {
     console.log("");
-    execFileSync(process.execPath, [script], { stdio: "inherit", timeout: 1_800_000 });
+    execFileSync(process.execPath, [script], { stdio: "inherit", timeout: 2_700_000 });
   }
 }

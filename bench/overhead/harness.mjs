@@ -1,4 +1,4 @@
-// The loopback-load harness every overhead benchmark shares. Four methods:
+// The loopback-load harness every overhead benchmark shares. Five methods:
 //
 // sequential (`measure`): the classic one. Each variant in turn gets autocannon load; the variants are
 //   interleaved over rounds, in an order that rotates each round, and each variant's req/s ratio to
@@ -9,12 +9,16 @@
 // crossover (`measureCrossover`): the precise one for per-request work. Every process serves every
 //   variant, and each round loads a different variant in each process, so differences between processes
 //   cancel out as well as the machine's noise.
-// paired (`measurePaired`): the verdict. Like the crossover, but only two processes, and only one
+// paired (`measurePaired`): the ratios to bare. Like the crossover, but only two processes, and only one
 //   variant against bare at a time, with the processes swapped: the noise and the process layout cancel,
 //   and no more than two servers share the CPU, the closest a precise method gets to the sequential
 //   setting (and a production server's) of a server with its core to itself. The concurrent and
 //   crossover methods load five servers on one CPU at once, and their gaps to Map have come out larger;
 //   the README's Contributing section gives what is known of why.
+// A/B (`measureAB`): the verdict for a middleware's cost over another's. Two processes each run ONE app
+//   that switches between the two middlewares; both are loaded at once, one on each, then swapped. The
+//   methods above compare separate apps and subtract two ratios to bare; this one measures the
+//   difference itself, with the app, the framework's JIT state and the process layout held the same.
 //
 // Why several: on a small shared virtual machine the throughput of one hello-world server moves by 10-30 %
 // from one second to the next (another tenant, the hypervisor stealing the CPU), far more than the 3 %
@@ -97,20 +101,22 @@ async function startChild(script, args) {
     if (m.ready) ready(m);
     else waiting.get(m.seq)?.(m);
   });
-  const ask = (cmd) =>
+  const ask = (cmd, extra) =>
     new Promise((resolve) => {
       const id = ++seq;
       waiting.set(id, (m) => {
         waiting.delete(id);
         resolve(m);
       });
-      child.send({ seq: id, cmd });
+      child.send({ seq: id, cmd, ...extra });
     });
   const { urls } = await readyP;
   child.removeAllListeners("exit");
   return {
     urls,
     cpu: async () => (await ask("cpu")).cpu,
+    /** A/B server children only: switch the app to `variant`. */
+    use: (variant) => ask("use", { variant }),
     async close() {
       const { stats } = await ask("close");
       child.disconnect();
@@ -192,7 +198,10 @@ export async function serveVariants(variants, start) {
   const servers = {};
   for (const v of variants) servers[v] = await start(v);
   process.on("message", async (m) => {
-    if (m.cmd === "cpu") {
+    if (m.cmd === "use") {
+      for (const s of Object.values(servers)) s.use(m.variant);
+      process.send({ seq: m.seq });
+    } else if (m.cmd === "cpu") {
       const c = process.cpuUsage();
       process.send({ seq: m.seq, cpu: c.user + c.system });
     } else if (m.cmd === "close") {
@@ -532,6 +541,68 @@ export async function measurePaired({
   }
   const stats = await run.close();
   return { results: summarize(variants, costs, perCycle), stats, pinned: run.pinned };
+}
+
+/**
+ * A/B rounds: what one variant's middleware costs per request over another's, with everything else held
+ * the same. Two server processes each run ONE app (`script` with `startSwitch`) whose only middleware
+ * hands each request to variant `a`'s or `b`'s middleware, switched over IPC between rounds; both
+ * processes are loaded at once, one on `a` and the other on `b`, then swapped. So the two variants share
+ * the app, the framework's code and its JIT state, the process layout (it cancels in the swap) and the
+ * machine's noise (same seconds, same CPU): what is left is the difference in per-request work, which
+ * the other methods, comparing separate apps, measure less precisely. It measures a difference between
+ * middlewares, not a ratio to a bare app (the switching middleware is in both). Result: the mean over
+ * swapped pairs of rounds of CPU(a) / CPU(b), with its standard error, and each side's median CPU µs
+ * per request.
+ */
+export async function measureAB({
+  script,
+  args = [],
+  a,
+  b,
+  rounds = 20,
+  seconds = 1.5,
+  settleSeconds = 0.3,
+  warmupSeconds = 2,
+  connections = 4,
+  header = "x-customer",
+  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+}) {
+  if (rounds < 2 || rounds % 2)
+    throw new Error("measureAB needs an even number of rounds (pairs of swapped rounds)");
+  // Each child gets `...args switch a,b` (serve.mjs: one switching app for the two variants).
+  const o = { script, args: [...args, "switch"], variants: [a, b], seconds, settleSeconds, connections };
+  const run = await startEveryVariant(2, { ...o, header, customers });
+  const urls = run.procs.map((p) => Object.values(p.urls)[0]);
+  const side = (r) => (r % 2 === 0 ? [a, b] : [b, a]);
+  for (let r = 0; r < 2; r++) {
+    await Promise.all(run.procs.map((p, i) => p.use(side(r)[i])));
+    await run.load.runAll(urls, warmupSeconds * 1000);
+  }
+  const costs = { [a]: [], [b]: [] };
+  const pairs = [];
+  let logPair = 0;
+  for (let r = 0; r < rounds; r++) {
+    const s = side(r);
+    await Promise.all(run.procs.map((p, i) => p.use(s[i])));
+    const us = await run.round(urls);
+    const ia = s.indexOf(a);
+    costs[a].push(us[ia]);
+    costs[b].push(us[1 - ia]);
+    logPair += Math.log(us[ia]) - Math.log(us[1 - ia]);
+    if (r % 2 === 1) {
+      pairs.push(Math.exp(logPair / 2));
+      logPair = 0;
+    }
+  }
+  const stats = await run.close();
+  return {
+    usA: median(costs[a]),
+    usB: median(costs[b]),
+    ...meanWithError(pairs),
+    records: stats,
+    pinned: run.pinned,
+  };
 }
 
 /** Formats rows as a Markdown table. */

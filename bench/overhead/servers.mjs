@@ -63,18 +63,17 @@ function counter(name) {
   });
 }
 
-function expressApp(variant, marketplace) {
-  const app = express();
-  app.set("etag", false);
-  app.set("x-powered-by", false);
+/** The variant's middleware for Express (undefined for bare). */
+function expressMiddleware(variant, marketplace) {
   if (variant === "map") {
     const counts = new Map();
-    app.use((req, _res, next) => {
+    return (req, _res, next) => {
       const c = req.headers["x-customer"];
       counts.set(c, (counts.get(c) ?? 0) + 1);
       next();
-    });
-  } else if (variant === "mapfinish") {
+    };
+  }
+  if (variant === "mapfinish") {
     const counts = new Map();
     function onFinish() {
       if (this.statusCode < 400) {
@@ -82,42 +81,38 @@ function expressApp(variant, marketplace) {
         counts.set(c, (counts.get(c) ?? 0) + 1);
       }
     }
-    app.use((_req, res, next) => {
+    return (_req, res, next) => {
       res.on("finish", onFinish);
       next();
-    });
-  } else if (variant === "prom") {
+    };
+  }
+  if (variant === "prom") {
     const requests = counter("express_requests_total");
-    app.use((req, res, next) => {
+    return (req, res, next) => {
       res.on("finish", () => requests.inc({ customer: req.headers["x-customer"], status: res.statusCode }));
       next();
-    });
-  } else if (variant === "marketmeter") {
-    app.use(
-      adapters.express.meterUsage(marketplace, {
-        getCustomer: (req) => identities.get(req.headers["x-customer"]),
-        dimension: "api_calls",
-      }),
-    );
+    };
   }
-  app.get("/", (_req, res) => {
-    res.end("hello");
-  });
-  return app;
+  if (variant === "marketmeter")
+    return adapters.express.meterUsage(marketplace, {
+      getCustomer: (req) => identities.get(req.headers["x-customer"]),
+      dimension: "api_calls",
+    });
 }
 
-function koaApp(variant, marketplace) {
-  const app = new Koa();
+/** The variant's middleware for Koa (undefined for bare). */
+function koaMiddleware(variant, marketplace) {
   if (variant === "map") {
     const counts = new Map();
-    app.use((ctx, next) => {
+    return (ctx, next) => {
       const c = ctx.req.headers["x-customer"];
       counts.set(c, (counts.get(c) ?? 0) + 1);
       return next();
-    });
-  } else if (variant === "mapfinish") {
+    };
+  }
+  if (variant === "mapfinish") {
     const counts = new Map();
-    app.use((ctx, next) => {
+    return (ctx, next) => {
       ctx.res.on("finish", () => {
         if (ctx.res.statusCode < 400) {
           const c = ctx.req.headers["x-customer"];
@@ -125,61 +120,84 @@ function koaApp(variant, marketplace) {
         }
       });
       return next();
-    });
-  } else if (variant === "prom") {
+    };
+  }
+  if (variant === "prom") {
     const requests = counter("koa_requests_total");
-    app.use((ctx, next) => {
+    return (ctx, next) => {
       ctx.res.on("finish", () =>
         requests.inc({ customer: ctx.req.headers["x-customer"], status: ctx.res.statusCode }),
       );
       return next();
-    });
-  } else if (variant === "marketmeter") {
-    app.use(
-      adapters.koa.meterUsage(marketplace, {
-        getCustomer: (ctx) => identities.get(ctx.req.headers["x-customer"]),
-        dimension: "api_calls",
-      }),
-    );
+    };
   }
+  if (variant === "marketmeter")
+    return adapters.koa.meterUsage(marketplace, {
+      getCustomer: (ctx) => identities.get(ctx.req.headers["x-customer"]),
+      dimension: "api_calls",
+    });
+}
+
+/** The variant's middleware for Hono (undefined for bare). */
+function honoMiddleware(variant, marketplace) {
+  if (variant === "map") {
+    const counts = new Map();
+    return async (c, next) => {
+      const k = c.req.header("x-customer");
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      await next();
+    };
+  }
+  if (variant === "mapfinish") {
+    const counts = new Map();
+    return async (c, next) => {
+      await next();
+      if (c.res.status < 400) {
+        const k = c.req.header("x-customer");
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+    };
+  }
+  if (variant === "prom") {
+    const requests = counter("hono_requests_total");
+    return async (c, next) => {
+      await next();
+      requests.inc({ customer: c.req.header("x-customer"), status: c.res.status });
+    };
+  }
+  if (variant === "marketmeter")
+    return adapters.hono.meterUsage(marketplace, {
+      getCustomer: (c) => identities.get(c.req.header("x-customer")),
+      dimension: "api_calls",
+    });
+}
+
+const middlewareOf = { express: expressMiddleware, koa: koaMiddleware, hono: honoMiddleware };
+
+// The apps: `use` is the one middleware in front of the hello-world route, or undefined for none.
+function expressApp(use) {
+  const app = express();
+  app.set("etag", false);
+  app.set("x-powered-by", false);
+  if (use) app.use(use);
+  app.get("/", (_req, res) => {
+    res.end("hello");
+  });
+  return app;
+}
+
+function koaApp(use) {
+  const app = new Koa();
+  if (use) app.use(use);
   app.use((ctx) => {
     ctx.body = "hello";
   });
   return app;
 }
 
-function honoApp(variant, marketplace) {
+function honoApp(use) {
   const app = new Hono();
-  if (variant === "map") {
-    const counts = new Map();
-    app.use(async (c, next) => {
-      const k = c.req.header("x-customer");
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-      await next();
-    });
-  } else if (variant === "mapfinish") {
-    const counts = new Map();
-    app.use(async (c, next) => {
-      await next();
-      if (c.res.status < 400) {
-        const k = c.req.header("x-customer");
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-      }
-    });
-  } else if (variant === "prom") {
-    const requests = counter("hono_requests_total");
-    app.use(async (c, next) => {
-      await next();
-      requests.inc({ customer: c.req.header("x-customer"), status: c.res.status });
-    });
-  } else if (variant === "marketmeter") {
-    app.use(
-      adapters.hono.meterUsage(marketplace, {
-        getCustomer: (c) => identities.get(c.req.header("x-customer")),
-        dimension: "api_calls",
-      }),
-    );
-  }
+  if (use) app.use(use);
   app.get("/", (c) => c.text("hello"));
   return app;
 }
@@ -191,23 +209,53 @@ const listen = (server) =>
     else server.once("listening", () => resolve(server));
   });
 
+function listenApp(framework, use) {
+  let server;
+  if (framework === "express") server = expressApp(use).listen(0, "127.0.0.1");
+  else if (framework === "koa") server = koaApp(use).listen(0, "127.0.0.1");
+  else server = serve({ fetch: honoApp(use).fetch, port: 0, hostname: "127.0.0.1" });
+  // The crossover method leaves a variant's connections idle for several seconds between its rounds.
+  server.keepAliveTimeout = 120_000;
+  return listen(server);
+}
+
+const closer = (server, marketplaces) => async () => {
+  server.closeAllConnections?.();
+  await new Promise((r) => server.close(r));
+  for (const m of marketplaces) await m?.close();
+};
+
 /** Starts one server; returns { url, close, marketplace }. */
 export async function start(framework, variant) {
   const marketplace = variant === "marketmeter" ? makeMarketplace() : undefined;
-  let server;
-  if (framework === "express") server = expressApp(variant, marketplace).listen(0, "127.0.0.1");
-  else if (framework === "koa") server = koaApp(variant, marketplace).listen(0, "127.0.0.1");
-  else server = serve({ fetch: honoApp(variant, marketplace).fetch, port: 0, hostname: "127.0.0.1" });
-  // The crossover method leaves a variant's connections idle for several seconds between its rounds.
-  server.keepAliveTimeout = 120_000;
-  await listen(server);
+  const server = await listenApp(framework, middlewareOf[framework](variant, marketplace));
   return {
     url: `http://127.0.0.1:${server.address().port}/`,
     marketplace,
-    async close() {
-      server.closeAllConnections?.();
-      await new Promise((r) => server.close(r));
-      await marketplace?.close();
+    close: closer(server, [marketplace]),
+  };
+}
+
+/**
+ * Starts one server whose only middleware hands each request to one of `variants`' middlewares (bare:
+ * straight to the route), switched with `use(variant)`: the same app, the same framework code and the
+ * same process for every variant, for the A/B method. Returns { url, use, close, marketplace }.
+ */
+export async function startSwitch(framework, variants) {
+  const marketplace = variants.includes("marketmeter") ? makeMarketplace() : undefined;
+  const pass = framework === "express" ? (_req, _res, next) => next() : (_c, next) => next();
+  const mws = Object.fromEntries(variants.map((v) => [v, middlewareOf[framework](v, marketplace) ?? pass]));
+  let current = pass;
+  const dispatch =
+    framework === "express" ? (req, res, next) => current(req, res, next) : (c, next) => current(c, next);
+  const server = await listenApp(framework, dispatch);
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    marketplace,
+    use(variant) {
+      if (!(variant in mws)) throw new Error(`unknown variant ${variant}`);
+      current = mws[variant];
     },
+    close: closer(server, [marketplace]),
   };
 }
