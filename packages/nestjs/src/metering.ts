@@ -22,6 +22,8 @@ const METER_NONE: http.MeterState<Args> = Object.freeze({
 export class Metering {
   private readonly meter: http.Meter<Args>;
   private readonly fallback: http.MeterState<Args>;
+  /** Undecorated routes are metered by default and nothing needs the handler's result. */
+  private readonly plain: boolean;
 
   constructor(o: ResolvedModuleOptions) {
     this.meter = http.createMeter<Args>(o.marketplace, {
@@ -32,6 +34,7 @@ export class Metering {
       logger: o.logger,
     });
     this.fallback = o.meterAll ? METER_ALL : METER_NONE;
+    this.plain = o.meterAll && !o.shouldMeter;
   }
 
   /**
@@ -39,7 +42,13 @@ export class Metering {
    * or the Fastify request/reply. Never throws.
    */
   finished(req: any, res: any): void {
-    const state: http.MeterState<Args> = http.findMeterState<Args>(req) ?? this.fallback;
+    const found = http.findMeterState<Args>(req);
+    // An undecorated route with nothing reading the handler's result: the engine's allocation-free path.
+    if (found === undefined && this.plain) {
+      void this.meter.finishDefault(res.statusCode, req, res);
+      return;
+    }
+    const state: http.MeterState<Args> = found ?? this.fallback;
     if (state.skip) return;
     void this.meter.finish(state, res.statusCode, [req, res, req[REQ_RESULT]]);
   }
