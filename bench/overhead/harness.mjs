@@ -53,6 +53,9 @@ const SERVER_FLAGS = [
 /** `[command, args]` that runs `argv` pinned to `cpu` when pinning is available. */
 const pinned = (cpu, argv) => (canPin ? ["taskset", ["-c", String(cpu), ...argv]] : [argv[0], argv.slice(1)]);
 
+/** The load's default buyers: requests rotate over them in the `x-customer` header. */
+const CUSTOMERS = Array.from({ length: 10 }, (_, i) => `c${i}`);
+
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -158,7 +161,7 @@ export async function measure({
   seconds,
   connections = 10,
   header = "x-customer",
-  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  customers = CUSTOMERS,
 }) {
   const servers = await startServers(script, args, variants);
   const samples = Object.fromEntries(variants.map((v) => [v, []]));
@@ -360,7 +363,7 @@ export async function measureConcurrent({
   warmupSeconds = 3,
   connections = 4,
   header = "x-customer",
-  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  customers = CUSTOMERS,
 }) {
   if (!variants.includes("bare")) throw new Error('measureConcurrent needs a "bare" variant to compare with');
   const perSession = Object.fromEntries(variants.map((v) => [v, []]));
@@ -459,7 +462,7 @@ export async function measureCrossover({
   warmupSeconds = 1.5,
   connections = 4,
   header = "x-customer",
-  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  customers = CUSTOMERS,
 }) {
   if (!variants.includes("bare")) throw new Error('measureCrossover needs a "bare" variant to compare with');
   const k = variants.length;
@@ -508,7 +511,7 @@ export async function measurePaired({
   warmupSeconds = 1.5,
   connections = 4,
   header = "x-customer",
-  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  customers = CUSTOMERS,
 }) {
   if (!variants.includes("bare")) throw new Error('measurePaired needs a "bare" variant to compare with');
   const others = variants.filter((v) => v !== "bare");
@@ -566,7 +569,7 @@ export async function measureAB({
   warmupSeconds = 2,
   connections = 4,
   header = "x-customer",
-  customers = Array.from({ length: 10 }, (_, i) => `c${i}`),
+  customers = CUSTOMERS,
 }) {
   if (rounds < 2 || rounds % 2)
     throw new Error("measureAB needs an even number of rounds (pairs of swapped rounds)");

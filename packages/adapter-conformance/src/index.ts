@@ -109,6 +109,33 @@ export async function listenOnLoopback(app: {
   };
 }
 
+/**
+ * What one test file opens (dry-run marketplaces, loopback servers), closed together by `closeAll`: call
+ * it in `afterEach`.
+ */
+export function testResources(): {
+  marketplace(): Marketplace;
+  serve(app: Parameters<typeof listenOnLoopback>[0]): Promise<string>;
+  closeAll(): Promise<void>;
+} {
+  const open: Array<() => Promise<void>> = [];
+  return {
+    marketplace() {
+      const m = dryRunMarketplace();
+      open.push(() => m.close());
+      return m;
+    },
+    async serve(app) {
+      const { url, close } = await listenOnLoopback(app);
+      open.push(close);
+      return url;
+    },
+    async closeAll() {
+      for (const close of open.splice(0)) await close();
+    },
+  };
+}
+
 /** The `getCustomer` every conformance app uses, keyed by the `x-customer` header. */
 export function customerFromHeader(header: string | undefined): CustomerRef | Promise<CustomerRef> {
   if (header === undefined || header === "") return undefined;

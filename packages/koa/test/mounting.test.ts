@@ -3,34 +3,15 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import Router from "@koa/router";
 import Koa from "koa";
-import {
-  TEST_IDENTITY,
-  dryRunMarketplace,
-  listenOnLoopback,
-  unitsByDimension,
-} from "@marketmeter/adapter-conformance";
+import { TEST_IDENTITY, testResources, unitsByDimension } from "@marketmeter/adapter-conformance";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Marketplace, type MarketmeterState, meter, meterUsage, skipMetering } from "../src/index.js";
+import { type MarketmeterState, meter, meterUsage, skipMetering } from "../src/index.js";
 
 const identity = TEST_IDENTITY;
 const getCustomer = () => identity;
 
-const open: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const close of open.splice(0)) await close();
-});
-
-function dryMarketplace(): Marketplace {
-  const m = dryRunMarketplace();
-  open.push(() => m.close());
-  return m;
-}
-
-async function serve(app: Parameters<typeof listenOnLoopback>[0]): Promise<string> {
-  const { url, close } = await listenOnLoopback(app);
-  open.push(close);
-  return url;
-}
+const { marketplace: dryMarketplace, serve, closeAll } = testResources();
+afterEach(closeAll);
 
 const units = unitsByDimension;
 
