@@ -29,11 +29,20 @@ describe("sqliteStore", () => {
     expect(() => sqliteStore({ tablePrefix: "x; drop" })).toThrow(/tablePrefix/);
     expect(() => sqliteStore({ busyTimeoutMs: -5 })).toThrow(/busyTimeoutMs/);
     expect(() => sqliteStore({ nope: 1 } as never)).toThrow(/unknown option/);
+  });
+
+  it("refuses path and database together with a coded error", () => {
+    const db = new Database(":memory:");
+    let caught: unknown;
     try {
-      sqliteStore({ path: ":memory:", database: new Database(":memory:") });
+      sqliteStore({ path: ":memory:", database: db });
     } catch (e) {
-      expect(isMarketplaceError(e, "INVALID_CONFIG")).toBe(true);
+      caught = e;
+    } finally {
+      db.close();
     }
+    expect(isMarketplaceError(caught, "INVALID_CONFIG"), String(caught)).toBe(true);
+    expect((caught as Error).message).toMatch(/path or database, not both/);
   });
 
   it("an in-memory database is not durable; a file is", async () => {
