@@ -60,6 +60,8 @@ export interface AdapterUnderTest {
 const H = 3_600_000;
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
 const SECRET = "conformance-webhook-secret-0123";
+/** The `x-customer` of the suite's own probe requests (anonymous: never billed). */
+const SENTINEL = "sentinel";
 const CA1 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1 });
 const CA2 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
 const LEG = Object.freeze({ productCode: DEMO.P_L, customerIdentifier: DEMO.C1 });
@@ -182,9 +184,15 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
           eventBridge: { secret: SECRET },
         },
       });
+    // Anonymous requests whose getCustomer call proves that the app has finished every earlier response.
+    const sentinels = { seen: 0 };
     const hooksFor = (m: Marketplace): ConformanceHooks => ({
       marketplace: m,
-      customer: customerFromHeader,
+      customer: (header) => {
+        if (header !== SENTINEL) return customerFromHeader(header);
+        sentinels.seen++;
+        return undefined;
+      },
       onMeterError: (e) => meterErrors.push(e),
     });
 
@@ -226,10 +234,16 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       const res = await get(path, customer, init, base);
       return { status: res.status, type: res.headers.get("content-type"), body: await res.text() };
     };
-    /** Waits until the finish listeners have recorded `n` events, then one more turn for strays. */
-    const recorded = async (n: number, m: Marketplace = marketplace) => {
+    /**
+     * Waits until the finish listeners have recorded `n` events, then proves no stray record follows: a
+     * later anonymous request reaches getCustomer only once the app has finished it, and by then every
+     * earlier response has finished too.
+     */
+    const recorded = async (n: number, m: Marketplace = marketplace, base = app.url) => {
       await vi.waitFor(() => expect(m.stats().records).toBe(n), { timeout: 5000, interval: 5 });
-      await new Promise((r) => setTimeout(r, 20));
+      const before = sentinels.seen;
+      expect((await text("/hello", SENTINEL, undefined, base)).status).toBe(200);
+      await vi.waitFor(() => expect(sentinels.seen).toBe(before + 1), { timeout: 5000, interval: 5 });
       expect(m.stats().records).toBe(n);
     };
     /** Closes the current hour in both clocks and sends it. */
@@ -364,7 +378,7 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       extra.push({ app: downApp, marketplace: down });
       const first = await probe(downApp.url);
       expect(first).toEqual(baseline);
-      await recorded(3, down);
+      await recorded(3, down, downApp.url);
       setClock(bed.now + H);
       const failing = down.flush();
       expect(await probe(downApp.url)).toEqual(baseline);
