@@ -1,5 +1,5 @@
 import type { Emulator } from "@marketmeter/emulator";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   A,
   type App,
@@ -156,7 +156,8 @@ describe.each(["express", "fastify"] as const)("metering on %s", (platform) => {
     expect(await hit(app.base, "/hello", { "x-async": "1" })).toEqual([200]);
     expect(await hit(app.base, "/hello", { "x-weird": "1" })).toEqual([200]);
     expect(await hit(app.base, "/upload?size=-3", { "x-weird": "1" }, 1, "POST")).toEqual([201]);
-    await new Promise((r) => setTimeout(r, 20));
+    // Reported after the responses, so wait for them rather than for a fixed time.
+    await vi.waitFor(() => expect(errors).toHaveLength(4), { timeout: 5000, interval: 5 });
     expect(errors.map((e) => (e as { code?: string }).code ?? (e as Error).message)).toEqual([
       "lookup failed",
       "async lookup failed",
