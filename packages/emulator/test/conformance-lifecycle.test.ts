@@ -3,7 +3,7 @@ import {
   MarketplaceMeteringClient,
   TimestampOutOfBoundsException,
 } from "@aws-sdk/client-marketplace-metering";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEmulatorState, demoConfig, type Emulator, type LifecycleNotification } from "../src/index.js";
 import {
   at,
@@ -202,9 +202,15 @@ describe("N. End-to-end scenarios", () => {
     const lost = c().send(new BatchMeterUsageCommand({ UsageRecords: [ca(H09, "api_calls", 10)] }), {
       abortSignal: abort.signal,
     });
-    setTimeout(() => abort.abort(), 200);
+    // Abort once the emulator holds the request (the one-shot latency fault has fired), not after a guess.
+    const latencyFired = async () => {
+      const faults = await (await fetch(`${emu.endpoint}/_emulator/faults`)).json();
+      return faults.BatchMeterUsage?.latencyMs?.next === 0;
+    };
+    await vi.waitFor(async () => expect(await latencyFired()).toBe(true), { timeout: 5000, interval: 5 });
+    abort.abort();
     await expect(lost).rejects.toThrow();
-    for (let i = 0; i < 300 && emu.ledger().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await vi.waitFor(() => expect(emu.ledger()).toHaveLength(1), { timeout: 5000, interval: 10 });
     const first = emu.ledger()[0];
     expect(first?.quantity).toBe(10);
     const resent = await bmu(c(), [ca(H09, "api_calls", 10)]);
