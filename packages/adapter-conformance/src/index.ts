@@ -26,7 +26,7 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type CustomerRef, type Marketplace, createMarketplace } from "@marketmeter/core";
 import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
@@ -88,22 +88,39 @@ export function dryRunMarketplace(): Marketplace {
   });
 }
 
-/** Units recorded per dimension, once the responses just answered have finished. */
+/**
+ * Units recorded per dimension so far. Recording happens when a response finishes on the server, which
+ * can be after the client has read it: call it after `settled()` of {@link listenOnLoopback} (or use
+ * `units` of {@link testResources}).
+ */
 export async function unitsByDimension(m: Marketplace): Promise<Record<string, number>> {
-  await new Promise((r) => setTimeout(r, 20));
   const out: Record<string, number> = {};
   for (const g of await m.report()) out[g.dimension] = (out[g.dimension] ?? 0) + g.quantity;
   return out;
 }
 
-/** Starts an app (anything with Node's `listen`) on 127.0.0.1:0: its URL and a way to stop it. */
+/**
+ * Starts an app (anything with Node's `listen`) on 127.0.0.1:0: its URL, a way to stop it, and
+ * `settled()`, which resolves once every response it has started has closed (so its finish listeners,
+ * where metering records, have run) and the promises they started have had their turn.
+ */
 export async function listenOnLoopback(app: {
   listen(port: number, host: string): Server;
-}): Promise<{ url: string; close(): Promise<void> }> {
+}): Promise<{ url: string; close(): Promise<void>; settled(): Promise<void> }> {
   const server = app.listen(0, "127.0.0.1");
+  const open = new Set<Promise<void>>();
+  server.on("request", (_req, res: ServerResponse) => {
+    const closed = new Promise<void>((resolve) => res.once("close", () => resolve()));
+    open.add(closed);
+    void closed.then(() => open.delete(closed));
+  });
   await new Promise((r) => server.once("listening", r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async settled() {
+      while (open.size > 0) await Promise.all(open);
+      await new Promise((r) => setImmediate(r));
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -118,9 +135,12 @@ export async function listenOnLoopback(app: {
 export function testResources(): {
   marketplace(): Marketplace;
   serve(app: Parameters<typeof listenOnLoopback>[0]): Promise<string>;
+  /** Units recorded per dimension once every response of the served apps has finished. */
+  units(m: Marketplace): Promise<Record<string, number>>;
   closeAll(): Promise<void>;
 } {
   const open: Array<() => Promise<void>> = [];
+  const servers: Array<() => Promise<void>> = [];
   return {
     marketplace() {
       const m = dryRunMarketplace();
@@ -128,11 +148,17 @@ export function testResources(): {
       return m;
     },
     async serve(app) {
-      const { url, close } = await listenOnLoopback(app);
+      const { url, close, settled } = await listenOnLoopback(app);
       open.push(close);
+      servers.push(settled);
       return url;
     },
+    async units(m) {
+      for (const settled of servers) await settled();
+      return unitsByDimension(m);
+    },
     async closeAll() {
+      servers.length = 0;
       for (const close of open.splice(0)) await close();
     },
   };

@@ -204,7 +204,8 @@ describe("N. End-to-end scenarios", () => {
     });
     // Abort once the emulator holds the request (the one-shot latency fault has fired), not after a guess.
     const latencyFired = async () => {
-      const faults = await (await fetch(`${emu.endpoint}/_emulator/faults`)).json();
+      const res = await fetch(`${emu.endpoint}/_emulator/faults`);
+      const faults = (await res.json()) as { BatchMeterUsage?: { latencyMs?: { next?: number } } };
       return faults.BatchMeterUsage?.latencyMs?.next === 0;
     };
     await vi.waitFor(async () => expect(await latencyFired()).toBe(true), { timeout: 5000, interval: 5 });

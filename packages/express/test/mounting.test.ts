@@ -2,17 +2,15 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import express from "express";
-import { TEST_IDENTITY, testResources, unitsByDimension } from "@marketmeter/adapter-conformance";
+import { TEST_IDENTITY, testResources } from "@marketmeter/adapter-conformance";
 import { afterEach, describe, expect, it } from "vitest";
 import { getMarketplace, meter, meterUsage, skipMetering } from "../src/index.js";
 
 const identity = TEST_IDENTITY;
 const getCustomer = () => identity;
 
-const { marketplace: dryMarketplace, serve, closeAll } = testResources();
+const { marketplace: dryMarketplace, serve, units, closeAll } = testResources();
 afterEach(closeAll);
-
-const units = unitsByDimension;
 
 describe("@marketmeter/express: several marketmeter middlewares on one request", () => {
   it("meterUsage mounted twice with different options: the one mounted first meters, once", async () => {

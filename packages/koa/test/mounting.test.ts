@@ -3,17 +3,15 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import Router from "@koa/router";
 import Koa from "koa";
-import { TEST_IDENTITY, testResources, unitsByDimension } from "@marketmeter/adapter-conformance";
+import { TEST_IDENTITY, testResources } from "@marketmeter/adapter-conformance";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MarketmeterState, meter, meterUsage, skipMetering } from "../src/index.js";
 
 const identity = TEST_IDENTITY;
 const getCustomer = () => identity;
 
-const { marketplace: dryMarketplace, serve, closeAll } = testResources();
+const { marketplace: dryMarketplace, serve, units, closeAll } = testResources();
 afterEach(closeAll);
-
-const units = unitsByDimension;
 
 const ok = (ctx: Koa.Context) => {
   ctx.body = "ok";
