@@ -188,7 +188,7 @@ describe("EventBridge lifecycle", () => {
     expect(calls).toBe(2);
   });
 
-  it("a store failure while applying forgets the id, so a redelivery is applied", async () => {
+  it("a store failure while applying leaves the id unseen, so a redelivery is applied", async () => {
     const store = memoryDirectoryStore();
     const save = store.saveCustomer;
     let fail = true;
@@ -201,6 +201,46 @@ describe("EventBridge lifecycle", () => {
     await expect(buyers.handleEventBridge(e)).rejects.toMatchObject({ code: "STORE_ERROR" });
     fail = false;
     expect((await buyers.handleEventBridge(e)).outcome).not.toBe("duplicate");
+  });
+
+  it("an event whose apply failed is applied on redelivery even when the store could not forget it, and every failure is logged", async () => {
+    const store = memoryDirectoryStore();
+    const save = store.saveCustomer;
+    let down = false;
+    store.saveCustomer = (r) => {
+      if (down) throw new Error("disk full");
+      return save(r);
+    };
+    store.forgetEvent = (id) => {
+      if (down) throw new Error("disk full");
+    };
+    const errors: Array<Record<string, unknown>> = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (o: object) => void errors.push(o as never) };
+    const { buyers } = setup({ directory: store, logger });
+    await buyers.handleEventBridge(updated(T0 - 1000));
+    const e = deprovisioned(T0);
+    down = true;
+    await expect(buyers.handleEventBridge(e)).rejects.toMatchObject({ code: "STORE_ERROR" });
+    expect(errors.some((o) => o.eventId === `eventbridge:${e.id}`)).toBe(true);
+    expect(JSON.stringify(errors)).not.toContain(SECRET);
+    down = false;
+    // AWS redelivers: it must be applied and reach the store, not be answered "duplicate".
+    expect((await buyers.handleEventBridge(e)).outcome).not.toBe("duplicate");
+    const stored = (store.loadCustomers() as Array<{ status: string }>).map((r) => r.status);
+    expect(stored).toEqual(["unsubscribe-pending"]);
+    expect((await buyers.handleEventBridge(e)).outcome).toBe("duplicate");
+  });
+
+  it("concurrent deliveries of one event apply it once", async () => {
+    const seen: string[] = [];
+    const { buyers, flushed } = setup({ onLifecycleEvent: (_e, o) => void seen.push(o.outcome) });
+    await buyers.handleEventBridge(updated(T0));
+    seen.length = 0;
+    const d = deprovisioned(T0 + 1000);
+    const outs = await Promise.all([buyers.handleEventBridge(d), buyers.handleEventBridge(d)]);
+    expect(outs.map((o) => o.outcome).sort()).toEqual(["applied", "duplicate"]);
+    expect(seen).toEqual(["applied"]);
+    expect(flushed).toHaveLength(1);
   });
 });
 
