@@ -242,6 +242,25 @@ describe("EventBridge lifecycle", () => {
     expect(seen).toEqual(["applied"]);
     expect(flushed).toHaveLength(1);
   });
+
+  it("an event dated in the future is refused (400, logged) and does not pin the buyer's state", async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (o: object) => void warnings.push(o as never) };
+    const { buyers, advance } = setup({ logger });
+    await buyers.handleEventBridge(updated(T0));
+    const forged = deprovisioned(Date.UTC(2099, 0, 1));
+    await expect(buyers.handleEventBridge(forged)).rejects.toMatchObject({
+      code: "INVALID_NOTIFICATION",
+      details: { httpStatus: 400, reason: "future" },
+    });
+    expect(warnings.some((o) => o.eventId === `eventbridge:${forged.id}`)).toBe(true);
+    expect(buyers.directory.findByLicense(L1)).toMatchObject({ status: "active", statusAt: T0 });
+    // Later real events still apply, and CustomerNotSubscribed feedback still counts.
+    advance(60_000);
+    expect((await buyers.handleEventBridge(deprovisioned(T0 + 60_000))).outcome).toBe("applied");
+    // A few minutes of clock skew is tolerated, as on the SNS path.
+    expect((await buyers.handleEventBridge(ended(T0 + 60_000 + 240_000))).outcome).not.toBe("stale");
+  });
 });
 
 describe("EventBridge webhook", () => {

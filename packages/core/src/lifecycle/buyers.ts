@@ -15,7 +15,13 @@ import { MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, isValidProductCode, parseIdentity } from "../identity/index.js";
 import { type IncomingRequest, Registrar } from "../registration/index.js";
 import { type Clock, type Logger, silentLogger, systemClock } from "../runtime/index.js";
-import { type FetchLike, type SnsTopicOwner, type SnsVerifier, createSnsVerifier } from "../sns/index.js";
+import {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  type FetchLike,
+  type SnsTopicOwner,
+  type SnsVerifier,
+  createSnsVerifier,
+} from "../sns/index.js";
 import type { LifecycleEvent } from "./events.js";
 import { handleEventBridgeInput, handleSnsInput } from "./handlers.js";
 import { type LifecycleOutcome, LifecycleProcessor, type ProductInfo } from "./processor.js";
@@ -303,6 +309,7 @@ export function createBuyers(options: BuyersOptions): Buyers {
     clock,
     logger,
     finalWindowMs,
+    maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
     finalMetering: options.finalMetering,
     onLifecycleEvent: options.onLifecycleEvent,
   });

@@ -48,6 +48,8 @@ export interface ProcessorOptions {
   clock: Clock;
   logger: Logger;
   finalWindowMs: number;
+  /** Events dated further than this ahead of `clock` are refused. */
+  maxClockSkewMs: number;
   finalMetering: ((identity: Identity) => Promise<void>) | undefined;
   onLifecycleEvent: ((event: LifecycleEvent, outcome: LifecycleOutcome) => void | Promise<void>) | undefined;
 }
@@ -120,6 +122,18 @@ export class LifecycleProcessor {
         "notification for another product",
       );
       return this.#done(event, { outcome: "ignored", reason: "product is not configured" });
+    }
+    if (event.time - o.clock() > o.maxClockSkewMs) {
+      // A future date would make every real event after it "stale" until that date: refuse it.
+      o.logger.warn(
+        { eventId: event.id, action: event.action, time: event.time },
+        "lifecycle notification dated in the future; refused",
+      );
+      throw new MarketplaceError(
+        "INVALID_NOTIFICATION",
+        "notification is dated in the future (more than the allowed clock skew)",
+        { details: { httpStatus: 400, reason: "future" } },
+      );
     }
     // One delivery of an id at a time in this process: a concurrent copy waits and is then a duplicate.
     for (let running = this.#inFlight.get(event.id); running; running = this.#inFlight.get(event.id))
