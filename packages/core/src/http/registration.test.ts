@@ -15,7 +15,6 @@ const make = () => {
   return m;
 };
 const APP = "https://app.example";
-const FORM = "application/x-www-form-urlencoded";
 const TOKEN = "x-amzn-marketplace-token=abc%2Bdef%3D%3D";
 
 function accepts(signUpUrl: string): boolean {
@@ -65,12 +64,15 @@ describe("signUpUrl", () => {
     expect(accepts(bad)).toBe(false);
   });
 
-  it.each(["/signup", "/signup?from=aws#top", "/a/b-c_d.e~f%20g", "https://app.example/signup?x=1", "http://localhost:3000/s"])(
-    "accepts %j",
-    (good) => {
-      expect(accepts(good)).toBe(true);
-    },
-  );
+  it.each([
+    "/signup",
+    "/signup?from=aws#top",
+    "/a/b-c_d.e~f%20g",
+    "https://app.example/signup?x=1",
+    "http://localhost:3000/s",
+  ])("accepts %j", (good) => {
+    expect(accepts(good)).toBe(true);
+  });
 
   it("a path that is accepted always stays on the app's origin (fast-check)", () => {
     const chars = fc.constantFrom(..."/\\ \t\r\n\u0000\u007f\u00a0\u2028@:.?#%ab-~");
@@ -88,15 +90,19 @@ describe("signUpUrl", () => {
   it("an absolute URL that is accepted is http(s) with a host and no credentials (fast-check)", () => {
     const chars = fc.constantFrom(..."/\\ \t\r\n@:.?#%abcx-");
     fc.assert(
-      fc.property(fc.constantFrom("https://", "http://", "HTTPS://", "javascript:", "https:/"), fc.string({ unit: chars, maxLength: 16 }), (scheme, rest) => {
-        const url = `${scheme}${rest}`;
-        if (!accepts(url)) return;
-        const parsed = new URL(url);
-        expect(["http:", "https:"]).toContain(parsed.protocol);
-        expect(parsed.host).not.toBe("");
-        expect(parsed.username + parsed.password).toBe("");
-        expect(url).not.toMatch(/[\\\u0000-\u0020\u007f-\uffff]/);
-      }),
+      fc.property(
+        fc.constantFrom("https://", "http://", "HTTPS://", "javascript:", "https:/"),
+        fc.string({ unit: chars, maxLength: 16 }),
+        (scheme, rest) => {
+          const url = `${scheme}${rest}`;
+          if (!accepts(url)) return;
+          const parsed = new URL(url);
+          expect(["http:", "https:"]).toContain(parsed.protocol);
+          expect(parsed.host).not.toBe("");
+          expect(parsed.username + parsed.password).toBe("");
+          expect(url).not.toMatch(/[\\\u0000-\u0020\u007f-\uffff]/);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -109,7 +115,12 @@ describe("registration route methods", () => {
     for (const method of ["GET", "HEAD", "get"]) {
       const res = await handleRegistration(
         target,
-        { method, headers: { accept: "application/json" }, url: `/marketplace/register?${TOKEN}`, query: TOKEN },
+        {
+          method,
+          headers: { accept: "application/json" },
+          url: `/marketplace/register?${TOKEN}`,
+          query: TOKEN,
+        },
         o,
       );
       expect(res.status).toBe(405);
@@ -125,7 +136,12 @@ describe("registration route methods", () => {
     const o = resolveRegistrationOptions(target, { signUpUrl: "/signup" });
     const res = await handleRegistration(
       target,
-      { method: "POST", headers: { accept: "application/json" }, url: `/marketplace/register?${TOKEN}`, query: TOKEN },
+      {
+        method: "POST",
+        headers: { accept: "application/json" },
+        url: `/marketplace/register?${TOKEN}`,
+        query: TOKEN,
+      },
       o,
     );
     expect(res.status).toBe(400);
@@ -146,7 +162,11 @@ describe("registration route methods", () => {
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ code: "INVALID_TOKEN" });
     expect(calls).toHaveLength(1);
-    const put = await handleRegistration(target, { method: "PUT", headers: { accept: "application/json" } }, o);
+    const put = await handleRegistration(
+      target,
+      { method: "PUT", headers: { accept: "application/json" } },
+      o,
+    );
     expect(put).toMatchObject({ status: 405, headers: { allow: "GET, POST" } });
     expect(() => resolveRegistrationOptions(target, { signUpUrl: "/s", allowGet: "yes" as never })).toThrow(
       expect.objectContaining({ code: "INVALID_CONFIG" }),

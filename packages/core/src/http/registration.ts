@@ -63,7 +63,10 @@ function isSafeSignUpUrl(value: unknown): value is string {
       url.hostname !== "" &&
       url.username === "" &&
       url.password === "" &&
-      !value.slice(value.indexOf("//") + 2).split(/[/?#]/)[0]?.includes("@")
+      !value
+        .slice(value.indexOf("//") + 2)
+        .split(/[/?#]/)[0]
+        ?.includes("@")
     );
   } catch {
     return false;
@@ -144,7 +147,8 @@ export function registrationError(
     err,
     "AWS Marketplace could not be reached to finish your sign-up. Please try again in a few minutes.",
   );
-  const headers: Record<string, string> = p.status === 405 ? { allow: o.allowGet ? "GET, POST" : "POST" } : {};
+  const headers: Record<string, string> =
+    p.status === 405 ? { allow: o.allowGet ? "GET, POST" : "POST" } : {};
   if (prefersJson(accept)) return problemResponse(p, headers);
   let html: string;
   try {

@@ -211,7 +211,7 @@ describe("EventBridge lifecycle", () => {
       if (down) throw new Error("disk full");
       return save(r);
     };
-    store.forgetEvent = (id) => {
+    store.forgetEvent = () => {
       if (down) throw new Error("disk full");
     };
     const errors: Array<Record<string, unknown>> = [];

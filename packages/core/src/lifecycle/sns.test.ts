@@ -200,13 +200,16 @@ describe("legacy SNS lifecycle (signed messages over a real certificate server)"
     const foreign = `arn:aws:sns:us-east-1:123456789012:aws-mp-subscription-notification-${P}`;
     const { buyers } = setup(true);
     const before = requests;
-    await expect(buyers.handleSns(asRequest(confirmation(`${origin}/confirm?t=3`, foreign)))).rejects.toMatchObject(
-      { code: "UNAUTHORIZED" },
-    );
+    await expect(
+      buyers.handleSns(asRequest(confirmation(`${origin}/confirm?t=3`, foreign))),
+    ).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     await expect(
       buyers.handleSns(asRequest(message("unsubscribe-success", T0, {}, foreign))),
     ).rejects.toMatchObject({ code: "UNAUTHORIZED" });
-    const unsubscribed = { ...confirmation(`${origin}/confirm?t=4`, foreign), Type: "UnsubscribeConfirmation" as const };
+    const unsubscribed = {
+      ...confirmation(`${origin}/confirm?t=4`, foreign),
+      Type: "UnsubscribeConfirmation" as const,
+    };
     await expect(buyers.handleSns(unsubscribed)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     // Neither the signing certificate nor the SubscribeURL was requested.
     expect(requests).toBe(before);
@@ -217,7 +220,10 @@ describe("legacy SNS lifecycle (signed messages over a real certificate server)"
     const own = `arn:aws:sns:us-east-1:111122223333:aws-mp-subscription-notification-${P}`;
     const buyers = createBuyers({
       products: [P],
-      aws: { endpoint: "http://127.0.0.1:9", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } },
+      aws: {
+        endpoint: "http://127.0.0.1:9",
+        credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+      },
       clock: () => T0,
       sns: { trustedCertificateOrigins: [origin], topicOwner: { accountId: "111122223333" } },
     });

@@ -206,10 +206,14 @@ describe("SNS signature verification", () => {
       topicOwner: { partition: "aws-cn", region: "cn-northwest-1", accountId: "444455556666" },
     });
     expect(
-      cn.isAllowedTopic(`arn:aws-cn:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`),
+      cn.isAllowedTopic(
+        `arn:aws-cn:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`,
+      ),
     ).toBe(true);
     expect(
-      cn.isAllowedTopic(`arn:aws:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`),
+      cn.isAllowedTopic(
+        `arn:aws:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`,
+      ),
     ).toBe(false);
     for (const bad of [
       { accountId: "2872503558" },
