@@ -15,7 +15,7 @@
  * | `GET /free` | `skipMetering()` | 200 `free` |
  * | `GET /twice` | a second `meterUsage(...)` with the same options | 200 `twice` |
  * | `GET /manual` | `skipMetering()`; the handler records `{ dimension: "gb_stored", quantity: 7 }` for `await hooks.customer(x-customer)` through the adapter's accessor | 200 `manual` |
- * | `POST /marketplace/register` | `registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" })` | |
+ * | `/marketplace/register` (every method: `app.all`, `router.all`, …) | `registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" })` | |
  * | `POST /marketplace/events` | `eventBridgeHandler(marketplace)` | |
  * | `POST /marketplace/sns` | `snsHandler(marketplace)` | |
  * | `GET /paid` | `requireSubscription(marketplace, { getCustomer })` | 200 JSON `{ tenantId }` from the adapter's subscription accessor |
@@ -424,6 +424,29 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       expect(await again.json()).toMatchObject({ registrationId: id });
       const record = await marketplace.link(id, "tenant-1");
       expect(record).toMatchObject({ tenantId: "tenant-1", licenseArn: DEMO.L1 });
+    });
+
+    it("the fulfillment URL refuses a token sent by GET (405, Allow: POST) without resolving it", async () => {
+      const token = bed.emu.mintToken({ licenseArn: DEMO.L1 });
+      const query = new URLSearchParams({ "x-amzn-marketplace-token": token }).toString();
+      const res = await get(`/marketplace/register?${query}`, undefined, {
+        headers: { accept: "application/json" },
+      });
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toBe("POST");
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ status: 405, code: "INVALID_REQUEST" });
+      expect(bed.emu.calls().filter((c) => c.operation === "ResolveCustomer")).toHaveLength(0);
+      // A token in the query string of a POST is not read either.
+      const posted = await get(`/marketplace/register?${query}`, undefined, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: "other=1",
+      });
+      expect(posted.status).toBe(400);
+      expect(await posted.json()).toMatchObject({ code: "INVALID_TOKEN" });
+      expect(bed.emu.calls().filter((c) => c.operation === "ResolveCustomer")).toHaveLength(0);
+      expect((await register(token)).status).toBe(303);
     });
 
     it("bad, expired or malformed registrations get a readable page or problem JSON", async () => {

@@ -75,7 +75,7 @@ async function startNodeApp(hooks: ConformanceHooks): Promise<ConformanceApp> {
       });
       return text(res, 200, "manual");
     }
-    if (req.method === "POST" && path === "/marketplace/register") {
+    if (path === "/marketplace/register") {
       const result = await http
         .readNodeBody(req, registration.maxBodyBytes)
         .then((body) => http.handleRegistration(marketplace, request(body), registration))

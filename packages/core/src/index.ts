@@ -103,7 +103,7 @@ export { activeEntitlements } from "./entitlements/index.js";
 export { DENIAL_HTTP_STATUS } from "./access/index.js";
 export type { AccessAllowed, AccessDecision, AccessDenialReason, AccessDenied } from "./access/index.js";
 export { createSnsVerifier, parseSnsEnvelope, snsStringToSign } from "./sns/index.js";
-export type { FetchLike, SnsEnvelope, SnsVerifier, SnsVerifierOptions } from "./sns/index.js";
+export type { FetchLike, SnsEnvelope, SnsTopicOwner, SnsVerifier, SnsVerifierOptions } from "./sns/index.js";
 // Framework-free HTTP layer shared by the web-framework adapters (namespaced; `closeOnShutdown` is for everyone).
 export * as http from "./http/index.js";
 export { closeOnShutdown } from "./http/index.js";

@@ -61,7 +61,7 @@ export async function startExpressApp(
     getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 7 } as never);
     res.type("text/plain").send("manual");
   });
-  app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
+  app.all("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
   app.post("/marketplace/events", eventBridgeHandler(marketplace));
   app.post("/marketplace/sns", snsHandler(marketplace));
   app.get("/paid", requireSubscription(marketplace, { getCustomer }), (req, res) => {

@@ -51,7 +51,7 @@ export async function startHonoApp(HonoImpl: HonoClass, hooks: ConformanceHooks)
     c.var.marketplace.record({ identity, dimension: "gb_stored", quantity: 7 } as never);
     return c.text("manual");
   });
-  app.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
+  app.all("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
   app.post("/marketplace/events", eventBridgeHandler(marketplace));
   app.post("/marketplace/sns", snsHandler(marketplace));
   app.get("/paid", requireSubscription(marketplace, { getCustomer }), (c) =>

@@ -70,7 +70,7 @@ export async function startKoaApp(KoaImpl: KoaClass, hooks: ConformanceHooks): P
     ctx.type = "text/plain";
     ctx.body = "manual";
   });
-  router.post("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
+  router.all("/marketplace/register", registrationHandler(marketplace, { signUpUrl: "/signup?from=aws" }));
   router.post("/marketplace/events", eventBridgeHandler(marketplace));
   router.post("/marketplace/sns", snsHandler(marketplace));
   router.get("/paid", requireSubscription(marketplace, { getCustomer }), (ctx) => {

@@ -3,7 +3,7 @@
  * definition, so its paths come from `routes` rather than from fixed decorators.
  */
 import { http } from "@marketmeter/core";
-import { Controller, Inject, Post, Req, Res, type Type } from "@nestjs/common";
+import { Controller, Get, Inject, Post, Req, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
 import { MARKETPLACE_OPTIONS } from "./constants.js";
 import { SkipMetering } from "./decorators.js";
@@ -32,6 +32,11 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
       write(this.host.httpAdapter, res, result);
     }
 
+    // GET reaches the core too, which refuses it (405, Allow: POST) unless registration.allowGet.
+    async registerByGet(@Req() req: any, @Res() res: any): Promise<void> {
+      await this.register(req, res);
+    }
+
     async eventBridge(@Req() req: any, @Res() res: any): Promise<void> {
       await this.webhook("eventBridge", req, res);
     }
@@ -53,11 +58,16 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
   }
 
   const proto = MarketplaceRoutesController.prototype as unknown as Record<string, unknown>;
-  const mount = (path: string | undefined, method: "register" | "eventBridge" | "sns") => {
+  const mount = (
+    path: string | undefined,
+    method: "register" | "registerByGet" | "eventBridge" | "sns",
+    verb = Post,
+  ) => {
     if (path === undefined) return;
-    Post(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
+    verb(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
   };
   mount(routes.registration, "register");
+  mount(routes.registration, "registerByGet", Get);
   mount(routes.eventBridge, "eventBridge");
   mount(routes.sns, "sns");
   return MarketplaceRoutesController;

@@ -122,6 +122,7 @@ export function sqliteDirectoryStore(options: SqliteDirectoryStoreOptions = {}):
     link: db.prepare(`UPDATE ${R} SET tenant_id = ?, data = ? WHERE id = ? AND tenant_id IS NULL`),
     expire: db.prepare(`DELETE FROM ${R} WHERE expires_at <= ?`),
     seen: db.prepare(`INSERT OR IGNORE INTO ${S} (id, at) VALUES (?, ?)`),
+    isSeen: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM ${S} WHERE id = ?`),
     trim: db.prepare(`DELETE FROM ${S} WHERE seq <= (SELECT MAX(seq) FROM ${S}) - ?`),
     forget: db.prepare(`DELETE FROM ${S} WHERE id = ?`),
   };
@@ -181,6 +182,7 @@ export function sqliteDirectoryStore(options: SqliteDirectoryStoreOptions = {}):
       run("linking a registration", () => claim.immediate(id, tenantId, now)),
     deleteExpiredRegistrations: (now) =>
       run("removing expired registrations", () => q.expire.run(now).changes),
+    hasSeenEvent: (id) => run("reading the notification ids", () => q.isSeen.get(id) !== undefined),
     markEventSeen: (id, at) =>
       run("recording a notification id", () => {
         const added = q.seen.run(id, at).changes === 1;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { createBuyers } from "@marketmeter/core";
 import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/testing";
 import { sqliteDirectoryStore } from "../src/directory.js";
 
@@ -88,5 +89,60 @@ describe("sqlite directory store", () => {
     );
     expect(() => sqliteDirectoryStore({ path: ":memory:", maxSeenEvents: 0 })).toThrow(/maxSeenEvents/);
     expect(() => sqliteDirectoryStore({ path: ":memory:", busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
+  });
+});
+
+describe("lifecycle notifications over the SQLite directory", () => {
+  const P = "pca1234567890abcdefghijkl";
+  const L1 = "arn:aws:license-manager::294406891311:license:l-0123456789abcdef0123456789abcdef";
+  const T0 = Date.UTC(2026, 6, 15, 10, 0);
+  const event = (id: string, detailType: string, time: number) => ({
+    version: "0",
+    id,
+    "detail-type": detailType,
+    source: "aws.agreement-marketplace",
+    time: new Date(time).toISOString(),
+    detail: {
+      agreement: { id: "agmt-1" },
+      acceptor: { accountId: "123456789012" },
+      product: { code: P },
+      license: { arn: L1 },
+    },
+  });
+  const buyersOver = (store: ReturnType<typeof sqliteDirectoryStore>) =>
+    createBuyers({
+      products: [P],
+      directory: store,
+      clock: () => T0 + 60_000,
+      aws: {
+        region: "us-east-1",
+        endpoint: "http://127.0.0.1:9",
+        credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+      },
+    });
+
+  it("an event that failed to apply is applied after a restart, not answered duplicate; then it is", async () => {
+    const path = tempPath();
+    const first = sqliteDirectoryStore({ path });
+    const b1 = buyersOver(first);
+    await b1.handleEventBridge(event("ev-1", "License Updated - Manufacturer", T0));
+    const fail = () => {
+      throw new Error("SQLITE_FULL: database or disk is full");
+    };
+    first.saveCustomer = fail;
+    first.forgetEvent = fail;
+    const cancel = event("ev-2", "License Deprovisioned - Manufacturer", T0 + 1000);
+    await expect(b1.handleEventBridge(cancel)).rejects.toMatchObject({ code: "STORE_ERROR" });
+    await b1.close();
+
+    const b2 = buyersOver(sqliteDirectoryStore({ path }));
+    expect((await b2.handleEventBridge(cancel)).outcome).toBe("applied");
+    expect(b2.directory.findByLicense(L1)?.status).toBe("unsubscribe-pending");
+    await b2.close();
+
+    const b3 = buyersOver(sqliteDirectoryStore({ path }));
+    expect((await b3.handleEventBridge(cancel)).outcome).toBe("duplicate");
+    expect(b3.directory.findByLicense(L1)?.status).toBe("unsubscribe-pending");
+    await b3.close();
   });
 });

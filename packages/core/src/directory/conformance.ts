@@ -217,6 +217,16 @@ export function directoryStoreConformance(
       { maxSeenEvents: 3 },
     );
 
+    test("hasSeenEvent reads the seen-set without adding to it", async ({ store }) => {
+      if (!store.hasSeenEvent) return;
+      assert.equal(await store.hasSeenEvent("e1"), false);
+      assert.equal(await store.hasSeenEvent("e1"), false);
+      assert.equal(await store.markEventSeen("e1", T0), true);
+      assert.equal(await store.hasSeenEvent("e1"), true);
+      await store.forgetEvent("e1");
+      assert.equal(await store.hasSeenEvent("e1"), false);
+    });
+
     test("a Directory over the store answers lookups and sees records after a fresh load", async ({
       store,
     }) => {
@@ -249,6 +259,7 @@ export function directoryStoreConformance(
         plain(await store.getRegistration(sampleRegistration().id)),
         plain(sampleRegistration()),
       );
+      if (store.hasSeenEvent) assert.equal(await store.hasSeenEvent("sns:m1"), true);
       assert.equal(await store.markEventSeen("sns:m1", T0), false);
     });
   });

@@ -22,6 +22,8 @@ export class Directory {
   readonly #byAccount = new Map<string, Set<string>>();
   readonly #byAgreement = new Map<string, string>();
   readonly #writes = new Map<string, Promise<void>>();
+  // Records whose latest write failed: the cache is ahead of the store until they are written again.
+  readonly #unsaved = new Set<string>();
   #ready: Promise<void>;
   #loaded = false;
 
@@ -160,13 +162,33 @@ export class Directory {
     const old = this.#byId.get(frozen.id);
     if (old) this.#unindex(old);
     this.#index(frozen);
-    return this.#persist(frozen.id, () => this.#store.saveCustomer(frozen));
+    const id = frozen.id;
+    return this.#persist(id, () => this.#store.saveCustomer(frozen)).then(
+      () => {
+        this.#unsaved.delete(id);
+      },
+      (err: unknown) => {
+        this.#unsaved.add(id);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Writes the cached record to the store again if its latest write failed (the cache kept the new
+   * value), so a retried notification that finds nothing to change still reaches the store. Rejects
+   * with `STORE_ERROR` while the store fails.
+   */
+  async resave(id: string): Promise<void> {
+    const record = this.#byId.get(id);
+    if (record && this.#unsaved.has(id)) await this.save(record);
   }
 
   /** Removes a record from cache and store. */
   remove(id: string): Promise<void> {
     const old = this.#byId.get(id);
     if (old) this.#unindex(old);
+    this.#unsaved.delete(id);
     return this.#persist(id, () => this.#store.deleteCustomer(id));
   }
 

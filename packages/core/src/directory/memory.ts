@@ -68,6 +68,7 @@ export function memoryDirectoryStore(options: MemoryDirectoryStoreOptions = {}):
       }
       return n;
     },
+    hasSeenEvent: (id) => seen.has(id),
     markEventSeen(id, at) {
       if (seen.has(id)) return false;
       seen.set(id, at);

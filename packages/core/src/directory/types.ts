@@ -136,11 +136,18 @@ export interface DirectoryStore {
   /** Removes registrations that expired before `now`; returns how many. */
   deleteExpiredRegistrations(now: number): MaybePromise<number>;
   /**
-   * Adds a notification id to the bounded seen-set; false if it was already there. Durable stores keep it
-   * across restarts, so a redelivered event changes nothing.
+   * Whether a notification id is in the seen-set, without adding it. Lifecycle handling asks this first
+   * and marks an id seen only after the event was applied, so an event whose handling failed is never
+   * answered "duplicate". Stores without it are asked through `markEventSeen` after applying (applying
+   * twice changes nothing).
+   */
+  hasSeenEvent?(id: string): MaybePromise<boolean>;
+  /**
+   * Adds a notification id to the bounded seen-set; false if it was already there. Called once the event
+   * was applied. Durable stores keep it across restarts, so a redelivered event changes nothing.
    */
   markEventSeen(id: string, at: number): MaybePromise<boolean>;
-  /** Removes an id again (used when handling the event failed, so a redelivery is processed). */
+  /** Removes an id again (lets a redelivery of that event be processed once more). */
   forgetEvent(id: string): MaybePromise<void>;
   close?(): MaybePromise<void>;
 }

@@ -5,7 +5,7 @@
  */
 import type { Registration } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
-import type { IncomingRequest } from "../registration/index.js";
+import { type IncomingRequest, invalidRequest } from "../registration/index.js";
 import type { Logger } from "../runtime/index.js";
 import { type Problem, prefersJson, problemFromError, problemPage, problemResponse } from "./problem.js";
 import type { HttpResult, RegistrationTarget } from "./types.js";
@@ -19,6 +19,13 @@ export interface RegistrationHandlerOptions {
   signUpUrl: string;
   /** Name of the query parameter that carries the registration id. @default "registration" */
   param?: string;
+  /**
+   * Also read the token from the URL: GET requests and the query string of a POST. AWS Marketplace POSTs
+   * a form; a token in a URL ends up in access logs and browser history. Off, GET and HEAD get 405 with
+   * `Allow: POST` (even when the route is mounted with `app.all` or `app.use`).
+   * @default false
+   */
+  allowGet?: boolean;
   /** Largest form body read. @default 16384 */
   maxBodyBytes?: number;
   /** Renders the error page for browsers. @default a small built-in page */
@@ -32,7 +39,7 @@ export interface RegistrationHandlerOptions {
 }
 
 export interface ResolvedRegistrationOptions
-  extends Required<Pick<RegistrationHandlerOptions, "signUpUrl" | "param" | "maxBodyBytes">> {
+  extends Required<Pick<RegistrationHandlerOptions, "signUpUrl" | "param" | "maxBodyBytes" | "allowGet">> {
   renderError: (problem: Problem) => string;
   onRegistered: RegistrationHandlerOptions["onRegistered"];
   onError: RegistrationHandlerOptions["onError"];
@@ -40,6 +47,31 @@ export interface ResolvedRegistrationOptions
 }
 
 const PARAM = /^[A-Za-z0-9_.~-]{1,64}$/;
+// Printable ASCII without space or backslash: browsers read `\` as `/` (so `/\evil.example` is `//`, another
+// origin), URL parsers drop tabs and newlines, and CR/LF would split the Location header.
+const URL_CHARS = /^[\x21-\x5b\x5d-\x7e]+$/;
+
+/** A same-origin path (one leading `/`) or an absolute http(s) URL with a host and no credentials. */
+function isSafeSignUpUrl(value: unknown): value is string {
+  if (typeof value !== "string" || value.length > 2048 || !URL_CHARS.test(value)) return false;
+  if (value.startsWith("/")) return !value.startsWith("//");
+  if (!/^https?:\/\/[^/]/i.test(value)) return false;
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === "https:" || url.protocol === "http:") &&
+      url.hostname !== "" &&
+      url.username === "" &&
+      url.password === "" &&
+      !value
+        .slice(value.indexOf("//") + 2)
+        .split(/[/?#]/)[0]
+        ?.includes("@")
+    );
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Validates the registration route's options (coded `INVALID_CONFIG`).
@@ -59,15 +91,14 @@ export function resolveRegistrationOptions(
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "registrationHandler needs options { signUpUrl }");
   const { signUpUrl } = options;
-  if (
-    typeof signUpUrl !== "string" ||
-    !(signUpUrl.startsWith("/") || /^https?:\/\//i.test(signUpUrl)) ||
-    signUpUrl.startsWith("//")
-  )
+  if (!isSafeSignUpUrl(signUpUrl))
     throw new MarketplaceError(
       "INVALID_CONFIG",
-      'signUpUrl must be a path ("/signup") or an absolute http(s) URL',
+      'signUpUrl must be a path on this site ("/signup", one leading slash) or an absolute http(s) URL without credentials, in printable ASCII with no spaces or backslashes (percent-encode them)',
     );
+  const allowGet = options.allowGet ?? false;
+  if (typeof allowGet !== "boolean")
+    throw new MarketplaceError("INVALID_CONFIG", "allowGet must be a boolean");
   const param = options.param ?? "registration";
   if (typeof param !== "string" || !PARAM.test(param))
     throw new MarketplaceError(
@@ -84,6 +115,7 @@ export function resolveRegistrationOptions(
     signUpUrl,
     param,
     maxBodyBytes,
+    allowGet,
     renderError: options.renderError ?? problemPage,
     onRegistered: options.onRegistered,
     onError: options.onError,
@@ -115,7 +147,8 @@ export function registrationError(
     err,
     "AWS Marketplace could not be reached to finish your sign-up. Please try again in a few minutes.",
   );
-  const headers: Record<string, string> = p.status === 405 ? { allow: "POST" } : {};
+  const headers: Record<string, string> =
+    p.status === 405 ? { allow: o.allowGet ? "GET, POST" : "POST" } : {};
   if (prefersJson(accept)) return problemResponse(p, headers);
   let html: string;
   try {
@@ -145,7 +178,7 @@ export async function handleRegistration(
   const accept = acceptOf(request);
   let registration: Registration;
   try {
-    registration = await marketplace.register(request);
+    registration = await marketplace.register(tokenRequest(request, o.allowGet));
   } catch (err) {
     const level = problemFromError(err).status >= 500 ? "error" : "info";
     o.logger?.[level]({ code: (err as { code?: string }).code }, "marketmeter: registration failed");
@@ -175,6 +208,25 @@ export async function handleRegistration(
     headers: { location, "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
     body: `See ${location}`,
   };
+}
+
+/**
+ * What the core may read the token from: the POSTed form only, unless `allowGet` (a token in a URL ends up
+ * in access logs and browser history). Throws `INVALID_REQUEST` 405 for any other method.
+ */
+function tokenRequest(request: IncomingRequest, allowGet: boolean): IncomingRequest {
+  if (typeof request !== "object" || request === null) return request;
+  const method = (request.method ?? "POST").toUpperCase();
+  if (allowGet && (method === "GET" || method === "POST")) return request;
+  if (method !== "POST")
+    throw invalidRequest(
+      allowGet
+        ? `the fulfillment URL accepts POST or GET, not ${method.slice(0, 16)}`
+        : `the fulfillment URL accepts the AWS Marketplace form by POST only, not ${method.slice(0, 16)}`,
+      405,
+    );
+  const { query: _query, url: _url, ...posted } = request;
+  return posted;
 }
 
 function acceptOf(request: IncomingRequest): string | undefined {

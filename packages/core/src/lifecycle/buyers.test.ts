@@ -188,7 +188,7 @@ describe("EventBridge lifecycle", () => {
     expect(calls).toBe(2);
   });
 
-  it("a store failure while applying forgets the id, so a redelivery is applied", async () => {
+  it("a store failure while applying leaves the id unseen, so a redelivery is applied", async () => {
     const store = memoryDirectoryStore();
     const save = store.saveCustomer;
     let fail = true;
@@ -201,6 +201,65 @@ describe("EventBridge lifecycle", () => {
     await expect(buyers.handleEventBridge(e)).rejects.toMatchObject({ code: "STORE_ERROR" });
     fail = false;
     expect((await buyers.handleEventBridge(e)).outcome).not.toBe("duplicate");
+  });
+
+  it("an event whose apply failed is applied on redelivery even when the store could not forget it, and every failure is logged", async () => {
+    const store = memoryDirectoryStore();
+    const save = store.saveCustomer;
+    let down = false;
+    store.saveCustomer = (r) => {
+      if (down) throw new Error("disk full");
+      return save(r);
+    };
+    store.forgetEvent = () => {
+      if (down) throw new Error("disk full");
+    };
+    const errors: Array<Record<string, unknown>> = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (o: object) => void errors.push(o as never) };
+    const { buyers } = setup({ directory: store, logger });
+    await buyers.handleEventBridge(updated(T0 - 1000));
+    const e = deprovisioned(T0);
+    down = true;
+    await expect(buyers.handleEventBridge(e)).rejects.toMatchObject({ code: "STORE_ERROR" });
+    expect(errors.some((o) => o.eventId === `eventbridge:${e.id}`)).toBe(true);
+    expect(JSON.stringify(errors)).not.toContain(SECRET);
+    down = false;
+    // AWS redelivers: it must be applied and reach the store, not be answered "duplicate".
+    expect((await buyers.handleEventBridge(e)).outcome).not.toBe("duplicate");
+    const stored = (store.loadCustomers() as Array<{ status: string }>).map((r) => r.status);
+    expect(stored).toEqual(["unsubscribe-pending"]);
+    expect((await buyers.handleEventBridge(e)).outcome).toBe("duplicate");
+  });
+
+  it("concurrent deliveries of one event apply it once", async () => {
+    const seen: string[] = [];
+    const { buyers, flushed } = setup({ onLifecycleEvent: (_e, o) => void seen.push(o.outcome) });
+    await buyers.handleEventBridge(updated(T0));
+    seen.length = 0;
+    const d = deprovisioned(T0 + 1000);
+    const outs = await Promise.all([buyers.handleEventBridge(d), buyers.handleEventBridge(d)]);
+    expect(outs.map((o) => o.outcome).sort()).toEqual(["applied", "duplicate"]);
+    expect(seen).toEqual(["applied"]);
+    expect(flushed).toHaveLength(1);
+  });
+
+  it("an event dated in the future is refused (400, logged) and does not pin the buyer's state", async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (o: object) => void warnings.push(o as never) };
+    const { buyers, advance } = setup({ logger });
+    await buyers.handleEventBridge(updated(T0));
+    const forged = deprovisioned(Date.UTC(2099, 0, 1));
+    await expect(buyers.handleEventBridge(forged)).rejects.toMatchObject({
+      code: "INVALID_NOTIFICATION",
+      details: { httpStatus: 400, reason: "future" },
+    });
+    expect(warnings.some((o) => o.eventId === `eventbridge:${forged.id}`)).toBe(true);
+    expect(buyers.directory.findByLicense(L1)).toMatchObject({ status: "active", statusAt: T0 });
+    // Later real events still apply, and CustomerNotSubscribed feedback still counts.
+    advance(60_000);
+    expect((await buyers.handleEventBridge(deprovisioned(T0 + 60_000))).outcome).toBe("applied");
+    // A few minutes of clock skew is tolerated, as on the SNS path.
+    expect((await buyers.handleEventBridge(ended(T0 + 60_000 + 240_000))).outcome).not.toBe("stale");
   });
 });
 

@@ -15,7 +15,13 @@ import { MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, isValidProductCode, parseIdentity } from "../identity/index.js";
 import { type IncomingRequest, Registrar } from "../registration/index.js";
 import { type Clock, type Logger, silentLogger, systemClock } from "../runtime/index.js";
-import { type FetchLike, type SnsVerifier, createSnsVerifier } from "../sns/index.js";
+import {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  type FetchLike,
+  type SnsTopicOwner,
+  type SnsVerifier,
+  createSnsVerifier,
+} from "../sns/index.js";
 import type { LifecycleEvent } from "./events.js";
 import { handleEventBridgeInput, handleSnsInput } from "./handlers.js";
 import { type LifecycleOutcome, LifecycleProcessor, type ProductInfo } from "./processor.js";
@@ -76,6 +82,13 @@ export interface BuyersOptions {
   sns?: {
     /** Exact topic ARNs to accept. @default the AWS Marketplace topics of `products` */
     topicArns?: readonly string[];
+    /**
+     * The account that owns the AWS Marketplace topics of `products`: anyone can create a topic of the
+     * same name, and SNS signs it with the same certificate. Set it only for the emulator or tests (or a
+     * China/GovCloud topic owner you were given).
+     * @default { partition: "aws", region: "us-east-1", accountId: "287250355862" }
+     */
+    topicOwner?: SnsTopicOwner;
     /** Extra origins trusted to serve signing certificates and SubscribeURLs (e.g. the emulator). @default [] */
     trustedCertificateOrigins?: readonly string[];
     /** Visit the SubscribeURL of a verified SubscriptionConfirmation. @default false */
@@ -296,6 +309,7 @@ export function createBuyers(options: BuyersOptions): Buyers {
     clock,
     logger,
     finalWindowMs,
+    maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
     finalMetering: options.finalMetering,
     onLifecycleEvent: options.onLifecycleEvent,
   });
@@ -304,6 +318,7 @@ export function createBuyers(options: BuyersOptions): Buyers {
   const verifier: SnsVerifier = createSnsVerifier({
     productCodes: [...products.keys()],
     ...(sns.topicArns !== undefined ? { topicArns: sns.topicArns } : {}),
+    ...(sns.topicOwner !== undefined ? { topicOwner: sns.topicOwner } : {}),
     ...(sns.trustedCertificateOrigins !== undefined
       ? { trustedCertificateOrigins: sns.trustedCertificateOrigins }
       : {}),

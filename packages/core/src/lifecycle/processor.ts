@@ -48,6 +48,8 @@ export interface ProcessorOptions {
   clock: Clock;
   logger: Logger;
   finalWindowMs: number;
+  /** Events dated further than this ahead of `clock` are refused. */
+  maxClockSkewMs: number;
   finalMetering: ((identity: Identity) => Promise<void>) | undefined;
   onLifecycleEvent: ((event: LifecycleEvent, outcome: LifecycleOutcome) => void | Promise<void>) | undefined;
 }
@@ -87,13 +89,15 @@ function targetStatus(event: LifecycleEvent): CustomerStatus | undefined {
 }
 
 /**
- * Applies lifecycle notifications to the customer directory: idempotent (a seen-set of ids in the store),
+ * Applies lifecycle notifications to the customer directory: idempotent (a seen-set of ids in the store,
+ * written once an event was applied),
  * order-tolerant (event time decides), and with the side effects AWS asks for (final metering at once on
  * cancellation, entitlement refresh on contract changes).
  */
 export class LifecycleProcessor {
   readonly #o: ProcessorOptions;
   readonly #finalRuns = new Map<string, Promise<void>>();
+  readonly #inFlight = new Map<string, Promise<LifecycleOutcome>>();
 
   constructor(options: ProcessorOptions) {
     this.#o = options;
@@ -119,25 +123,72 @@ export class LifecycleProcessor {
       );
       return this.#done(event, { outcome: "ignored", reason: "product is not configured" });
     }
-    const store = o.directory.store;
-    let fresh: boolean;
+    if (event.time - o.clock() > o.maxClockSkewMs) {
+      // A future date would make every real event after it "stale" until that date: refuse it.
+      o.logger.warn(
+        { eventId: event.id, action: event.action, time: event.time },
+        "lifecycle notification dated in the future; refused",
+      );
+      throw new MarketplaceError(
+        "INVALID_NOTIFICATION",
+        "notification is dated in the future (more than the allowed clock skew)",
+        { details: { httpStatus: 400, reason: "future" } },
+      );
+    }
+    // One delivery of an id at a time in this process: a concurrent copy waits and is then a duplicate.
+    for (let running = this.#inFlight.get(event.id); running; running = this.#inFlight.get(event.id))
+      await running.catch(() => {});
+    const run = this.#handle(event);
+    this.#inFlight.set(event.id, run);
     try {
-      fresh = await store.markEventSeen(event.id, o.clock());
+      return await run;
+    } finally {
+      if (this.#inFlight.get(event.id) === run) this.#inFlight.delete(event.id);
+    }
+  }
+
+  async #handle(event: LifecycleEvent): Promise<LifecycleOutcome> {
+    const o = this.#o;
+    const store = o.directory.store;
+    let seen = false;
+    try {
+      if (store.hasSeenEvent) seen = await store.hasSeenEvent(event.id);
     } catch (cause) {
+      o.logger.error(
+        { err: cause, eventId: event.id, action: event.action },
+        "reading the seen-set failed; the notification is refused so AWS sends it again",
+      );
       throw storeError(cause);
     }
-    if (!fresh) {
+    const duplicate = (): LifecycleOutcome => {
       o.logger.debug({ eventId: event.id, action: event.action }, "notification seen before; ignored");
       return { outcome: "duplicate", action: event.action, eventId: event.id, httpStatus: 200 };
-    }
+    };
+    if (seen) return duplicate();
     let outcome: LifecycleOutcome;
     try {
       outcome = await this.#apply(event);
     } catch (err) {
-      // Let a redelivery try again: the store does not keep the id of an event we failed to apply.
-      await Promise.resolve(store.forgetEvent(event.id)).catch(() => {});
+      // Not marked seen: AWS's redelivery applies it.
+      o.logger.error(
+        { err, eventId: event.id, action: event.action },
+        "applying a lifecycle notification failed; it is refused so AWS sends it again",
+      );
       throw isMarketplaceError(err) ? err : storeError(err);
     }
+    // Marked only once applied, so a failure above never turns a redelivery into a "duplicate".
+    let fresh = true;
+    try {
+      fresh = await store.markEventSeen(event.id, o.clock());
+    } catch (err) {
+      o.logger.error(
+        { err, eventId: event.id, action: event.action },
+        "a lifecycle notification was applied but could not be marked as seen; a redelivery changes nothing",
+      );
+    }
+    // Another process (or a store without hasSeenEvent) handled this id already: applying again changed
+    // nothing, and its hooks ran there.
+    if (!fresh) return duplicate();
     o.logger.info(
       {
         eventId: event.id,
@@ -210,6 +261,8 @@ export class LifecycleProcessor {
     const now = o.clock();
     const target = targetStatus(event);
     let record = this.#find(event);
+    // A failed earlier attempt may have left the cache ahead of the store: write it before deciding.
+    if (record) await o.directory.resave(record.id);
 
     if (event.channel === "sns" && !event.customerIdentifier)
       // Concurrent Agreements buyers have no customer identifier; their lifecycle comes through EventBridge.

@@ -19,10 +19,12 @@ let server: Server;
 let origin: string;
 let signer: TestSigner;
 let confirmations = 0;
+let requests = 0;
 
 beforeAll(async () => {
   signer = makeSigner();
   server = createServer((req, res) => {
+    requests++;
     if (req.url === "/cert.pem") return res.end(signer.certificatePem);
     if (req.url?.startsWith("/confirm")) {
       confirmations++;
@@ -155,12 +157,12 @@ describe("legacy SNS lifecycle (signed messages over a real certificate server)"
     expect(out.outcome).toBe("unchanged");
   });
 
-  function confirmation(url: string): SnsEnvelope {
+  function confirmation(url: string, topic = SUB_TOPIC): SnsEnvelope {
     const envelope: SnsEnvelope = {
       Type: "SubscriptionConfirmation",
       MessageId: `conf-${++n}`,
       Token: "tok",
-      TopicArn: SUB_TOPIC,
+      TopicArn: topic,
       Message: "You have chosen to subscribe to the topic",
       SubscribeURL: url,
       Timestamp: new Date(T0).toISOString(),
@@ -191,5 +193,46 @@ describe("legacy SNS lifecycle (signed messages over a real certificate server)"
       code: "UNAUTHORIZED",
     });
     expect(confirmations).toBe(before + 1);
+  });
+
+  it("a topic of the right name in another account is refused before anything is fetched, even with autoConfirm", async () => {
+    // Anyone can create `aws-mp-subscription-notification-<code>` in their own account and subscribe us.
+    const foreign = `arn:aws:sns:us-east-1:123456789012:aws-mp-subscription-notification-${P}`;
+    const { buyers } = setup(true);
+    const before = requests;
+    await expect(
+      buyers.handleSns(asRequest(confirmation(`${origin}/confirm?t=3`, foreign))),
+    ).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    await expect(
+      buyers.handleSns(asRequest(message("unsubscribe-success", T0, {}, foreign))),
+    ).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    const unsubscribed = {
+      ...confirmation(`${origin}/confirm?t=4`, foreign),
+      Type: "UnsubscribeConfirmation" as const,
+    };
+    await expect(buyers.handleSns(unsubscribed)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    // Neither the signing certificate nor the SubscribeURL was requested.
+    expect(requests).toBe(before);
+    expect(buyers.directory.size).toBe(0);
+  });
+
+  it("sns.topicOwner lets a test or emulator account own the topics", async () => {
+    const own = `arn:aws:sns:us-east-1:111122223333:aws-mp-subscription-notification-${P}`;
+    const buyers = createBuyers({
+      products: [P],
+      aws: {
+        endpoint: "http://127.0.0.1:9",
+        credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+      },
+      clock: () => T0,
+      sns: { trustedCertificateOrigins: [origin], topicOwner: { accountId: "111122223333" } },
+    });
+    expect((await buyers.handleSns(message("subscribe-success", T0, {}, own))).outcome).toBe("applied");
+    await expect(buyers.handleSns(message("subscribe-success", T0))).rejects.toMatchObject({
+      code: "UNAUTHORIZED",
+    });
+    expect(() =>
+      createBuyers({ products: [P], sns: { topicOwner: { accountId: "nope" } } } as never),
+    ).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
   });
 });

@@ -172,6 +172,61 @@ describe("SNS signature verification", () => {
     expect(await code(exact.verify(signed()))).toBe("UNAUTHORIZED");
   });
 
+  it("accepts AWS Marketplace topics only from its account in us-east-1, whatever signs them", async () => {
+    let fetched = 0;
+    const v = verifier({
+      fetch: async () => {
+        fetched++;
+        throw new Error("must not fetch");
+      },
+    });
+    // SNS signs every topic of a Region with the same certificate: a valid signature says nothing about
+    // who owns the topic, so the owner is checked before anything is fetched.
+    for (const arn of [
+      `arn:aws:sns:us-east-1:123456789012:aws-mp-subscription-notification-${PRODUCT}`,
+      `arn:aws:sns:eu-west-1:287250355862:aws-mp-subscription-notification-${PRODUCT}`,
+      `arn:aws:sns:us-east-1:287250355862:aws-mp-other-notification-${PRODUCT}`,
+      `arn:aws-cn:sns:cn-north-1:287250355862:aws-mp-subscription-notification-${PRODUCT}`,
+      `arn:aws-us-gov:sns:us-gov-west-1:287250355862:aws-mp-entitlement-notification-${PRODUCT}`,
+      `${TOPIC}x`,
+    ]) {
+      expect(v.isAllowedTopic(arn)).toBe(false);
+      expect(await code(v.verify(signed({ TopicArn: arn })))).toBe("UNAUTHORIZED");
+    }
+    expect(fetched).toBe(0);
+    expect(verifier().isAllowedTopic(TOPIC.replace("subscription", "entitlement"))).toBe(true);
+  });
+
+  it("topicOwner moves the trusted owner (emulator, tests, other partitions) and nothing else", async () => {
+    const own = `arn:aws:sns:eu-west-1:111122223333:aws-mp-subscription-notification-${PRODUCT}`;
+    const v = verifier({ topicOwner: { accountId: "111122223333", region: "eu-west-1" } });
+    expect(await code(v.verify(signed({ TopicArn: own })))).toBe("ok");
+    expect(await code(v.verify(signed()))).toBe("UNAUTHORIZED");
+    const cn = verifier({
+      topicOwner: { partition: "aws-cn", region: "cn-northwest-1", accountId: "444455556666" },
+    });
+    expect(
+      cn.isAllowedTopic(
+        `arn:aws-cn:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`,
+      ),
+    ).toBe(true);
+    expect(
+      cn.isAllowedTopic(
+        `arn:aws:sns:cn-northwest-1:444455556666:aws-mp-subscription-notification-${PRODUCT}`,
+      ),
+    ).toBe(false);
+    for (const bad of [
+      { accountId: "2872503558" },
+      { accountId: 287250355862 },
+      { accountId: "287250355862", region: "us-east-1:1" },
+      { accountId: "287250355862", partition: "aws-evil" },
+      "287250355862",
+    ])
+      expect(() => verifier({ topicOwner: bad as never })).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG" }),
+      );
+  });
+
   it("refuses oversized and invalid certificates and failed downloads", async () => {
     const v = verifier({ maxCertificateBytes: 10_000 });
     expect(await code(v.verify(signed({ SigningCertURL: `${origin}/big.pem` })))).toBe("UNAUTHORIZED");

@@ -23,6 +23,14 @@ export interface SnsVerifierOptions {
   /** Product codes whose AWS Marketplace topics are accepted when `topicArns` is not given. */
   productCodes?: readonly string[];
   /**
+   * Who owns the AWS Marketplace topics derived from `productCodes`. SNS signs every topic of a Region
+   * with the same certificate, so only the topic's owner tells AWS Marketplace's topics from look-alikes.
+   * Change it for the emulator or tests; the China and GovCloud partitions are accepted only when set here
+   * (or listed in `topicArns`), since AWS documents no Marketplace account for them.
+   * @default { partition: "aws", region: "us-east-1", accountId: "287250355862" }
+   */
+  topicOwner?: SnsTopicOwner;
+  /**
    * Origins (`scheme://host[:port]`) trusted to serve signing certificates and confirmation links, in
    * addition to `https://sns.<region>.amazonaws.com[.cn]`. Use it for the local emulator only.
    * @default []
@@ -48,6 +56,26 @@ export interface SnsVerifierOptions {
   certificateClock?: Clock;
 }
 
+/** The account (and where) that owns the AWS Marketplace SNS topics. */
+export interface SnsTopicOwner {
+  /** 12-digit AWS account id. */
+  accountId: string;
+  /** @default "us-east-1" */
+  region?: string;
+  /** @default "aws" */
+  partition?: "aws" | "aws-cn" | "aws-us-gov";
+}
+
+/** AWS Marketplace publishes its seller topics from this account, in us-east-1 of the `aws` partition. */
+export const MARKETPLACE_TOPIC_OWNER: Readonly<Required<SnsTopicOwner>> = Object.freeze({
+  partition: "aws",
+  region: "us-east-1",
+  accountId: "287250355862",
+});
+
+/** How far ahead of the clock a notification may be dated (clock skew), in ms. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+
 export interface SnsVerifier {
   /**
    * Verifies topic, certificate origin, age and signature, in that order (nothing is fetched before the
@@ -62,8 +90,33 @@ export interface SnsVerifier {
   readonly certificateFetches: number;
 }
 
-const TOPIC =
-  /^arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:aws-mp-(?:subscription|entitlement)-notification-(.+)$/;
+const PARTITIONS: readonly string[] = ["aws", "aws-cn", "aws-us-gov"];
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+function topicOwner(value: unknown): Required<SnsTopicOwner> {
+  if (value === undefined) return MARKETPLACE_TOPIC_OWNER;
+  const v = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  const owner = {
+    partition: v.partition ?? MARKETPLACE_TOPIC_OWNER.partition,
+    region: v.region ?? MARKETPLACE_TOPIC_OWNER.region,
+    accountId: v.accountId,
+  };
+  if (
+    typeof value !== "object" ||
+    value === null ||
+    typeof owner.accountId !== "string" ||
+    !/^\d{12}$/.test(owner.accountId) ||
+    typeof owner.region !== "string" ||
+    !REGION.test(owner.region) ||
+    typeof owner.partition !== "string" ||
+    !PARTITIONS.includes(owner.partition)
+  )
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      'sns.topicOwner must be { accountId: "<12 digits>", region?: "us-east-1", partition?: "aws" | "aws-cn" | "aws-us-gov" }',
+    );
+  return owner as Required<SnsTopicOwner>;
+}
 
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -88,7 +141,7 @@ function unauthorized(message: string, details: Record<string, unknown> = {}): M
 export function createSnsVerifier(options: SnsVerifierOptions): SnsVerifier {
   const clock = options.clock ?? systemClock;
   const maxAge = positive(options.maxMessageAgeMs, "sns.maxMessageAgeMs", 3_600_000);
-  const maxSkew = positive(options.maxClockSkewMs, "sns.maxClockSkewMs", 300_000);
+  const maxSkew = positive(options.maxClockSkewMs, "sns.maxClockSkewMs", DEFAULT_MAX_CLOCK_SKEW_MS);
   const origins = normalizeOrigins(options.trustedCertificateOrigins, "sns.trustedCertificateOrigins");
   let topics: ReadonlySet<string> | undefined;
   if (options.topicArns !== undefined) {
@@ -100,6 +153,8 @@ export function createSnsVerifier(options: SnsVerifierOptions): SnsVerifier {
     topics = new Set(options.topicArns);
   }
   const codes = new Set(options.productCodes ?? []);
+  const owner = topicOwner(options.topicOwner);
+  const topicPrefix = `arn:${owner.partition}:sns:${owner.region}:${owner.accountId}:`;
   if (!topics && codes.size === 0)
     throw new MarketplaceError(
       "INVALID_CONFIG",
@@ -120,7 +175,8 @@ export function createSnsVerifier(options: SnsVerifierOptions): SnsVerifier {
 
   const isAllowedTopic = (arn: string): boolean => {
     if (topics) return topics.has(arn);
-    const m = TOPIC.exec(arn);
+    if (typeof arn !== "string" || !arn.startsWith(topicPrefix)) return false;
+    const m = /^aws-mp-(?:subscription|entitlement)-notification-(.+)$/.exec(arn.slice(topicPrefix.length));
     return m !== null && codes.has(m[1] as string);
   };
 
