@@ -3,6 +3,9 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
+import { once } from "node:events";
+import { type Server, createServer } from "node:http";
+import type { Socket } from "node:net";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
 import { type MarketplaceOptions, createMarketplace } from "../src/index.js";
@@ -78,4 +81,44 @@ export async function testBed(start = Date.parse(DEMO.now)): Promise<TestBed> {
     close: () => emu.close(),
   };
   return bed;
+}
+
+/** A loopback HTTP server that accepts every request and never answers: AWS hanging. */
+export interface HangingServer {
+  endpoint: string;
+  /** Target operations (`x-amz-target`) of the requests received so far. */
+  readonly received: string[];
+  /** Resolves when the `n`-th request has arrived. */
+  request(n?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function hangingServer(): Promise<HangingServer> {
+  const sockets = new Set<Socket>();
+  const received: string[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const server: Server = createServer((req) => {
+    received.push(String(req.headers["x-amz-target"] ?? req.url));
+    for (const w of waiters.filter((x) => received.length >= x.n)) w.resolve();
+    // The body is read so the client's write completes; no answer is ever written.
+    req.resume();
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    received,
+    request: (n = 1) =>
+      received.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

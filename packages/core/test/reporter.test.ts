@@ -1,7 +1,18 @@
-import { BatchMeterUsageCommand } from "@aws-sdk/client-marketplace-metering";
+import { BatchMeterUsageCommand, MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type GrainInfo, type MarketplaceEvents, isMarketplaceError, memoryStore } from "../src/index.js";
-import { CA1, CA2, DEMO, HOUR, LEG, TRANS, type TestBed, credentials, testBed } from "./helpers.js";
+import {
+  CA1,
+  CA2,
+  DEMO,
+  HOUR,
+  LEG,
+  TRANS,
+  type TestBed,
+  credentials,
+  hangingServer,
+  testBed,
+} from "./helpers.js";
 
 let bed: TestBed;
 beforeEach(async () => {
@@ -246,7 +257,8 @@ describe("reporter against the emulator", () => {
     const warned = collect(m, "windowWarning");
     const expired = collect(m, "expired");
     m.record({ identity: CA1, dimension: "api_calls", quantity: 4 });
-    bed.emu.setFaults({ BatchMeterUsage: { internalError: { probability: 1 } } });
+    // UnprocessedRecords: AWS certainly did not record it (a lost answer would make it uncertain).
+    bed.emu.setFaults({ BatchMeterUsage: { unprocessed: { probability: 1 } } });
     bed.advance(HOUR);
     await m.flush();
     expect(warned).toHaveLength(0);
@@ -273,7 +285,7 @@ describe("reporter against the emulator", () => {
     m.record({ identity: CA1, dimension: "api_calls", quantity: 1 });
     m.record({ identity: CA2, dimension: "api_calls", quantity: 2 });
     await m.checkpoint();
-    bed.emu.setFaults({ BatchMeterUsage: { internalError: { probability: 1 } } });
+    bed.emu.setFaults({ BatchMeterUsage: { unprocessed: { probability: 1 } } });
     bed.set(Date.parse("2026-08-01T00:10:00Z"));
     await m.flush();
     expect(warned).toHaveLength(0);
@@ -517,6 +529,142 @@ describe("reporter against the emulator", () => {
   });
 });
 
+describe("a slow or silent AWS", () => {
+  const FORM = { "content-type": "application/x-www-form-urlencoded" };
+  const logs = () => {
+    const lines: string[] = [];
+    const put = (o: object, msg?: string) => void lines.push(`${msg ?? ""} ${JSON.stringify(o)}`);
+    return { lines, logger: { debug: put, info: put, warn: put, error: put } };
+  };
+
+  it("a hanging BatchMeterUsage is aborted at its deadline; the grain is left retrying and uncertain", async () => {
+    const hang = await hangingServer();
+    try {
+      const m = bed.make({ aws: { endpoint: hang.endpoint, credentials, requestTimeoutMs: 200 } });
+      const retrying = collect(m, "retrying");
+      m.record({ identity: CA1, dimension: "api_calls", quantity: 4 });
+      bed.advance(HOUR);
+      await m.flush();
+      expect(hang.received).toHaveLength(1);
+      expect(hang.received[0]).toMatch(/BatchMeterUsage/);
+      expect(retrying).toHaveLength(1);
+      expect(await m.report()).toMatchObject([{ state: "retrying", uncertain: true, attempts: 1 }]);
+      await m.close();
+    } finally {
+      await hang.close();
+    }
+  });
+
+  it("an injected client is bounded by the same deadline (abort signal per call)", async () => {
+    const hang = await hangingServer();
+    const client = new MarketplaceMeteringClient({
+      region: "us-east-1",
+      endpoint: hang.endpoint,
+      credentials,
+      maxAttempts: 1,
+    });
+    try {
+      const m = bed.make({ aws: { client, requestTimeoutMs: 200 } });
+      m.record({ identity: LEG, dimension: "api_calls", quantity: 2 });
+      bed.advance(HOUR);
+      await m.flush();
+      expect(hang.received).toHaveLength(1);
+      expect(await m.report()).toMatchObject([{ state: "retrying", uncertain: true }]);
+      await m.close();
+    } finally {
+      client.destroy();
+      await hang.close();
+    }
+  });
+
+  it("a hanging ResolveCustomer or GetEntitlements is aborted: AWS_UNAVAILABLE", async () => {
+    const hang = await hangingServer();
+    try {
+      const m = bed.make({ aws: { endpoint: hang.endpoint, credentials, requestTimeoutMs: 200 } });
+      const body = Buffer.from(`x-amzn-marketplace-token=${encodeURIComponent(DEMO.T_OK)}`);
+      await expect(m.register({ method: "POST", headers: FORM, body })).rejects.toMatchObject({
+        code: "AWS_UNAVAILABLE",
+        details: { httpStatus: 503 },
+      });
+      await expect(m.entitlements(CA1, { refresh: true })).rejects.toMatchObject({
+        code: "AWS_UNAVAILABLE",
+      });
+      expect(hang.received.map((t) => t.split(".")[1])).toEqual(["ResolveCustomer", "GetEntitlements"]);
+      await m.close();
+    } finally {
+      await hang.close();
+    }
+  });
+
+  it("a sender whose lease ran out cannot settle; the next claim treats the grain as uncertain and sends it once", async () => {
+    const hang = await hangingServer();
+    const store = memoryStore();
+    const { lines, logger } = logs();
+    try {
+      const a = bed.make({
+        store,
+        logger,
+        instanceId: "a",
+        leaseMs: 20_000,
+        aws: { endpoint: hang.endpoint, credentials, requestTimeoutMs: 300 },
+      });
+      a.record({ identity: CA1, dimension: "api_calls", quantity: 6 });
+      bed.advance(HOUR);
+      const flushing = a.flush();
+      await hang.request(1);
+      // The business clock passes the lease while the call is still out.
+      bed.advance(21_000);
+      await flushing;
+      expect(a.stats().fenced).toBe(1);
+      expect(lines.some((l) => /lease/.test(l) && /not written/.test(l))).toBe(true);
+      const [g] = await store.list();
+      // Nothing of a's late outcome was written; the grain now counts as possibly sent.
+      expect(g).toMatchObject({ state: "closed", attempts: 0, uncertain: true });
+      expect(g?.lastError).toBeUndefined();
+      const b = bed.make({ store, instanceId: "b" });
+      await b.flush();
+      expect(await b.report()).toMatchObject([{ state: "sent", uncertain: true }]);
+      expect(bed.emu.ledger()).toHaveLength(1);
+      await b.close();
+      await a.close();
+    } finally {
+      await hang.close();
+    }
+  });
+
+  it("an uncertain grain past AWS's window is reported uncertain (check the seller reports), not expired", async () => {
+    const { lines, logger } = logs();
+    const m = bed.make({ logger });
+    const expired = collect(m, "expired");
+    const uncertain = collect(m, "uncertain");
+    m.record({ identity: CA1, dimension: "api_calls", quantity: 4 });
+    m.record({ identity: CA2, dimension: "api_calls", quantity: 5 });
+    // A 5xx: AWS may have recorded CA1's usage; UnprocessedRecords: CA2's certainly was not.
+    bed.emu.setFaults({ BatchMeterUsage: { internalError: { next: 1 } } });
+    bed.advance(HOUR);
+    await m.flush({ identity: CA1 });
+    bed.emu.setFaults({ BatchMeterUsage: { unprocessed: { probability: 1 } } });
+    await m.flush();
+    bed.set(H10 + 25 * HOUR);
+    bed.emu.setFaults({});
+    await m.flush();
+    expect(uncertain).toHaveLength(1);
+    expect(uncertain[0]?.grain.identity.licenseArn).toBe(DEMO.L1);
+    expect(uncertain[0]?.check).toMatch(/seller report/i);
+    expect(expired.map((e) => e.grain.identity.licenseArn)).toEqual([DEMO.L2]);
+    const report = await m.report();
+    expect(report.map((g) => [g.identity.licenseArn, g.state])).toEqual([
+      [DEMO.L1, "uncertain"],
+      [DEMO.L2, "expired"],
+    ]);
+    expect(report[0]?.reason).toMatch(/seller report/i);
+    expect(m.stats()).toMatchObject({ uncertain: 1, expired: 1 });
+    expect(lines.some((l) => /may have been billed/.test(l))).toBe(true);
+    expect(bed.emu.ledger()).toHaveLength(0);
+    await m.close();
+  });
+});
+
 describe("configuration", () => {
   it("refuses bad options at construction with INVALID_CONFIG", () => {
     const cases: unknown[] = [
@@ -529,6 +677,11 @@ describe("configuration", () => {
       { ...bed.options(), aws: { region: "Mars" } },
       { ...bed.options(), aws: { endpoint: "not a url", credentials } },
       { ...bed.options(), bogus: true },
+      // The lease must outlast the worst-case call (attempts × (request + connection) plus a margin).
+      { ...bed.options(), leaseMs: 10_000 },
+      { ...bed.options(), aws: { credentials, requestTimeoutMs: 30_000, maxAttempts: 2 } },
+      { ...bed.options(), leaseMs: 20_000, aws: { credentials, requestTimeoutMs: 10_000 } },
+      { ...bed.options(), closeTimeoutMs: -1 },
     ];
     for (const c of cases)
       expect(() => bed.make(c as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));

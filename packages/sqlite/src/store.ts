@@ -11,15 +11,18 @@ import {
   type ClaimOptions,
   type CloseGrainsFilter,
   GRAIN_STATES,
+  type GrainLease,
   type GrainOutcome,
   type GrainState,
   type ListQuery,
   MarketplaceError,
+  type SettleResult,
   type StoredGrain,
   type UsageDelta,
   type UsageStore,
   applyAdd,
   applyClaim,
+  applyRelease,
   applySettle,
 } from "@marketmeter/core";
 import Database from "better-sqlite3";
@@ -39,7 +42,7 @@ export interface SqliteStoreOptions {
   /** How long to wait for another process's transaction. @default 5000 */
   busyTimeoutMs?: number;
   /**
-   * Settled grains (sent, rejected, expired) are deleted this long after they settled; they stay
+   * Settled grains (sent, rejected, expired, uncertain) are deleted this long after they settled; they stay
    * queryable for audits until then.
    * @default 7776000000 (90 days)
    */
@@ -58,6 +61,7 @@ interface Row {
   next_attempt_at: number | null;
   lease_owner: string | null;
   lease_until: number | null;
+  lease_token: number;
   uncertain: number;
   metering_record_id: string | null;
   reason: string | null;
@@ -77,6 +81,7 @@ function fromRow(r: Row): StoredGrain {
     quantity: r.quantity,
     state: r.state,
     attempts: r.attempts,
+    leaseToken: r.lease_token,
     uncertain: r.uncertain === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -106,6 +111,7 @@ function toRow(g: StoredGrain): Row {
     next_attempt_at: g.nextAttemptAt ?? null,
     lease_owner: g.leaseOwner ?? null,
     lease_until: g.leaseUntil ?? null,
+    lease_token: g.leaseToken,
     uncertain: g.uncertain ? 1 : 0,
     metering_record_id: g.meteringRecordId ?? null,
     reason: g.reason ?? null,
@@ -129,6 +135,7 @@ const COLUMNS = [
   "next_attempt_at",
   "lease_owner",
   "lease_until",
+  "lease_token",
   "uncertain",
   "metering_record_id",
   "reason",
@@ -206,6 +213,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
       next_attempt_at INTEGER,
       lease_owner TEXT,
       lease_until INTEGER,
+      lease_token INTEGER NOT NULL DEFAULT 0,
       uncertain INTEGER NOT NULL DEFAULT 0,
       metering_record_id TEXT,
       reason TEXT,
@@ -219,6 +227,13 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
     CREATE INDEX IF NOT EXISTS ${t}_hour ON ${t} (hour);
     CREATE INDEX IF NOT EXISTS ${t}_identity ON ${t} (identity, hour);
   `);
+  // Files written before fencing tokens existed get the column; in a transaction, so two processes
+  // opening the same old file do not both add it.
+  db.transaction(() => {
+    const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(${t})`).all();
+    if (!columns.some((c) => c.name === "lease_token"))
+      db.exec(`ALTER TABLE ${t} ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0`);
+  }).immediate();
 
   const getStmt = db.prepare<[string], Row>(`SELECT * FROM ${t} WHERE key = ?`);
   const putStmt = db.prepare(
@@ -239,9 +254,6 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
        AND (@ignoreBackoff = 1 OR next_attempt_at IS NULL OR next_attempt_at <= @now)
        AND (@identity IS NULL OR identity = @identity)
      ORDER BY hour, key LIMIT @limit`,
-  );
-  const releaseStmt = db.prepare(
-    `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE key = ? AND lease_owner = ?`,
   );
   const pruneStmt = db.prepare(`DELETE FROM ${t} WHERE settled_at IS NOT NULL AND settled_at < ?`);
   const countStmt = db.prepare<[], { state: GrainState; n: number }>(
@@ -297,15 +309,28 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
       }),
   );
   const settleTx = db.transaction((outcomes: readonly GrainOutcome[], owner: string, now: number) => {
+    const result: SettleResult = { applied: 0, refused: [] };
     for (const o of outcomes) {
       const g = access.get(o.key);
-      if (!g) continue;
-      const next = applySettle(g, o, owner, now);
-      if (next) putStmt.run(toRow(next));
+      const next = g && applySettle(g, o, owner, now);
+      if (next) {
+        putStmt.run(toRow(next));
+        result.applied++;
+      } else result.refused.push(o.key);
     }
+    return result;
   });
-  const releaseTx = db.transaction((keys: readonly string[], owner: string) => {
-    for (const k of keys) releaseStmt.run(k, owner);
+  const releaseTx = db.transaction((leases: readonly GrainLease[], owner: string) => {
+    let n = 0;
+    for (const l of leases) {
+      const g = access.get(l.key);
+      const next = g && applyRelease(g, owner, l.leaseToken);
+      if (next) {
+        putStmt.run(toRow(next));
+        n++;
+      }
+    }
+    return n;
   });
 
   return {
@@ -327,11 +352,11 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
     async claim(o): Promise<StoredGrain[]> {
       return wrap("claim", () => claimTx.immediate(o));
     },
-    async settle(outcomes, ctx): Promise<void> {
-      wrap("settle", () => settleTx.immediate(outcomes, ctx.owner, ctx.now));
+    async settle(outcomes, ctx): Promise<SettleResult> {
+      return wrap("settle", () => settleTx.immediate(outcomes, ctx.owner, ctx.now));
     },
-    async release(keys, owner): Promise<void> {
-      wrap("release", () => releaseTx.immediate(keys, owner));
+    async release(leases, owner): Promise<number> {
+      return wrap("release", () => releaseTx.immediate(leases, owner));
     },
     async get(key): Promise<StoredGrain | undefined> {
       return wrap("get", () => access.get(key));

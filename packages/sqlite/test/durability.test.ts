@@ -159,7 +159,7 @@ describe("durability (sqlite + emulator)", () => {
           }
           const left = await m.report({ states: ["pending", "closed", "retrying"] });
           expect(left).toEqual([]);
-          const notSent = await m.report({ states: ["rejected", "expired"] });
+          const notSent = await m.report({ states: ["rejected", "expired", "uncertain"] });
           expect(notSent).toEqual([]);
           await m.close();
         } finally {

@@ -70,4 +70,41 @@ describe("sqliteStore", () => {
     await expect(s.counts()).rejects.toSatisfy((e) => isMarketplaceError(e, "STORE_ERROR"));
     db.close();
   });
+
+  it("adds the fencing token column to a file written before it existed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mm-sqlite-"));
+    const path = join(dir, "usage.db");
+    const old = new Database(path);
+    old.exec(`
+      CREATE TABLE marketmeter_grains (
+        key TEXT PRIMARY KEY, identity TEXT NOT NULL, dimension TEXT NOT NULL, hour INTEGER NOT NULL,
+        quantity INTEGER NOT NULL, allocations TEXT, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, lease_owner TEXT, lease_until INTEGER,
+        uncertain INTEGER NOT NULL DEFAULT 0, metering_record_id TEXT, reason TEXT, last_error TEXT,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, closed_at INTEGER, settled_at INTEGER
+      ) WITHOUT ROWID;
+      INSERT INTO marketmeter_grains (key, identity, dimension, hour, quantity, state, lease_owner, lease_until,
+        created_at, updated_at) VALUES ('k', 'C|p|c', 'd', 0, 4, 'closed', 'old', 5, 1, 1);
+    `);
+    old.close();
+    try {
+      const s = sqliteStore({ path });
+      expect((await s.get("k"))?.leaseToken).toBe(0);
+      const [g] = await s.claim({ owner: "new", now: 10, leaseMs: 1000, limit: 1 });
+      // The old holder's lease ran out without a settle: it may have sent the record.
+      expect(g).toMatchObject({ key: "k", quantity: 4, leaseToken: 1, uncertain: true });
+      expect(await s.settle([{ key: "k", leaseToken: 1, state: "sent" }], { owner: "new", now: 11 })).toEqual(
+        {
+          applied: 1,
+          refused: [],
+        },
+      );
+      await s.close();
+      const again = sqliteStore({ path });
+      expect(await again.get("k")).toMatchObject({ state: "sent", leaseToken: 1 });
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

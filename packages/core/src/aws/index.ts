@@ -43,9 +43,19 @@ export interface AwsOptions {
    * @default 1
    */
   maxAttempts?: number;
-  /** Socket timeout of one HTTP call in milliseconds. @default 10000 */
+  /**
+   * Deadline of one HTTP attempt in milliseconds, until AWS's answer arrives; the request is aborted
+   * when it passes. Every call also has a hard deadline of `maxAttempts × (requestTimeoutMs +
+   * connection time)` (connection time: at most 5000 ms), after which it is aborted whatever the client
+   * does; the default 10000 gives 15000 ms per call, which fits `closeTimeoutMs` and a Kubernetes 30 s
+   * termination grace period.
+   * @default 10000
+   */
   requestTimeoutMs?: number;
-  /** An already-configured metering client; other connection options are then ignored for metering. */
+  /**
+   * An already-configured metering client; other connection options are then ignored for metering,
+   * except the call deadline (`requestTimeoutMs`, `maxAttempts`), applied with an abort signal per call.
+   */
   client?: MarketplaceMeteringClient;
   /** An already-configured entitlement client (GetEntitlements). */
   entitlementClient?: MarketplaceEntitlementServiceClient;
@@ -67,6 +77,101 @@ export interface AwsClients {
 }
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/** Default deadline of one HTTP attempt. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Time allowed to open a connection: at most 5 s, never more than the attempt's own deadline. */
+export function connectionTimeoutMs(requestTimeoutMs: number): number {
+  return Math.min(5_000, requestTimeoutMs);
+}
+
+/**
+ * The hard deadline of one AWS call with these options, every SDK attempt included: `maxAttempts ×
+ * (requestTimeoutMs + connection time)`. A lease must outlive it, or a second sender could take a grain
+ * over while the first one's call is still out.
+ *
+ * @example
+ * callTimeoutMs({ requestTimeoutMs: 10_000 }) // 15000
+ */
+export function callTimeoutMs(options: Pick<AwsOptions, "maxAttempts" | "requestTimeoutMs"> = {}): number {
+  const request = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  return (options.maxAttempts ?? 1) * (request + connectionTimeoutMs(request));
+}
+
+// The deadline each client's calls get, set where the client is configured; call sites only look it up.
+const deadlines = new WeakMap<object, number>();
+
+/** The call deadline of a client built or adopted by {@link createAwsClients} (else the default's). */
+export function callDeadlineOf(client: object): number {
+  return deadlines.get(client) ?? callTimeoutMs();
+}
+
+function callError(name: "TimeoutError" | "AbortError", message: string, cause?: unknown): Error {
+  // Named like the SDK's own errors, so every classifier treats it as "no answer" (retry, uncertain).
+  const err = new Error(message, cause === undefined ? undefined : { cause });
+  err.name = name;
+  return err;
+}
+
+/**
+ * Runs one AWS call with a hard deadline: `call` gets an abort signal to pass to `client.send(command,
+ * { abortSignal })`, which aborts the socket and the request at the deadline or when `signal` aborts
+ * (shutdown). The promise settles by then even if the client ignores the signal.
+ *
+ * @example
+ * const out = await withDeadline("ResolveCustomer", callDeadlineOf(client), (abortSignal) =>
+ *   client.send(new ResolveCustomerCommand({ RegistrationToken }), { abortSignal }))
+ */
+export function withDeadline<T>(
+  operation: string,
+  timeoutMs: number,
+  call: (abortSignal: AbortSignal) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () =>
+      fail(callError("AbortError", `${operation} was aborted before AWS answered`, signal?.reason));
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (err: Error) => {
+      done();
+      controller.abort(err);
+      reject(err);
+    };
+    if (signal?.aborted) return onAbort();
+    timer = setTimeout(
+      () =>
+        fail(
+          callError("TimeoutError", `${operation} got no answer from AWS within ${timeoutMs} ms; aborted`),
+        ),
+      timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let pending: Promise<T>;
+    try {
+      pending = call(controller.signal);
+    } catch (err) {
+      done();
+      reject(err);
+      return;
+    }
+    pending.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (err) => {
+        done();
+        reject(err);
+      },
+    );
+  });
+}
 
 function invalid(message: string): never {
   throw new MarketplaceError("INVALID_CONFIG", message);
@@ -156,11 +261,17 @@ export function createAwsClients(options?: AwsOptions): AwsClients {
   const aws = parseAwsOptions(options);
   const region = aws.region ?? "us-east-1";
   const owned: Array<{ destroy(): void }> = [];
+  const requestTimeout = aws.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const common = {
     region,
     maxAttempts: aws.maxAttempts ?? 1,
     ...(aws.credentials ? { credentials: aws.credentials } : {}),
-    requestHandler: { requestTimeout: aws.requestTimeoutMs ?? 10_000, connectionTimeout: 5_000 },
+    // Without throwOnRequestTimeout the handler only logs a warning and the call waits forever.
+    requestHandler: {
+      requestTimeout,
+      connectionTimeout: connectionTimeoutMs(requestTimeout),
+      throwOnRequestTimeout: true,
+    },
   };
   let metering = aws.client;
   if (!metering) {
@@ -179,6 +290,10 @@ export function createAwsClients(options?: AwsOptions): AwsClients {
     });
     owned.push(entitlement);
   }
+  // Injected clients too: the abort signal per call bounds them whatever their own settings are.
+  const deadline = callTimeoutMs(aws);
+  deadlines.set(metering, deadline);
+  deadlines.set(entitlement, deadline);
   return {
     metering,
     entitlement,

@@ -5,6 +5,7 @@ import {
   type GetEntitlementFilterName,
   type MarketplaceEntitlementServiceClient,
 } from "@aws-sdk/client-marketplace-entitlement-service";
+import { callDeadlineOf, withDeadline } from "../aws/index.js";
 import {
   type CustomerRecord,
   type Directory,
@@ -127,13 +128,15 @@ export class EntitlementCache {
       let out: GetEntitlementsCommandOutput;
       try {
         this.calls++;
-        out = await o.client.send(
-          new GetEntitlementsCommand({
-            ProductCode: identity.productCode,
-            Filter: entitlementFilter(identity),
-            MaxResults: 25,
-            ...(next ? { NextToken: next } : {}),
-          }),
+        const client = o.client;
+        const command = new GetEntitlementsCommand({
+          ProductCode: identity.productCode,
+          Filter: entitlementFilter(identity),
+          MaxResults: 25,
+          ...(next ? { NextToken: next } : {}),
+        });
+        out = await withDeadline("GetEntitlements", callDeadlineOf(client), (abortSignal) =>
+          client.send(command, { abortSignal }),
         );
       } catch (err) {
         throw toAwsError(err, "GetEntitlements");

@@ -3,7 +3,13 @@
  * into the store, the closer that freezes final hours, and the reporter that sends them.
  */
 import { BatchMeterUsageCommand } from "@aws-sdk/client-marketplace-metering";
-import { type AwsClients, createAwsClients } from "../aws/index.js";
+import {
+  type AwsClients,
+  callDeadlineOf,
+  callTimeoutMs,
+  createAwsClients,
+  withDeadline,
+} from "../aws/index.js";
 import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
 import { HOUR_MS, hourStart } from "../runtime/index.js";
@@ -29,7 +35,7 @@ import type { CustomerRecord, Entitlement, Registration } from "../directory/ind
 import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/buyers.js";
 import type { LifecycleOutcome } from "../lifecycle/index.js";
 import type { IncomingRequest } from "../registration/index.js";
-import { type MarketplaceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { LEASE_MARGIN_MS, type MarketplaceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 
 /** A grain as `report()` returns it. */
 export interface GrainReport {
@@ -39,6 +45,11 @@ export interface GrainReport {
   hour: Date;
   quantity: number;
   state: GrainState;
+  /**
+   * An attempt may have reached AWS without us seeing the answer (timeout, 5xx, a lease that ran out):
+   * a later `DuplicateRecord` is then our own write; past the window the grain ends `uncertain`.
+   */
+  uncertain: boolean;
   /** Per tag set shares (only when the grain has tagged usage). */
   allocations?: Array<{ quantity: number; tags?: Record<string, string> }>;
   meteringRecordId?: string;
@@ -97,8 +108,10 @@ export interface Marketplace<D extends string = string> {
   /** Writes in-memory sums to the store now. */
   checkpoint(): Promise<void>;
   /**
-   * Stops the timers, checkpoints, sends what is due and closes the store. With a non-durable store
-   * (memory), every open hour is sent too, so nothing is silently lost.
+   * Stops the timers, saves in-memory usage to the store, sends what is due within what is left of
+   * `closeTimeoutMs` (a call still out at the end is aborted; a durable store keeps its grains) and
+   * closes the store. The whole of close() is bounded by `closeTimeoutMs`, however slow AWS is. With a
+   * non-durable store (memory), every open hour is sent too, so nothing is silently lost.
    */
   close(): Promise<void>;
   /** Starts the timers (when `autoStart: false`). */
@@ -185,6 +198,7 @@ const EVENT_NAMES: readonly MarketplaceEventName[] = [
   "sent",
   "rejected",
   "expired",
+  "uncertain",
   "retrying",
   "carriedForward",
   "duplicate",
@@ -207,6 +221,8 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   private timers: NodeJS.Timeout[] = [];
   private checkpointChain: Promise<void> = Promise.resolve();
   private cycle: Promise<void> | undefined;
+  /** Aborted by close(): no call starts any more and the one in flight is aborted. */
+  private readonly stopping = new AbortController();
   private lastZeroHour: number;
   /** Final windows whose end-of-window flush ran (identity key + window end). */
   private readonly finalSweeps = new Set<string>();
@@ -228,7 +244,14 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     this.clients = createAwsClients(options.aws);
     if (!options.dryRun) {
       const client = this.clients.metering;
-      send = (input) => client.send(new BatchMeterUsageCommand(input));
+      const deadline = callDeadlineOf(client);
+      send = (input, signal) =>
+        withDeadline(
+          "BatchMeterUsage",
+          deadline,
+          (abortSignal) => client.send(new BatchMeterUsageCommand(input), { abortSignal }),
+          signal,
+        );
     }
     this.buyers = createBuyers({
       ...options.buyers,
@@ -241,7 +264,6 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       // Cancellation: send the buyer's open hour now, while AWS still accepts it.
       finalMetering: (identity) => this.flush({ identity }),
     });
-    const callBudget = (options.aws.requestTimeoutMs ?? 10_000) * (options.aws.maxAttempts ?? 1) + 5000;
     this.reporter = new Reporter({
       store: options.store,
       send,
@@ -250,7 +272,9 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       emit: this.emit,
       owner: options.instanceId,
       leaseMs: options.leaseMs,
-      leaseSafetyMs: Math.min(callBudget, Math.floor(options.leaseMs / 2)),
+      // Validated shorter than the lease, so a fresh claim can always make its call.
+      leaseSafetyMs: callTimeoutMs(options.aws) + LEASE_MARGIN_MS,
+      signal: this.stopping.signal,
       claimLimit: 100,
       backoff: options.retry,
       random: options.random,
@@ -530,10 +554,15 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     this.closed = true;
     this.stopTimers();
     this.acc.dispose();
-    if (this.cycle) await this.cycle.catch(() => {});
+    // Wall time, not the business clock: the budget is what the process has left before it is killed.
+    const end = performance.now() + this.o.closeTimeoutMs;
+    const left = () => Math.max(0, end - performance.now());
+    // Abort a call still out a little before the end, so its grains are written back before the store closes.
+    const reserve = Math.min(1000, Math.floor(this.o.closeTimeoutMs / 4));
     let failure: unknown;
     try {
-      await this.checkpoint();
+      // Usage first: saving it never waits behind a running cycle's AWS call.
+      await within(this.checkpoint(), left(), "saving usage to the store");
     } catch (err) {
       failure = err;
       // Last resort: the unsaved usage goes to the log, so an operator can still bill it.
@@ -542,52 +571,70 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
         "marketmeter: close() could not save usage to the store",
       );
     }
+    let sending: Promise<void> | undefined;
     if (!failure) {
+      sending = this.sendAtClose();
       try {
-        const now = this.o.clock();
-        if (!this.store.durable) {
-          // Nothing survives this process: send every open hour now rather than lose it. A restart in
-          // the same hour then meets DuplicateRecord for these grains (reported), which is the lesser loss.
-          const n = await this.store.closeGrains({ hourBefore: Number.MAX_SAFE_INTEGER, now });
-          if (n > 0)
-            this.o.logger.warn(
-              { grains: n },
-              "marketmeter: memory store: open hours are sent at close(); use a durable store to keep them open across restarts",
-            );
-        }
-        await this.closeDue();
-        await withTimeout(this.reporter.sendDue(), this.o.closeTimeoutMs);
-        if (!this.store.durable) {
-          const left = await this.store.list({ states: ["pending", "closed", "retrying"] });
-          if (left.length > 0) {
-            const error = new MarketplaceError(
-              "CLOSED",
-              `${left.length} grain(s) could not be sent before close() and are lost with the memory store`,
-              {
-                details: { grains: left.map(describe) },
-              },
-            );
-            this.o.logger.error({ grains: left.map(describe) }, "marketmeter: unsent usage lost at close()");
-            this.emit("error", { error, phase: "close" });
-          }
-        }
+        await within(sending, left() - reserve, "sending what is due");
       } catch (err) {
         const error = asError("STORE_ERROR", "close() could not send everything due", err);
-        this.o.logger.warn({ error: error.message }, "marketmeter: close() left grains for the next start");
+        this.o.logger.warn(
+          { error: error.message },
+          "marketmeter: close() left grains for the next start (a durable store keeps them)",
+        );
         this.emit("error", { error, phase: "close" });
       }
     }
+    // A call still out is aborted: its grains are written back as retrying (uncertain), or stay leased.
+    this.stopping.abort();
+    await within(
+      Promise.allSettled([sending, this.cycle].filter((p) => p !== undefined)),
+      left(),
+      "stopping",
+    ).catch(() => {});
+    if (!failure && !this.store.durable) await this.reportLostAtClose().catch(() => {});
     try {
-      await this.buyers.close();
+      await within(this.buyers.close(), left(), "closing the buyer lifecycle");
     } catch (err) {
       this.o.logger.warn({ error: String(err) }, "marketmeter: closing the buyer lifecycle failed");
     }
     try {
-      await this.store.close();
+      await within(this.store.close(), Math.max(left(), 0), "closing the store");
     } finally {
       this.clients?.destroy();
     }
     if (failure) throw failure;
+  }
+
+  /** Closes the hours that are final (every open hour with a memory store) and sends what is due. */
+  private async sendAtClose(): Promise<void> {
+    const now = this.o.clock();
+    if (!this.store.durable) {
+      // Nothing survives this process: send every open hour now rather than lose it. A restart in
+      // the same hour then meets DuplicateRecord for these grains (reported), which is the lesser loss.
+      const n = await this.store.closeGrains({ hourBefore: Number.MAX_SAFE_INTEGER, now });
+      if (n > 0)
+        this.o.logger.warn(
+          { grains: n },
+          "marketmeter: memory store: open hours are sent at close(); use a durable store to keep them open across restarts",
+        );
+    }
+    await this.closeDue();
+    // A cycle already running keeps its claims; wait for it (its calls have deadlines) before sending.
+    if (this.cycle) await this.cycle.catch(() => {});
+    await this.reporter.sendDue();
+  }
+
+  private async reportLostAtClose(): Promise<void> {
+    const left = await this.store.list({ states: ["pending", "closed", "retrying"] });
+    if (left.length === 0) return;
+    const error = new MarketplaceError(
+      "CLOSED",
+      `${left.length} grain(s) could not be sent before close() and are lost with the memory store`,
+      { details: { grains: left.map(describe) } },
+    );
+    this.o.logger.error({ grains: left.map(describe) }, "marketmeter: unsent usage lost at close()");
+    this.emit("error", { error, phase: "close" });
   }
 
   async report(query: ReportQuery = {}): Promise<GrainReport[]> {
@@ -655,6 +702,7 @@ function toReport(g: StoredGrain): GrainReport {
     hour: new Date(g.hour),
     quantity: g.quantity,
     state: g.state,
+    uncertain: g.uncertain,
     attempts: g.attempts,
   };
   if (g.allocations) {
@@ -691,16 +739,17 @@ function asError(code: "STORE_ERROR", message: string, cause: unknown): Marketpl
   });
 }
 
-async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+/** Waits for `p` at most `ms` (what is left of close()'s budget); `p` itself is abandoned, not stopped. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((_, reject) => {
+  const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new MarketplaceError("STORE_ERROR", `sending did not finish within ${ms} ms`)),
-      ms,
+      () => reject(new MarketplaceError("CLOSED", `close(): ${what} did not finish within closeTimeoutMs`)),
+      Math.max(0, ms),
     );
   });
   try {
-    await Promise.race([p, timeout]);
+    return await Promise.race([p, timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -1,6 +1,12 @@
 /** Options of `createMarketplace`, their defaults and their validation. */
 import { randomUUID } from "node:crypto";
-import { type AwsOptions, parseAwsOptions } from "../aws/index.js";
+import {
+  type AwsOptions,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  callTimeoutMs,
+  connectionTimeoutMs,
+  parseAwsOptions,
+} from "../aws/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
 import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock } from "../runtime/index.js";
@@ -93,7 +99,13 @@ export interface MarketplaceOptions<D extends readonly string[] = readonly strin
   callsPerSecond?: number;
   /** Back-off of failed attempts (exponential with full jitter). @default { baseDelayMs: 1000, maxDelayMs: 300000 } */
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
-  /** How long a claimed grain is reserved for this instance while it is being sent. @default 60000 */
+  /**
+   * How long a claimed grain is reserved for this instance while it is being sent. It must be longer
+   * than the worst-case AWS call (`aws.maxAttempts × (aws.requestTimeoutMs + connection time)`, 15000 ms
+   * with the defaults) plus a 5000 ms margin: a sender whose lease ran out can no longer write its
+   * outcome, and another instance may take the grain over.
+   * @default 60000
+   */
   leaseMs?: number;
   /** Warn (event `windowWarning`) when an unsent grain has less than this left in its window. @default 10800000 (3 h) */
   windowWarningMs?: number;
@@ -105,7 +117,14 @@ export interface MarketplaceOptions<D extends readonly string[] = readonly strin
   instanceId?: string;
   /** Start the checkpoint and report timers at once. Set false to drive everything with `flush()`. @default true */
   autoStart?: boolean;
-  /** How long `close()` keeps sending due grains before giving up (they stay in a durable store). @default 10000 */
+  /**
+   * The whole budget of `close()`: it saves in-memory usage to the store first, then sends what is due
+   * for the rest of the budget, aborts a call still out when the budget ends (its grains stay in a
+   * durable store, marked uncertain when AWS may have recorded them) and closes the store. The default
+   * fits a Kubernetes 30 s termination grace period with `closeOnShutdown`'s 25 s and the 15 s deadline
+   * of one AWS call.
+   * @default 20000
+   */
   closeTimeoutMs?: number;
   /** Random source of the back-off jitter. @default Math.random */
   random?: () => number;
@@ -161,6 +180,12 @@ const KNOWN = new Set([
   "closeTimeoutMs",
   "random",
 ]);
+
+/**
+ * What a lease must leave beyond the worst-case call: the settle's store write and clock skew between
+ * instances sharing a store.
+ */
+export const LEASE_MARGIN_MS = 5_000;
 
 function invalid(message: string): never {
   throw new MarketplaceError("INVALID_CONFIG", message);
@@ -274,6 +299,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const checkpointIntervalMs = int(o, "checkpointIntervalMs", 1000, 10, 60_000);
   const leaseMs = int(o, "leaseMs", 60_000, 1000, HOUR_MS);
+  const callMs = callTimeoutMs(aws);
+  if (leaseMs <= callMs + LEASE_MARGIN_MS) {
+    const request = aws.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    invalid(
+      `leaseMs (${leaseMs}) must be longer than the worst-case AWS call plus ${LEASE_MARGIN_MS} ms: ` +
+        `${callMs} ms = aws.maxAttempts (${aws.maxAttempts ?? 1}) × (aws.requestTimeoutMs (${request}) + ` +
+        `${connectionTimeoutMs(request)} ms to connect). Raise leaseMs above ${callMs + LEASE_MARGIN_MS}, ` +
+        "or lower aws.requestTimeoutMs or aws.maxAttempts",
+    );
+  }
   if (o.buyers !== undefined && (typeof o.buyers !== "object" || o.buyers === null))
     invalid("buyers must be an object of registration, sns, eventBridge, entitlements and access options");
   if (o.directory !== undefined && (typeof o.directory !== "object" || o.directory === null))
@@ -307,7 +342,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     maxFutureSkewMs: int(o, "maxFutureSkewMs", 300_000, 0, HOUR_MS),
     instanceId,
     autoStart: (o.autoStart as boolean | undefined) ?? true,
-    closeTimeoutMs: int(o, "closeTimeoutMs", 10_000, 0, 600_000),
+    closeTimeoutMs: int(o, "closeTimeoutMs", 20_000, 0, 600_000),
     random: (o.random as (() => number) | undefined) ?? Math.random,
   };
 }

@@ -158,3 +158,29 @@ describe("options parser (property)", () => {
       expect(() => parseAwsOptions(bad)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
   });
 });
+
+describe("lease against the call deadline (property)", () => {
+  it("leaseMs is accepted exactly when it outlasts the worst-case call plus the margin", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 120_000 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1000, max: 3_600_000 }),
+        (requestTimeoutMs, maxAttempts, leaseMs) => {
+          const options = {
+            products: [{ productCode: "prod-abc" }],
+            dimensions: ["d"],
+            aws: { requestTimeoutMs, maxAttempts },
+            leaseMs,
+          };
+          const worst = maxAttempts * (requestTimeoutMs + Math.min(5000, requestTimeoutMs)) + 5000;
+          if (leaseMs > worst) expect(resolveOptions(options).leaseMs).toBe(leaseMs);
+          else
+            expect(() => resolveOptions(options)).toThrow(
+              expect.objectContaining({ code: "INVALID_CONFIG", message: expect.stringMatching(/leaseMs/) }),
+            );
+        },
+      ),
+    );
+  });
+});

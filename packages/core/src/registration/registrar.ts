@@ -4,6 +4,7 @@ import {
   ResolveCustomerCommand,
   type ResolveCustomerCommandOutput,
 } from "@aws-sdk/client-marketplace-metering";
+import { callDeadlineOf, withDeadline } from "../aws/index.js";
 import {
   type CustomerRecord,
   type Directory,
@@ -90,7 +91,10 @@ export class Registrar {
       );
     let out: ResolveCustomerCommandOutput;
     try {
-      out = await o.meteringClient.send(new ResolveCustomerCommand({ RegistrationToken: token }));
+      const client = o.meteringClient;
+      out = await withDeadline("ResolveCustomer", callDeadlineOf(client), (abortSignal) =>
+        client.send(new ResolveCustomerCommand({ RegistrationToken: token }), { abortSignal }),
+      );
     } catch (err) {
       const { name } = awsErrorInfo(err);
       o.logger.warn({ ...log, awsError: name }, "ResolveCustomer failed");

@@ -20,8 +20,14 @@ export interface MarketplaceEvents {
     reason: string;
     code: "CUSTOMER_NOT_SUBSCRIBED" | "DUPLICATE_RECORD" | "AWS_REJECTED";
   };
-  /** The grain can no longer be accepted (24 h window or month-end cut-off). */
+  /** The grain can no longer be accepted (24 h window or month-end cut-off); AWS never had it. */
   expired: { grain: GrainInfo; reason: string };
+  /**
+   * The grain passed AWS's window after an attempt whose answer was lost: AWS may or may not have billed
+   * it. `check` says what the seller should look at (the seller reports for that customer, dimension and
+   * hour).
+   */
+  uncertain: { grain: GrainInfo; reason: string; check: string };
   /** An attempt failed transiently; the grains are tried again at `nextAttemptAt`. */
   retrying: { grains: GrainInfo[]; attempt: number; nextAttemptAt: Date; error: string };
   /** Usage arrived for a closed hour (or a full grain) and was added to a later open hour. */

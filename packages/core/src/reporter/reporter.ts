@@ -10,7 +10,8 @@ import type {
 } from "@aws-sdk/client-marketplace-metering";
 import { MarketplaceError } from "../errors/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
-import type { GrainOutcome, StoredGrain, UsageStore } from "../stores/types.js";
+import { parseGrainKey } from "../stores/grain.js";
+import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/types.js";
 import { acceptanceDeadline, isAcceptable } from "../usage/window.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 import {
@@ -25,9 +26,16 @@ import { classifyError, errorMessage, errorName } from "./classify.js";
 import type { Emit, GrainInfo } from "./events.js";
 import type { RateLimiter } from "./limiter.js";
 
+/** Sends one BatchMeterUsage call with its deadline; `signal` aborts it (shutdown). */
 export type SendFn = (
   input: BatchMeterUsageRequest,
+  signal?: AbortSignal,
 ) => Promise<Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">>;
+
+/** What the seller should check for a grain whose fate AWS never told us. */
+export const UNCERTAIN_CHECK =
+  "check the AWS Marketplace seller reports (billed usage, or the Seller Data Delivery Service feed) for this customer, dimension and hour";
+const UNCERTAIN_REASON = `an attempt's answer was lost and AWS's acceptance window has passed, so AWS may or may not have billed this usage: ${UNCERTAIN_CHECK}`;
 
 export interface ReporterOptions {
   store: UsageStore;
@@ -39,8 +47,10 @@ export interface ReporterOptions {
   /** Lease owner name of this instance. */
   owner: string;
   leaseMs: number;
-  /** Stop using a lease when less than this is left (a call could outlive it). */
+  /** Start no call when less than this is left of the lease (the worst-case call plus a margin). */
   leaseSafetyMs: number;
+  /** Aborted at shutdown: no new call starts, and the call in flight is aborted. */
+  signal?: AbortSignal;
   claimLimit: number;
   backoff: Required<BackoffOptions>;
   random: () => number;
@@ -57,9 +67,13 @@ export interface ReporterStats {
   sent: number;
   rejected: number;
   expired: number;
+  /** Grains that passed AWS's window after an attempt whose answer was lost (state `uncertain`). */
+  uncertain: number;
   retries: number;
   duplicates: number;
   windowWarnings: number;
+  /** Outcomes not written because this instance no longer held the grain's lease. */
+  fenced: number;
 }
 
 export function grainInfo(g: StoredGrain, identity = prepareRecord(g).identity): GrainInfo {
@@ -74,9 +88,11 @@ export class Reporter {
     sent: 0,
     rejected: 0,
     expired: 0,
+    uncertain: 0,
     retries: 0,
     duplicates: 0,
     windowWarnings: 0,
+    fenced: 0,
   };
   private readonly warned = new Set<string>();
 
@@ -90,6 +106,7 @@ export class Reporter {
     const { store, owner } = this.o;
     const attempted = new Set<string>();
     for (;;) {
+      if (this.o.signal?.aborted) return;
       const now = this.o.clock();
       const claimed = await store.claim({
         owner,
@@ -101,12 +118,12 @@ export class Reporter {
       });
       if (claimed.length === 0) return;
       const fresh: StoredGrain[] = [];
-      const again: string[] = [];
+      const again: StoredGrain[] = [];
       for (const g of claimed) {
-        if (attempted.has(g.key)) again.push(g.key);
+        if (attempted.has(g.key)) again.push(g);
         else fresh.push(g);
       }
-      if (again.length > 0) await store.release(again, owner);
+      if (again.length > 0) await store.release(again.map(leaseOf), owner);
       if (fresh.length === 0) return;
       for (const g of fresh) attempted.add(g.key);
 
@@ -117,7 +134,7 @@ export class Reporter {
         if (!isAcceptable(g.hour, now)) expired.push(g);
         else live.push(prepareRecord(g));
       }
-      if (expired.length > 0) await this.expire(expired, now);
+      if (expired.length > 0) await this.expire(expired, now, "outside the AWS acceptance window");
       for (const r of live)
         if (r.foldedAllocations > 0)
           this.o.logger.warn(
@@ -128,39 +145,72 @@ export class Reporter {
             },
             "marketmeter: tag allocations beyond AWS limits were merged into the untagged share",
           );
-      const batches = buildBatches(live);
-      for (let i = 0; i < batches.length; i++) {
-        const batch = batches[i]!;
-        const leaseLeft = Math.min(...batch.records.map((r) => r.grain.leaseUntil ?? 0)) - this.o.clock();
-        if (leaseLeft < this.o.leaseSafetyMs) {
-          // Not enough lease left for a call: give the rest back rather than risk two senders.
-          const rest = batches.slice(i).flatMap((b) => b.records.map((r) => r.grain.key));
-          await store.release(rest, owner);
-          break;
-        }
-        await this.sendRecords(batch, batch.records);
+      for (const batch of buildBatches(live)) await this.sendRecords(batch, batch.records);
+    }
+  }
+
+  /**
+   * Writes outcomes and reports the ones the store refused (this instance no longer holds the lease):
+   * their results are dropped, never announced as if written. Returns the keys written.
+   */
+  private async settle(outcomes: GrainOutcome[], now: number): Promise<Set<string>> {
+    const result = await this.o.store.settle(outcomes, { owner: this.o.owner, now });
+    const refused = new Set(result.refused);
+    if (refused.size > 0) {
+      this.stats.fenced += refused.size;
+      this.o.logger.warn(
+        {
+          grains: outcomes
+            .filter((o) => refused.has(o.key))
+            .map((o) => ({ ...describeKey(o.key), outcome: o.state })),
+        },
+        "marketmeter: outcome not written: this instance no longer holds the grain's lease (it ran out or another sender took over); the next claim treats the grain as uncertain",
+      );
+    }
+    return new Set(outcomes.map((o) => o.key).filter((k) => !refused.has(k)));
+  }
+
+  /** Past AWS's window: `expired` when AWS never had it, `uncertain` when an answer was lost. */
+  private async expire(grains: StoredGrain[], now: number, reason: string): Promise<void> {
+    const written = await this.settle(
+      grains.map((g) =>
+        g.uncertain
+          ? { key: g.key, leaseToken: g.leaseToken, state: "uncertain" as const, reason: UNCERTAIN_REASON }
+          : { key: g.key, leaseToken: g.leaseToken, state: "expired" as const, reason },
+      ),
+      now,
+    );
+    for (const g of grains) {
+      if (!written.has(g.key)) continue;
+      const info = grainInfo(g);
+      const log = { dimension: g.dimension, hour: info.hour.toISOString(), quantity: g.quantity };
+      if (g.uncertain) {
+        this.stats.uncertain++;
+        this.o.logger.error(
+          { ...log, productCode: info.identity.productCode, state: "uncertain", lastError: g.lastError },
+          `marketmeter: usage may have been billed by AWS or not (an attempt's answer was lost and the acceptance window has passed); ${UNCERTAIN_CHECK}`,
+        );
+        this.o.emit("uncertain", { grain: info, reason: UNCERTAIN_REASON, check: UNCERTAIN_CHECK });
+      } else {
+        this.stats.expired++;
+        this.o.logger.error(
+          { ...log, state: "expired", reason },
+          "marketmeter: usage can no longer be reported to AWS (24 h window or month-end cut-off passed)",
+        );
+        this.o.emit("expired", { grain: info, reason });
       }
     }
   }
 
-  private async expire(grains: StoredGrain[], now: number): Promise<void> {
-    await this.o.store.settle(
-      grains.map((g) => ({
-        key: g.key,
-        state: "expired" as const,
-        reason: "outside the AWS acceptance window",
-      })),
-      { owner: this.o.owner, now },
+  /** Gives grains back unattempted; a call must not outlive the lease or start during shutdown. */
+  private async keepOrRelease(records: PreparedRecord[]): Promise<boolean> {
+    const leaseLeft = Math.min(...records.map((r) => r.grain.leaseUntil ?? 0)) - this.o.clock();
+    if (leaseLeft >= this.o.leaseSafetyMs && !this.o.signal?.aborted) return true;
+    await this.o.store.release(
+      records.map((r) => leaseOf(r.grain)),
+      this.o.owner,
     );
-    for (const g of grains) {
-      this.stats.expired++;
-      const info = grainInfo(g);
-      this.o.logger.error(
-        { dimension: g.dimension, hour: info.hour.toISOString(), quantity: g.quantity, state: "expired" },
-        "marketmeter: usage can no longer be reported to AWS (24 h window or month-end cut-off passed)",
-      );
-      this.o.emit("expired", { grain: info, reason: "outside the AWS acceptance window" });
-    }
+    return false;
   }
 
   /** One call (or, after a request-level validation error, a bisection into smaller calls). */
@@ -174,8 +224,9 @@ export class Reporter {
         out = { Results: input.UsageRecords!.map((r) => ({ UsageRecord: r, Status: "Success" })) };
       } else {
         await this.o.limiter.acquire();
+        if (!(await this.keepOrRelease(records))) return;
         this.stats.calls++;
-        out = await this.o.send!(input);
+        out = await this.o.send!(input, this.o.signal);
       }
     } catch (err) {
       this.stats.callErrors++;
@@ -199,7 +250,11 @@ export class Reporter {
         return;
       }
       if (kind === "timestamp") {
-        await this.finish(records, () => ({ state: "expired", reason: message }), now);
+        await this.expire(
+          records.map((r) => r.grain),
+          now,
+          message,
+        );
         return;
       }
       if (kind === "throttle") {
@@ -260,17 +315,25 @@ export class Reporter {
       if (v.Status === "Success") {
         outcomes.push({
           key: g.key,
+          leaseToken: g.leaseToken,
           state: "sent",
           ...(v.MeteringRecordId ? { meteringRecordId: v.MeteringRecordId } : {}),
           ...(dryRun ? { reason: "dry-run" } : {}),
         });
         after.push(() => {
+          if (!written.has(g.key)) return;
           this.stats.sent++;
           this.o.emit("sent", { grain: info, meteringRecordId: v.MeteringRecordId, dryRun });
         });
       } else if (v.Status === "CustomerNotSubscribed") {
-        outcomes.push({ key: g.key, state: "rejected", reason: "CustomerNotSubscribed" });
+        outcomes.push({
+          key: g.key,
+          leaseToken: g.leaseToken,
+          state: "rejected",
+          reason: "CustomerNotSubscribed",
+        });
         after.push(() => {
+          if (!written.has(g.key)) return;
           this.stats.rejected++;
           this.o.logger.warn(
             {
@@ -293,10 +356,16 @@ export class Reporter {
         const own = g.uncertain;
         outcomes.push(
           own
-            ? { key: g.key, state: "sent", reason: "DuplicateRecord: our own earlier attempt was recorded" }
-            : { key: g.key, state: "rejected", reason: "DuplicateRecord" },
+            ? {
+                key: g.key,
+                leaseToken: g.leaseToken,
+                state: "sent",
+                reason: "DuplicateRecord: our own earlier attempt was recorded",
+              }
+            : { key: g.key, leaseToken: g.leaseToken, state: "rejected", reason: "DuplicateRecord" },
         );
         after.push(() => {
+          if (!written.has(g.key)) return;
           this.stats.duplicates++;
           if (own) this.stats.sent++;
           else this.stats.rejected++;
@@ -325,7 +394,7 @@ export class Reporter {
         retryUnknown.push(r);
       }
     }
-    if (outcomes.length > 0) await this.o.store.settle(outcomes, { owner: this.o.owner, now });
+    const written = outcomes.length > 0 ? await this.settle(outcomes, now) : new Set<string>();
     for (const f of after) f();
     if (retryUnprocessed.length > 0) await this.retry(retryUnprocessed, "UnprocessedRecords", false, now);
     if (retryUnknown.length > 0)
@@ -334,15 +403,21 @@ export class Reporter {
 
   private async finish(
     records: PreparedRecord[],
-    verdict: () => { state: "rejected" | "expired"; reason: string },
+    verdict: () => { state: "rejected"; reason: string },
     now: number,
   ): Promise<void> {
     const v = verdict();
-    await this.o.store.settle(
-      records.map((r) => ({ key: r.grain.key, state: v.state, reason: v.reason })),
-      { owner: this.o.owner, now },
+    const written = await this.settle(
+      records.map((r) => ({
+        key: r.grain.key,
+        leaseToken: r.grain.leaseToken,
+        state: v.state,
+        reason: v.reason,
+      })),
+      now,
     );
     for (const r of records) {
+      if (!written.has(r.grain.key)) continue;
       const info = grainInfo(r.grain, r.identity);
       this.o.logger.error(
         {
@@ -353,13 +428,8 @@ export class Reporter {
         },
         `marketmeter: usage ${v.state} by AWS`,
       );
-      if (v.state === "expired") {
-        this.stats.expired++;
-        this.o.emit("expired", { grain: info, reason: v.reason });
-      } else {
-        this.stats.rejected++;
-        this.o.emit("rejected", { grain: info, reason: v.reason, code: "AWS_REJECTED" });
-      }
+      this.stats.rejected++;
+      this.o.emit("rejected", { grain: info, reason: v.reason, code: "AWS_REJECTED" });
     }
   }
 
@@ -379,12 +449,14 @@ export class Reporter {
       const nextAttemptAt = Math.max(now + 1, Math.min(now + delay, lastChance));
       first = Math.min(first, nextAttemptAt);
       attempt = Math.max(attempt, g.attempts + 1);
-      return { key: g.key, state: "retrying", nextAttemptAt, error, uncertain };
+      return { key: g.key, leaseToken: g.leaseToken, state: "retrying", nextAttemptAt, error, uncertain };
     });
-    await this.o.store.settle(outcomes, { owner: this.o.owner, now });
-    this.stats.retries += records.length;
+    const written = await this.settle(outcomes, now);
+    const retried = records.filter((r) => written.has(r.grain.key));
+    if (retried.length === 0) return;
+    this.stats.retries += retried.length;
     this.o.emit("retrying", {
-      grains: records.map((r) => grainInfo(r.grain, r.identity)),
+      grains: retried.map((r) => grainInfo(r.grain, r.identity)),
       attempt,
       nextAttemptAt: new Date(first),
       error,
@@ -421,4 +493,13 @@ export class Reporter {
     }
     if (this.warned.size > 100_000) this.warned.clear();
   }
+}
+
+function leaseOf(g: StoredGrain): GrainLease {
+  return { key: g.key, leaseToken: g.leaseToken };
+}
+
+function describeKey(key: string): { dimension: string; hour: string } {
+  const { dimension, hour } = parseGrainKey(key);
+  return { dimension, hour: new Date(hour).toISOString() };
 }

@@ -205,6 +205,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
           sent: 0,
           rejected: 0,
           expired: 0,
+          uncertain: 0,
         });
       }),
     );
@@ -229,6 +230,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
           [H0, H1],
         );
         assert.ok(first.every((g) => g.leaseOwner === "a" && g.leaseUntil === now + 60_000 && !g.uncertain));
+        assert.ok(first.every((g) => g.leaseToken === 1));
         const second = await s.claim({ owner: "b", now: now + 1000, leaseMs: 60_000, limit: 10 });
         assert.equal(second.length, 2);
         assert.ok(second.every((g) => g.hour === H2));
@@ -248,7 +250,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
     );
 
     it(
-      "settle records sent, rejected, expired and retrying; retrying needs the lease",
+      "settle records sent, rejected, expired, uncertain and retrying for the lease holder",
       withStore(async (s) => {
         const now = H3;
         await s.add(
@@ -262,13 +264,22 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         const got = await s.claim({ owner: "a", now, leaseMs: 60_000, limit: 10 });
         assert.equal(got.length, 6);
         const k = (id: string, h: number) => grainKey(id, "d", h);
-        await s.settle(
+        const token = new Map(got.map((g) => [g.key, g.leaseToken]));
+        const t = (key: string) => token.get(key)!;
+        assert.ok(got.every((g) => Number.isSafeInteger(g.leaseToken) && g.leaseToken > 0));
+        const result = await s.settle(
           [
-            { key: k(ID_A, H0), state: "sent", meteringRecordId: "mr-1" },
-            { key: k(ID_B, H0), state: "rejected", reason: "CustomerNotSubscribed" },
-            { key: k(ID_A, H1), state: "expired", reason: "window" },
+            { key: k(ID_A, H0), leaseToken: t(k(ID_A, H0)), state: "sent", meteringRecordId: "mr-1" },
+            {
+              key: k(ID_B, H0),
+              leaseToken: t(k(ID_B, H0)),
+              state: "rejected",
+              reason: "CustomerNotSubscribed",
+            },
+            { key: k(ID_A, H1), leaseToken: t(k(ID_A, H1)), state: "expired", reason: "window" },
             {
               key: k(ID_B, H1),
+              leaseToken: t(k(ID_B, H1)),
               state: "retrying",
               nextAttemptAt: now + 5000,
               error: "Throttling",
@@ -276,6 +287,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
             },
             {
               key: k(ID_A, H2),
+              leaseToken: t(k(ID_A, H2)),
               state: "retrying",
               nextAttemptAt: now + 5000,
               error: "timeout",
@@ -284,14 +296,23 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
           ],
           { owner: "a", now: now + 10 },
         );
-        // Not the lease owner: a retry outcome is ignored, a terminal one applies.
-        await s.settle(
-          [{ key: k(ID_B, H2), state: "retrying", nextAttemptAt: now, error: "x", uncertain: false }],
-          {
-            owner: "zzz",
-            now: now + 11,
-          },
+        assert.deepEqual(result, { applied: 5, refused: [] });
+        // Not the lease owner: no outcome applies, terminal or not, and the refusal is reported.
+        const other = await s.settle(
+          [
+            {
+              key: k(ID_B, H2),
+              leaseToken: t(k(ID_B, H2)),
+              state: "retrying",
+              nextAttemptAt: now,
+              error: "x",
+              uncertain: false,
+            },
+            { key: k(ID_B, H2), leaseToken: t(k(ID_B, H2)), state: "sent" },
+          ],
+          { owner: "zzz", now: now + 11 },
         );
+        assert.deepEqual(other, { applied: 0, refused: [k(ID_B, H2), k(ID_B, H2)] });
         const g = async (key: string) => (await s.get(key))!;
         assert.equal((await g(k(ID_A, H0))).state, "sent");
         assert.equal((await g(k(ID_A, H0))).meteringRecordId, "mr-1");
@@ -308,18 +329,22 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         assert.equal((await g(k(ID_B, H2))).state, "closed");
         assert.equal((await g(k(ID_B, H2))).leaseOwner, "a");
         // A terminal grain never changes again.
-        await s.settle([{ key: k(ID_A, H0), state: "rejected", reason: "late" }], {
-          owner: "a",
-          now: now + 20,
-        });
+        const late = await s.settle(
+          [{ key: k(ID_A, H0), leaseToken: t(k(ID_A, H0)), state: "rejected", reason: "late" }],
+          { owner: "a", now: now + 20 },
+        );
+        assert.deepEqual(late, { applied: 0, refused: [k(ID_A, H0)] });
         assert.equal((await g(k(ID_A, H0))).state, "sent");
         // Retrying grains are due only at their next attempt time, unless backoff is ignored.
-        await s.release([k(ID_B, H2)], "a");
+        await s.release([{ key: k(ID_B, H2), leaseToken: t(k(ID_B, H2)) }], "a");
+        assert.equal((await g(k(ID_B, H2))).leaseOwner, undefined);
         const early = await s.claim({ owner: "b", now: now + 100, leaseMs: 1000, limit: 10 });
         assert.deepEqual(
           early.map((x) => x.key),
           [k(ID_B, H2)],
         );
+        // Released without an attempt: nothing may have reached AWS.
+        assert.equal(early[0]?.uncertain, false);
         const urgent = await s.claim({
           owner: "b",
           now: now + 100,
@@ -330,14 +355,131 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         assert.equal(urgent.length, 2);
         const later = await s.claim({ owner: "c", now: now + 5000 + 1000, leaseMs: 1000, limit: 10 });
         assert.equal(later.length, 3);
+        const u = later.find((x) => x.key === k(ID_A, H2))!;
+        assert.deepEqual(
+          await s.settle(
+            [{ key: u.key, leaseToken: u.leaseToken, state: "uncertain", reason: "window passed" }],
+            { owner: "c", now: now + 6001 },
+          ),
+          { applied: 1, refused: [] },
+        );
+        assert.equal((await g(u.key)).state, "uncertain");
+        assert.equal((await g(u.key)).settledAt, now + 6001);
         assert.deepEqual(await s.counts(), {
           pending: 0,
           closed: 1,
-          retrying: 2,
+          retrying: 1,
           sent: 1,
           rejected: 1,
           expired: 1,
+          uncertain: 1,
         });
+        assert.equal((await s.list({ states: ["uncertain"] })).length, 1);
+      }),
+    );
+
+    it(
+      "fencing: a stale owner cannot settle or release once another sender took the grain over",
+      withStore(async (s, open) => {
+        const other = await open();
+        const now = H3;
+        await s.add([{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 3 }], {
+          now,
+          openFrom: H0,
+          carryTo: H3,
+        });
+        await s.closeGrains({ hourBefore: H2, now });
+        const [a] = await s.claim({ owner: "a", now, leaseMs: 1000, limit: 1 });
+        assert.ok(a);
+        // a's lease runs out while its call is still out; b takes the grain over on another handle.
+        const [b] = await other.claim({ owner: "b", now: now + 1500, leaseMs: 60_000, limit: 1 });
+        assert.ok(b);
+        assert.ok(b.leaseToken > a.leaseToken);
+        assert.equal(b.uncertain, true);
+        const stale = await s.settle(
+          [
+            { key: a.key, leaseToken: a.leaseToken, state: "rejected", reason: "DuplicateRecord" },
+            {
+              key: a.key,
+              leaseToken: a.leaseToken,
+              state: "retrying",
+              nextAttemptAt: now,
+              error: "timeout",
+              uncertain: true,
+            },
+          ],
+          { owner: "a", now: now + 1600 },
+        );
+        assert.deepEqual(stale, { applied: 0, refused: [a.key, a.key] });
+        await s.release([{ key: a.key, leaseToken: a.leaseToken }], "a");
+        // Same owner name, old token (a restarted instance reusing its id): still refused.
+        const reused = await s.settle([{ key: a.key, leaseToken: a.leaseToken, state: "sent" }], {
+          owner: "b",
+          now: now + 1700,
+        });
+        assert.deepEqual(reused, { applied: 0, refused: [a.key] });
+        const held = await s.get(a.key);
+        assert.equal(held?.state, "closed");
+        assert.equal(held?.leaseOwner, "b");
+        assert.equal(held?.leaseToken, b.leaseToken);
+        assert.deepEqual(
+          await other.settle(
+            [{ key: b.key, leaseToken: b.leaseToken, state: "sent", meteringRecordId: "m" }],
+            {
+              owner: "b",
+              now: now + 1800,
+            },
+          ),
+          { applied: 1, refused: [] },
+        );
+        assert.equal((await s.get(a.key))?.state, "sent");
+        if (other !== s) await other.close();
+      }),
+    );
+
+    it(
+      "fencing: an owner whose own lease expired cannot settle; the next claim is uncertain",
+      withStore(async (s) => {
+        const now = H3;
+        await s.add([{ identityKey: ID_B, dimension: "d", hour: H1, quantity: 3 }], {
+          now,
+          openFrom: H0,
+          carryTo: H3,
+        });
+        await s.closeGrains({ hourBefore: H2, now });
+        const [a] = await s.claim({ owner: "a", now, leaseMs: 1000, limit: 1 });
+        assert.ok(a);
+        // The lease ends at now + 1000: from then on the grain may be claimed again.
+        const late = await s.settle(
+          [
+            {
+              key: a.key,
+              leaseToken: a.leaseToken,
+              state: "retrying",
+              nextAttemptAt: now + 2000,
+              error: "timeout",
+              uncertain: true,
+            },
+            { key: a.key, leaseToken: a.leaseToken, state: "sent" },
+          ],
+          { owner: "a", now: now + 1000 },
+        );
+        assert.deepEqual(late, { applied: 0, refused: [a.key, a.key] });
+        const g = await s.get(a.key);
+        assert.equal(g?.state, "closed");
+        assert.equal(g?.attempts, 0);
+        assert.equal(g?.leaseOwner, "a");
+        const [again] = await s.claim({ owner: "a", now: now + 1000, leaseMs: 1000, limit: 1 });
+        assert.equal(again?.uncertain, true);
+        assert.ok(again!.leaseToken > a.leaseToken);
+        // Inside its lease the holder settles normally.
+        assert.deepEqual(
+          await s.settle([{ key: a.key, leaseToken: again!.leaseToken, state: "sent" }], {
+            owner: "a",
+            now: now + 1999,
+          }),
+          { applied: 1, refused: [] },
+        );
       }),
     );
 
@@ -420,6 +562,8 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
           assert.equal(g?.leaseOwner, "a");
           const re = await again.claim({ owner: "b", now: H1 + 5000, leaseMs: 1000, limit: 1 });
           assert.equal(re[0]?.uncertain, true);
+          // The fencing token survives a reopen: the old holder's token stays stale.
+          assert.equal(re[0]?.leaseToken, (g?.leaseToken ?? 0) + 1);
           await again.close();
         }),
       );

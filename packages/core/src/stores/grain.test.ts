@@ -1,7 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS } from "../runtime/index.js";
-import { MAX_QUANTITY, applyAdd, grainKey, parseGrainKey, splitDelta } from "./grain.js";
+import {
+  MAX_QUANTITY,
+  applyAdd,
+  applyClaim,
+  applyRelease,
+  applySettle,
+  grainKey,
+  isClaimable,
+  newGrain,
+  parseGrainKey,
+  splitDelta,
+} from "./grain.js";
 import type { StoredGrain } from "./types.js";
 
 const H = Date.UTC(2026, 6, 15, 10);
@@ -66,5 +77,71 @@ describe("grain rules", () => {
       dimension: "api calls|x",
       hour: H,
     });
+  });
+
+  it("property: only the holder of the latest claim, inside its lease, settles or releases a grain", () => {
+    const op = fc.record({
+      kind: fc.constantFrom("claim", "settle", "retry", "release"),
+      owner: fc.constantFrom("a", "b"),
+      // Which of the owner's claims it answers for: its latest, or an older one.
+      stale: fc.boolean(),
+      dt: fc.integer({ min: 0, max: 1500 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        let g: StoredGrain = { ...newGrain("C|p|a", "d", H, H), state: "closed" };
+        let now = H + HOUR_MS;
+        const tokens: Record<string, number[]> = { a: [], b: [] };
+        let holder: { owner: string; token: number; until: number } | undefined;
+        let everLeased = false;
+        for (const o of ops) {
+          now += o.dt;
+          const mine = tokens[o.owner]!;
+          const token = (o.stale ? mine[0] : mine[mine.length - 1]) ?? 0;
+          if (o.kind === "claim") {
+            if (!isClaimable(g, now)) continue;
+            const wasLeased = g.leaseOwner !== undefined;
+            g = applyClaim(g, o.owner, now, 1000);
+            expect(g.leaseToken).toBe(mine.length + tokens[o.owner === "a" ? "b" : "a"]!.length + 1);
+            if (wasLeased) expect(g.uncertain).toBe(true);
+            mine.push(g.leaseToken);
+            holder = { owner: o.owner, token: g.leaseToken, until: now + 1000 };
+            everLeased = true;
+            continue;
+          }
+          const live =
+            holder !== undefined && holder.owner === o.owner && holder.token === token && now < holder.until;
+          const open = g.state === "closed" || g.state === "retrying";
+          if (o.kind === "release") {
+            const next = applyRelease(g, o.owner, token);
+            const owns = g.leaseOwner === o.owner && g.leaseToken === token;
+            expect(next !== undefined).toBe(owns);
+            if (next) {
+              g = next;
+              holder = undefined;
+            }
+            continue;
+          }
+          const outcome =
+            o.kind === "settle"
+              ? { leaseToken: token, state: "sent" as const }
+              : {
+                  leaseToken: token,
+                  state: "retrying" as const,
+                  nextAttemptAt: now,
+                  error: "x",
+                  uncertain: true,
+                };
+          const next = applySettle(g, outcome, o.owner, now);
+          expect(next !== undefined).toBe(live && open);
+          if (next) {
+            g = next;
+            holder = undefined;
+          }
+        }
+        if (!everLeased) expect(g.leaseToken).toBe(0);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -78,6 +78,7 @@ export function newGrain(identityKey: string, dimension: string, hour: number, n
     quantity: 0,
     state: "pending" satisfies GrainState,
     attempts: 0,
+    leaseToken: 0,
     uncertain: false,
     createdAt: now,
     updatedAt: now,
@@ -184,14 +185,50 @@ export function compareForClaim(a: StoredGrain, b: StoredGrain): number {
   return a.hour - b.hour || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
-/** The lease a claim puts on a grain; an expired lease of someone else makes the outcome uncertain. */
+/**
+ * The lease a claim puts on a grain, with the next fencing token; an expired lease (of anyone) makes the
+ * outcome uncertain.
+ */
 export function applyClaim(g: StoredGrain, owner: string, now: number, leaseMs: number): StoredGrain {
-  // A lease that ran out without a settle means its owner may have sent the record and died.
+  // A lease that ran out without a settle or release means its holder may have sent the record.
   const uncertain = g.uncertain || g.leaseOwner !== undefined;
-  return { ...g, leaseOwner: owner, leaseUntil: now + leaseMs, uncertain, updatedAt: now };
+  return {
+    ...g,
+    leaseOwner: owner,
+    leaseUntil: now + leaseMs,
+    leaseToken: (g.leaseToken ?? 0) + 1,
+    uncertain,
+    updatedAt: now,
+  };
 }
 
-/** The grain after an outcome, or undefined when the outcome does not apply. */
+/**
+ * Whether `owner` still holds the grain with the token of its claim at `now`. A sender whose lease ran
+ * out may already have been replaced, so it must not write (the fencing rule every store applies).
+ */
+export function holdsLease(g: StoredGrain, owner: string, leaseToken: number, now: number): boolean {
+  return (
+    g.leaseOwner === owner &&
+    (g.leaseToken ?? 0) === leaseToken &&
+    g.leaseUntil !== undefined &&
+    now < g.leaseUntil
+  );
+}
+
+/** The grain after a release, or undefined when `owner` no longer holds it with this token. */
+export function applyRelease(g: StoredGrain, owner: string, leaseToken: number): StoredGrain | undefined {
+  // No expiry check: a matching token means nobody claimed since, and a released grain was not sent.
+  if (g.leaseOwner !== owner || (g.leaseToken ?? 0) !== leaseToken) return undefined;
+  const next = { ...g };
+  delete next.leaseOwner;
+  delete next.leaseUntil;
+  return next;
+}
+
+/**
+ * The grain after an outcome, or undefined when the outcome does not apply: the grain is terminal, or
+ * `owner` does not hold it with the outcome's token at `now` (terminal outcomes included).
+ */
 export function applySettle(
   g: StoredGrain,
   outcome: GrainOutcomeLike,
@@ -199,11 +236,11 @@ export function applySettle(
   now: number,
 ): StoredGrain | undefined {
   if (g.state !== "closed" && g.state !== "retrying") return undefined;
+  if (!holdsLease(g, owner, outcome.leaseToken, now)) return undefined;
   const base: StoredGrain = { ...g, updatedAt: now };
   delete base.leaseOwner;
   delete base.leaseUntil;
   if (outcome.state === "retrying") {
-    if (g.leaseOwner !== owner) return undefined;
     return {
       ...base,
       state: "retrying",
@@ -220,10 +257,11 @@ export function applySettle(
   return done;
 }
 
-type GrainOutcomeLike =
+type GrainOutcomeLike = { leaseToken: number } & (
   | { state: "sent"; meteringRecordId?: string; reason?: string }
-  | { state: "rejected" | "expired"; reason: string; meteringRecordId?: undefined }
-  | { state: "retrying"; nextAttemptAt: number; error: string; uncertain: boolean; reason?: undefined };
+  | { state: "rejected" | "expired" | "uncertain"; reason: string; meteringRecordId?: undefined }
+  | { state: "retrying"; nextAttemptAt: number; error: string; uncertain: boolean; reason?: undefined }
+);
 
 /** Whether a grain matches a list query. */
 export function matchesQuery(

@@ -1,14 +1,24 @@
 import { MarketplaceError } from "../errors/index.js";
-import { applyAdd, applyClaim, applySettle, compareForClaim, isClaimable, matchesQuery } from "./grain.js";
+import {
+  applyAdd,
+  applyClaim,
+  applyRelease,
+  applySettle,
+  compareForClaim,
+  isClaimable,
+  matchesQuery,
+} from "./grain.js";
 import {
   type AddContext,
   type AddResult,
   type ClaimOptions,
   type CloseGrainsFilter,
   GRAIN_STATES,
+  type GrainLease,
   type GrainOutcome,
   type GrainState,
   type ListQuery,
+  type SettleResult,
   type StoredGrain,
   type UsageDelta,
   type UsageStore,
@@ -17,7 +27,7 @@ import {
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * Drop settled grains (sent, rejected, expired) older than this many milliseconds after they settled,
+   * Drop settled grains (sent, rejected, expired, uncertain) older than this many milliseconds after they settled,
    * so a long-running process does not grow without bound.
    * @default 172800000 (48 hours)
    */
@@ -95,25 +105,34 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
         return { ...c };
       });
     },
-    async settle(outcomes: readonly GrainOutcome[], ctx: { owner: string; now: number }): Promise<void> {
+    async settle(
+      outcomes: readonly GrainOutcome[],
+      ctx: { owner: string; now: number },
+    ): Promise<SettleResult> {
       check();
+      const result: SettleResult = { applied: 0, refused: [] };
       for (const o of outcomes) {
         const g = grains.get(o.key);
-        if (!g) continue;
-        const next = applySettle(g, o, ctx.owner, ctx.now);
-        if (next) grains.set(next.key, next);
+        const next = g && applySettle(g, o, ctx.owner, ctx.now);
+        if (next) {
+          grains.set(next.key, next);
+          result.applied++;
+        } else result.refused.push(o.key);
       }
+      return result;
     },
-    async release(keys: readonly string[], owner: string): Promise<void> {
+    async release(leases: readonly GrainLease[], owner: string): Promise<number> {
       check();
-      for (const k of keys) {
-        const g = grains.get(k);
-        if (!g || g.leaseOwner !== owner) continue;
-        const next = { ...g };
-        delete next.leaseOwner;
-        delete next.leaseUntil;
-        grains.set(k, next);
+      let n = 0;
+      for (const l of leases) {
+        const g = grains.get(l.key);
+        const next = g && applyRelease(g, owner, l.leaseToken);
+        if (next) {
+          grains.set(l.key, next);
+          n++;
+        }
       }
+      return n;
     },
     async get(key: string): Promise<StoredGrain | undefined> {
       check();

@@ -4,7 +4,9 @@
  * PostgreSQL, one SQLite file used by several processes) keeps these guarantees:
  * - usage added to a grain that is no longer open moves to the open hour in the same atomic step;
  * - a closed grain's quantity never changes again (any resend is identical);
- * - a grain is held by at most one sender at a time (a lease with owner and expiry).
+ * - a grain is held by at most one sender at a time (a lease with owner, expiry and fencing token);
+ * - only the current holder, inside its lease, writes an outcome: a sender whose lease ran out (or was
+ *   taken over) can neither settle nor release the grain.
  */
 
 /**
@@ -14,9 +16,11 @@
  * - `retrying`: an attempt failed transiently; `nextAttemptAt` says when to try again;
  * - `sent`: AWS accepted it (`meteringRecordId` when AWS returned one);
  * - `rejected`: AWS refused it for good (`reason`, e.g. CustomerNotSubscribed);
- * - `expired`: it can no longer be accepted (24 h window or month-end cut-off).
+ * - `expired`: it can no longer be accepted (24 h window or month-end cut-off) and AWS never had it;
+ * - `uncertain`: the window passed after an attempt whose answer was lost: AWS may or may not have
+ *   billed it (`reason` says what to check in the seller reports).
  */
-export type GrainState = "pending" | "closed" | "retrying" | "sent" | "rejected" | "expired";
+export type GrainState = "pending" | "closed" | "retrying" | "sent" | "rejected" | "expired" | "uncertain";
 
 export const GRAIN_STATES: readonly GrainState[] = [
   "pending",
@@ -25,11 +29,12 @@ export const GRAIN_STATES: readonly GrainState[] = [
   "sent",
   "rejected",
   "expired",
+  "uncertain",
 ];
 
 /** Terminal states: nothing will ever be sent for the grain again. */
 export function isTerminalState(state: GrainState): boolean {
-  return state === "sent" || state === "rejected" || state === "expired";
+  return state === "sent" || state === "rejected" || state === "expired" || state === "uncertain";
 }
 
 /** Usage to add to one grain. */
@@ -93,6 +98,11 @@ export interface StoredGrain {
   leaseOwner?: string;
   leaseUntil?: number;
   /**
+   * Fencing token: incremented by every claim (0 before the first). Outcomes and releases carry the
+   * token of their claim, so a sender that lost the grain cannot write over its new holder.
+   */
+  leaseToken: number;
+  /**
    * True once an attempt may have reached AWS without us learning the outcome (timeout, 5xx, crash
    * while holding the lease). A later `DuplicateRecord` is then our own earlier write.
    */
@@ -128,12 +138,40 @@ export interface ClaimOptions {
   ignoreBackoff?: boolean;
 }
 
-/** The result of an attempt, written back by the owner of the lease. */
+/** A claimed grain as its holder names it: key and the fencing token of the claim. */
+export interface GrainLease {
+  key: string;
+  leaseToken: number;
+}
+
+/**
+ * The result of an attempt, written back by the holder of the lease with the token of its claim.
+ * `uncertain` is terminal: the window passed after an attempt whose answer was lost.
+ */
 export type GrainOutcome =
-  | { key: string; state: "sent"; meteringRecordId?: string; reason?: string }
-  | { key: string; state: "rejected"; reason: string }
-  | { key: string; state: "expired"; reason: string }
-  | { key: string; state: "retrying"; nextAttemptAt: number; error: string; uncertain: boolean };
+  | { key: string; leaseToken: number; state: "sent"; meteringRecordId?: string; reason?: string }
+  | { key: string; leaseToken: number; state: "rejected"; reason: string }
+  | { key: string; leaseToken: number; state: "expired"; reason: string }
+  | { key: string; leaseToken: number; state: "uncertain"; reason: string }
+  | {
+      key: string;
+      leaseToken: number;
+      state: "retrying";
+      nextAttemptAt: number;
+      error: string;
+      uncertain: boolean;
+    };
+
+/** What a settle wrote. */
+export interface SettleResult {
+  /** Outcomes written. */
+  applied: number;
+  /**
+   * Keys of the outcomes not written, in order: the sender no longer holds the lease (expired at `now`,
+   * or claimed since by someone else), the grain is already terminal, or it does not exist.
+   */
+  refused: string[];
+}
 
 export interface ListQuery {
   /** Inclusive, epoch ms hour start. */
@@ -160,15 +198,24 @@ export interface UsageStore {
   add(deltas: readonly UsageDelta[], ctx: AddContext): Promise<AddResult>;
   /** Atomically freezes matching pending grains (state `closed`); returns how many. */
   closeGrains(filter: CloseGrainsFilter): Promise<number>;
-  /** Atomically leases closed/retrying grains that are due, oldest hour first. */
+  /**
+   * Atomically leases closed/retrying grains that are due, oldest hour first. Each claim increments the
+   * grain's `leaseToken`; a grain whose previous lease ran out without a settle comes back `uncertain`
+   * (its holder may have sent it).
+   */
   claim(options: ClaimOptions): Promise<StoredGrain[]>;
   /**
-   * Writes attempt results. Terminal outcomes apply to any grain not yet terminal; `retrying` applies
-   * only while `owner` holds the lease. Clears the lease.
+   * Writes attempt results, each atomically with its check: an outcome applies only when `owner` holds
+   * the grain with the outcome's `leaseToken` and the lease has not expired at `now` (`now < leaseUntil`),
+   * and the grain is not terminal yet. Clears the lease. Refused outcomes are listed, never dropped
+   * silently.
    */
-  settle(outcomes: readonly GrainOutcome[], ctx: { owner: string; now: number }): Promise<void>;
-  /** Gives back leased grains that were not attempted. */
-  release(keys: readonly string[], owner: string): Promise<void>;
+  settle(outcomes: readonly GrainOutcome[], ctx: { owner: string; now: number }): Promise<SettleResult>;
+  /**
+   * Gives back leased grains that were not attempted (owner and token must match: a grain claimed by
+   * someone else since stays theirs). Returns how many were released.
+   */
+  release(leases: readonly GrainLease[], owner: string): Promise<number>;
   get(key: string): Promise<StoredGrain | undefined>;
   /** Grains ordered by hour, then key. */
   list(query?: ListQuery): Promise<StoredGrain[]>;
