@@ -22,6 +22,16 @@ async function main(): Promise<void> {
     config.emulator = { ...config.emulator, log: (line) => console.log(`emulator: ${line}`) };
   }
   const app = await startApp(config);
+  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the second is ignored
+  // while the due usage is sent, a third forces exit. Exit code 0 after a clean stop keeps pnpm quiet.
+  const stopping = {
+    async close() {
+      await app.close();
+      console.log("Stopped: the usage that was due is sent and the stores are closed.");
+    },
+  };
+  // Installed before the banner: a Ctrl-C right after it is already handled.
+  closeOnShutdown(undefined, stopping, { exit: "code", logger: screen });
   const lines = app.emulator
     ? [
         "express-saas is running in emulator mode (no AWS account needed, nothing leaves this machine):",
@@ -38,16 +48,6 @@ async function main(): Promise<void> {
         `  SNS:              <your public URL>${ROUTES.sns}`,
       ];
   console.log(`${lines.join("\n")}\nPress Ctrl-C to stop.`);
-
-  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the second is ignored
-  // while the due usage is sent, a third forces exit. Exit code 0 after a clean stop keeps pnpm quiet.
-  const stopping = {
-    async close() {
-      await app.close();
-      console.log("Stopped: the usage that was due is sent and the stores are closed.");
-    },
-  };
-  closeOnShutdown(undefined, stopping, { exit: "code", logger: screen });
 }
 
 main().catch((err: unknown) => {
