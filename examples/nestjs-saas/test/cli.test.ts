@@ -5,11 +5,11 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// CommonJS project: __dirname, not import.meta.
+const root = join(__dirname, "..");
 const main = join(root, "dist", "main.js");
 const newest = (dir: string): number =>
   Math.max(
