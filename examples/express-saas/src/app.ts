@@ -21,7 +21,9 @@ import {
   type AwsSettings,
   type Dimension,
   type EmulatorSettings,
+  isAddressInUse,
   lineLogger,
+  PortInUseError,
   ROUTES,
   setupMarketplace,
 } from "./marketplace.js";
@@ -29,15 +31,16 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  type Html,
   html,
   homePage,
+  KEY_PAGE_GONE,
   messagePage,
   PAGE_HEADERS,
   signupPage,
 } from "./pages.js";
 import { completeSignup, findRegistration } from "./signup.js";
 import { openTenants, type Tenant } from "./tenants.js";
+import { API_NOT_FOUND, createViews, type View } from "./web.js";
 
 export interface StartAppOptions {
   /** @default 3000 (0 picks a free port) */
@@ -85,6 +88,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   const send = (res: Response, status: number, body: string) =>
     res.status(status).set(PAGE_HEADERS).send(body);
   const form = express.urlencoded({ extended: false, limit: "8kb" });
+  // Every POST answers 303 to a page (post-redirect-get), so reloading that page repeats nothing.
+  const views = createViews();
+  const redirect = (req: Request, res: Response, location: string, view: View) =>
+    void res
+      .status(303)
+      .set({ location, "set-cookie": views.put(req.get("cookie"), view) })
+      .end();
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
   app.use(
@@ -111,11 +121,20 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   app.post(ROUTES.signUp, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const result = await completeSignup(marketplace, tenants, body, setup.now());
-    if (result.ok) return void send(res, 200, apiKeyPage({ ...result, appUrl, demo }));
+    if (result.ok) {
+      const { tenant, apiKey, returning } = result;
+      return redirect(req, res, ROUTES.signUpDone, { signup: { tenant, apiKey, returning }, apiKey });
+    }
     const pending = await findRegistration(marketplace, body.registration, setup.now());
     if (result.status === 400 && pending.ok)
       return void send(res, 400, signupPage(pending.registration, result.message, body));
     send(res, result.status, messagePage("Sign-up", result.message, demo));
+  });
+
+  app.get(ROUTES.signUpDone, (req, res) => {
+    const signup = views.get(req.get("cookie"))?.signup;
+    if (!signup) return void send(res, 404, messagePage("Your API key", KEY_PAGE_GONE, demo));
+    send(res, 200, apiKeyPage({ ...signup, appUrl, demo }));
   });
 
   // The API: API key → tenant → subscription check → metered handler.
@@ -151,19 +170,30 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       res.json({ rows });
     },
   );
+  // Unknown API routes answer JSON like the rest of the API, not an HTML page.
+  api.use((req, res) => {
+    res.status(API_NOT_FOUND.status).type(API_NOT_FOUND.contentType);
+    res.send(API_NOT_FOUND.body(req.method, req.baseUrl + req.path));
+  });
   app.use("/api", api);
 
   if (emulator) {
     const billingUrl = `${emulator.endpoint}/_emulator/`;
-    const showDemo = async (res: Response, notice?: Html, apiKey?: string) => {
+    const showDemo = async (req: Request, res: Response) => {
+      const { notice, apiKey } = views.get(req.get("cookie")) ?? {};
       const grains = await marketplace.report({ from: setup.now() - 48 * 3_600_000 });
       const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
       const buyers = marketplace.buyers.directory.list();
       send(res, 200, demoPage({ ...view, buyers, tenantName: (id) => tenants.get(id)?.name }));
     };
-    app.get("/demo", (_req, res) => showDemo(res));
-    app.post("/demo/subscribe", async (_req, res) => {
+    app.get("/demo", (req, res) => showDemo(req, res));
+    app.post("/demo/subscribe", async (req, res) => {
       const { token } = await subscribeNewBuyer(emulator, setup.productCode);
+      redirect(req, res, "/demo/subscribe", { token });
+    });
+    app.get("/demo/subscribe", (req, res) => {
+      const token = views.get(req.get("cookie"))?.token;
+      if (!token) return void res.redirect(303, "/demo");
       send(res, 200, autoSubmitPage(ROUTES.register, token));
     });
     app.post("/demo/call", form, async (req, res) => {
@@ -175,18 +205,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
           bad: "/api/reports?days=0",
         }[String(req.body?.endpoint) as "quotes" | "reports" | "bad"] ?? "/api/quotes";
       const answer = await callApi(appUrl, apiKey, path);
-      await showDemo(
-        res,
-        html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`,
-        apiKey,
-      );
+      const notice = html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`;
+      redirect(req, res, "/demo", { notice, apiKey });
     });
-    app.post("/demo/close-hour", async (_req, res) => {
+    app.post("/demo/close-hour", async (req, res) => {
       const hour = await closeHour(emulator, marketplace);
-      await showDemo(
-        res,
-        html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
-      );
+      const notice = html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`;
+      redirect(req, res, "/demo", { notice });
     });
   }
 
@@ -217,7 +242,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     await marketplace.close();
     await emulator?.close();
     tenants.close();
-    throw err;
+    throw isAddressInUse(err) ? new PortInUseError("app", options.port ?? 3000, { cause: err }) : err;
   }
   const { address, port } = server.address() as AddressInfo;
   const host =

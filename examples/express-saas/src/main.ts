@@ -1,17 +1,37 @@
 // The CLI: `pnpm start` (or `node dist/main.js`). Reads the environment, starts the app, prints where to
 // go, and on Ctrl-C / SIGTERM stops cleanly so that no recorded usage is lost.
+import { closeOnShutdown, type Logger } from "@marketmeter/express";
 import { startApp } from "./app.js";
-import { readConfig } from "./config.js";
+import { readConfig, startupError, startupWarnings } from "./config.js";
 import { ROUTES } from "./marketplace.js";
 
-try {
+/** Shutdown lines go to the terminal as plain text. */
+const screen: Logger = {
+  debug() {},
+  info: (_obj, msg) => console.log(msg),
+  warn: (_obj, msg) => console.error(msg),
+  error: (_obj, msg) => console.error(msg),
+};
+
+async function main(): Promise<void> {
   const config = readConfig();
+  for (const warning of startupWarnings(config)) console.error(`\n${warning}\n`);
   if (!config.aws) {
     // Emulator mode on Node 20: the AWS SDK's notice about future Node versions is noise for a local demo.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     config.emulator = { ...config.emulator, log: (line) => console.log(`emulator: ${line}`) };
   }
   const app = await startApp(config);
+  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the second is ignored
+  // while the due usage is sent, a third forces exit. Exit code 0 after a clean stop keeps pnpm quiet.
+  const stopping = {
+    async close() {
+      await app.close();
+      console.log("Stopped: the usage that was due is sent and the stores are closed.");
+    },
+  };
+  // Installed before the banner: a Ctrl-C right after it is already handled.
+  closeOnShutdown(undefined, stopping, { exit: "code", logger: screen });
   const lines = app.emulator
     ? [
         "express-saas is running in emulator mode (no AWS account needed, nothing leaves this machine):",
@@ -28,20 +48,9 @@ try {
         `  SNS:              <your public URL>${ROUTES.sns}`,
       ];
   console.log(`${lines.join("\n")}\nPress Ctrl-C to stop.`);
-
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      console.log(`\n${signal}: stopping (sending usage that is due, closing the stores)…`);
-      app.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          console.error(err);
-          process.exit(1);
-        },
-      );
-    });
-  }
-} catch (err) {
-  console.error(`express-saas could not start: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
 }
+
+main().catch((err: unknown) => {
+  console.error(`express-saas could not start: ${startupError(err)}`);
+  process.exit(1);
+});

@@ -22,7 +22,9 @@ import {
   type AwsSettings,
   type Dimension,
   type EmulatorSettings,
+  isAddressInUse,
   lineLogger,
+  PortInUseError,
   ROUTES,
   setupMarketplace,
 } from "./marketplace.js";
@@ -30,15 +32,16 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  type Html,
   homePage,
   html,
+  KEY_PAGE_GONE,
   messagePage,
   PAGE_HEADERS,
   signupPage,
 } from "./pages.js";
 import { completeSignup, findRegistration } from "./signup.js";
 import { openTenants, type Tenant } from "./tenants.js";
+import { API_NOT_FOUND, createViews, type View } from "./web.js";
 
 export interface StartAppOptions {
   /** @default 3000 (0 picks a free port) */
@@ -85,6 +88,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   const send = (body: string, status = 200) => new Response(body, { status, headers: PAGE_HEADERS });
   const form = async (c: Context) => (await c.req.parseBody()) as Record<string, unknown>;
   const tenantOf = (c: Context<AppEnv>) => c.get("tenant")?.id;
+  // Every POST answers 303 to a page (post-redirect-get), so reloading that page repeats nothing.
+  const views = createViews();
+  const redirect = (c: Context, location: string, view: View) =>
+    new Response(null, {
+      status: 303,
+      headers: { location, "set-cookie": views.put(c.req.header("cookie"), view) },
+    });
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
   app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls", logger }));
@@ -105,11 +115,20 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   app.post(ROUTES.signUp, async (c) => {
     const body = await form(c);
     const result = await completeSignup(marketplace, tenants, body, setup.now());
-    if (result.ok) return send(apiKeyPage({ ...result, appUrl, demo }));
+    if (result.ok) {
+      const { tenant, apiKey, returning } = result;
+      return redirect(c, ROUTES.signUpDone, { signup: { tenant, apiKey, returning }, apiKey });
+    }
     const pending = await findRegistration(marketplace, body.registration, setup.now());
     if (result.status === 400 && pending.ok)
       return send(signupPage(pending.registration, result.message, body), 400);
     return send(messagePage("Sign-up", result.message, demo), result.status);
+  });
+
+  app.get(ROUTES.signUpDone, (c) => {
+    const signup = views.get(c.req.header("cookie"))?.signup;
+    if (!signup) return send(messagePage("Your API key", KEY_PAGE_GONE, demo), 404);
+    return send(apiKeyPage({ ...signup, appUrl, demo }));
   });
 
   // The API: API key → tenant → subscription check → metered handler.
@@ -143,15 +162,21 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
 
   if (emulator) {
     const billingUrl = `${emulator.endpoint}/_emulator/`;
-    const showDemo = async (notice?: Html, apiKey?: string) => {
+    const showDemo = async (c: Context) => {
+      const { notice, apiKey } = views.get(c.req.header("cookie")) ?? {};
       const grains = await marketplace.report({ from: setup.now() - 48 * 3_600_000 });
       const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
       const buyers = marketplace.buyers.directory.list();
       return send(demoPage({ ...view, buyers, tenantName: (id) => tenants.get(id)?.name }));
     };
-    app.get("/demo", () => showDemo());
-    app.post("/demo/subscribe", async () => {
+    app.get("/demo", (c) => showDemo(c));
+    app.post("/demo/subscribe", async (c) => {
       const { token } = await subscribeNewBuyer(emulator, setup.productCode);
+      return redirect(c, "/demo/subscribe", { token });
+    });
+    app.get("/demo/subscribe", (c) => {
+      const token = views.get(c.req.header("cookie"))?.token;
+      if (!token) return c.redirect("/demo", 303);
       return send(autoSubmitPage(ROUTES.register, token));
     });
     app.post("/demo/call", async (c) => {
@@ -164,19 +189,24 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       };
       const path = paths[String(body.endpoint)] ?? "/api/quotes";
       const answer = await callApi(appUrl, apiKey, path);
-      return showDemo(
-        html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`,
-        apiKey,
-      );
+      const notice = html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`;
+      return redirect(c, "/demo", { notice, apiKey });
     });
-    app.post("/demo/close-hour", async () => {
+    app.post("/demo/close-hour", async (c) => {
       const hour = await closeHour(emulator, marketplace);
-      return showDemo(
-        html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
-      );
+      const notice = html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`;
+      return redirect(c, "/demo", { notice });
     });
   }
 
+  // Unknown API routes answer JSON like the rest of the API, not Hono's plain-text 404.
+  app.notFound((c) =>
+    c.req.path.startsWith("/api/")
+      ? c.body(API_NOT_FOUND.body(c.req.method, c.req.path), API_NOT_FOUND.status, {
+          "content-type": API_NOT_FOUND.contentType,
+        })
+      : c.text("404 Not Found", 404),
+  );
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json({ error: "bad_request", message: err.message }, 400);
     log(`error ${c.req.method} ${c.req.path}: ${err.stack ?? err}`);
@@ -201,7 +231,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     await marketplace.close();
     await emulator?.close();
     tenants.close();
-    throw err;
+    throw isAddressInUse(err) ? new PortInUseError("app", options.port ?? 3000, { cause: err }) : err;
   }
   const { address, port } = server.address() as AddressInfo;
   const host =

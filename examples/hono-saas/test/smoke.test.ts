@@ -31,8 +31,32 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const post = (url: string, form: Record<string, string>) =>
-  fetch(url, { method: "POST", body: new URLSearchParams(form), redirect: "manual" });
+/** One browser: keeps the cookie the app sets (the post-redirect-get views). */
+let cookie = "";
+const remember = (res: Response) => {
+  const set = res.headers.get("set-cookie");
+  if (set) cookie = set.split(";")[0]!;
+  return res;
+};
+const post = async (url: string, form: Record<string, string>) =>
+  remember(
+    await fetch(url, {
+      method: "POST",
+      body: new URLSearchParams(form),
+      redirect: "manual",
+      headers: { cookie },
+    }),
+  );
+const get = async (url: string) => remember(await fetch(url, { redirect: "manual", headers: { cookie } }));
+/** A POST that must answer 303; returns the page it redirects to, fetched twice as a reload would. */
+async function postAndReload(url: string, form: Record<string, string>, target: string) {
+  const res = await post(url, form);
+  expect(res.status).toBe(303);
+  expect(res.headers.get("location")).toBe(target);
+  const first = await get(new URL(target, app.url).href);
+  const reload = await get(new URL(target, app.url).href);
+  return { first: await first.text(), reload: await reload.text(), status: first.status };
+}
 
 async function control<T>(path: string, body?: unknown): Promise<T> {
   const res = await fetch(emulatorUrl + path, {
@@ -55,14 +79,20 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
   expect(form.status).toBe(200);
   const account = /AWS account<\/th><td><code>(\d{12})</.exec(await form.text())?.[1];
   expect(account).toMatch(/^\d{12}$/);
-  const done = await post(`${app.url}/signup`, {
-    registration: signUpUrl.searchParams.get("registration")!,
-    name,
-    email: `${name.toLowerCase()}@example.com`,
-  });
+  const done = await postAndReload(
+    `${app.url}/signup`,
+    {
+      registration: signUpUrl.searchParams.get("registration")!,
+      name,
+      email: `${name.toLowerCase()}@example.com`,
+    },
+    "/signup/done",
+  );
   expect(done.status).toBe(200);
-  const apiKey = /mm_[A-Za-z0-9_-]{32}/.exec(await done.text())?.[0];
+  const apiKey = /mm_[A-Za-z0-9_-]{32}/.exec(done.first)?.[0];
   expect(apiKey).toBeDefined();
+  // A reload shows the same key (it used to re-post the form: 409, and the key was lost).
+  expect(/mm_[A-Za-z0-9_-]{32}/.exec(done.reload)?.[0]).toBe(apiKey);
   secrets.push(apiKey!);
   return { apiKey: apiKey!, account: account! };
 }
@@ -87,7 +117,8 @@ describe("hono-saas", () => {
 
   it("subscribe → register → sign up → metered calls → close the hour → billed → cancel → denied", async () => {
     // Buyer A through the demo page's "Subscribe in AWS Marketplace" button.
-    const page = await (await post(`${app.url}/demo/subscribe`, {})).text();
+    const { first: page, reload } = await postAndReload(`${app.url}/demo/subscribe`, {}, "/demo/subscribe");
+    expect(reload).toBe(page);
     const tokenA = /name="x-amzn-marketplace-token" value="([^"]+)"/.exec(page)?.[1];
     expect(tokenA).toBeDefined();
     const a = await signUp(tokenA!, "Ann");
@@ -114,11 +145,23 @@ describe("hono-saas", () => {
     expect((await call("/api/quotes", "mm_wrongwrongwrongwrongwrongwrongwron")).status).toBe(401);
     expect((await call("/health", a.apiKey)).status).toBe(200);
     // The demo page's "Try it" button calls the API over HTTP too: one more api_calls for A.
-    const tried = await post(`${app.url}/demo/call`, { apiKey: a.apiKey, endpoint: "quotes" });
-    expect(await tried.text()).toContain("<strong>200</strong>");
+    // Reloading its result page shows the answer again without calling again (billed 4, not 5, below).
+    const tried = await postAndReload(
+      `${app.url}/demo/call`,
+      { apiKey: a.apiKey, endpoint: "quotes" },
+      "/demo",
+    );
+    expect(tried.first).toContain("<strong>200</strong>");
+    expect(tried.reload).toContain("<strong>200</strong>");
+    expect(tried.reload).toContain(`value="${a.apiKey}"`);
 
-    const closed = await post(`${app.url}/demo/close-hour`, {});
-    expect(await closed.text()).toContain("2026-07-15T10:00:00.000Z");
+    const clock = () => control<{ now: string }>("/_emulator/clock").then((c) => c.now);
+    const closed = await postAndReload(`${app.url}/demo/close-hour`, {}, "/demo");
+    const afterClose = await clock();
+    expect(closed.first).toContain("Closed and sent the hour starting 2026-07-15T10:00:00.000Z");
+    expect(closed.reload).toContain("Closed and sent the hour starting 2026-07-15T10:00:00.000Z");
+    // The reload did not close the next hour: the emulator clock did not move again.
+    expect(await clock()).toBe(afterClose);
     const hour = "2026-07-15T10:00:00.000Z";
     expect(await billed()).toEqual(
       [
@@ -137,7 +180,7 @@ describe("hono-saas", () => {
     expect((await call("/api/quotes", a.apiKey)).status).toBe(200);
 
     // Only A's call of the new hour is billed; B's 402 is not.
-    await post(`${app.url}/demo/close-hour`, {});
+    expect((await post(`${app.url}/demo/close-hour`, {})).status).toBe(303);
     expect(await billed()).toEqual(
       [
         `${a.account} api_calls ${hour} 4`,
@@ -146,6 +189,19 @@ describe("hono-saas", () => {
         `${b.account} api_calls ${hour} 2`,
       ].sort(),
     );
+  });
+
+  it("unknown API routes answer problem JSON; an expired or missing key page says so", async () => {
+    const res = await call(
+      "/api/nope",
+      secrets.find((s) => s.startsWith("mm_")),
+    );
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    expect(await res.json()).toMatchObject({ status: 404, title: "Not Found" });
+    const noView = await fetch(`${app.url}/signup/done`);
+    expect(noView.status).toBe(404);
+    expect(await noView.text()).toContain("This page has expired");
   });
 
   it("logs no registration token or API key, and no error", () => {

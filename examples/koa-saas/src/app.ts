@@ -24,7 +24,9 @@ import {
   type AwsSettings,
   type Dimension,
   type EmulatorSettings,
+  isAddressInUse,
   lineLogger,
+  PortInUseError,
   ROUTES,
   setupMarketplace,
 } from "./marketplace.js";
@@ -32,15 +34,16 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  type Html,
   homePage,
   html,
+  KEY_PAGE_GONE,
   messagePage,
   PAGE_HEADERS,
   signupPage,
 } from "./pages.js";
 import { completeSignup, findRegistration } from "./signup.js";
 import { openTenants, type Tenant } from "./tenants.js";
+import { API_NOT_FOUND, createViews, type View } from "./web.js";
 
 export interface StartAppOptions {
   /** @default 3000 (0 picks a free port) */
@@ -94,6 +97,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   const form = bodyParser({ enableTypes: ["form"], formLimit: "8kb" });
   const formOf = (ctx: Context) => (ctx.request.body ?? {}) as Record<string, unknown>;
   const tenantOf = (ctx: Context) => (ctx.state as State).tenant?.id;
+  // Every POST answers 303 to a page (post-redirect-get), so reloading that page repeats nothing.
+  const views = createViews();
+  const redirect = (ctx: Context, location: string, view: View) => {
+    ctx.set("set-cookie", views.put(ctx.get("cookie"), view));
+    ctx.status = 303;
+    ctx.set("location", location);
+  };
 
   // Errors: 400 for bad query parameters, a page or JSON for the rest.
   app.use(async (ctx, next) => {
@@ -133,11 +143,20 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   router.post(ROUTES.signUp, form, async (ctx) => {
     const body = formOf(ctx);
     const result = await completeSignup(marketplace, tenants, body, setup.now());
-    if (result.ok) return send(ctx, apiKeyPage({ ...result, appUrl, demo }));
+    if (result.ok) {
+      const { tenant, apiKey, returning } = result;
+      return redirect(ctx, ROUTES.signUpDone, { signup: { tenant, apiKey, returning }, apiKey });
+    }
     const pending = await findRegistration(marketplace, body.registration, setup.now());
     if (result.status === 400 && pending.ok)
       return send(ctx, signupPage(pending.registration, result.message, body), 400);
     send(ctx, messagePage("Sign-up", result.message, demo), result.status);
+  });
+
+  router.get(ROUTES.signUpDone, (ctx) => {
+    const signup = views.get(ctx.get("cookie"))?.signup;
+    if (!signup) return send(ctx, messagePage("Your API key", KEY_PAGE_GONE, demo), 404);
+    send(ctx, apiKeyPage({ ...signup, appUrl, demo }));
   });
 
   // The API: API key → tenant → subscription check → metered handler.
@@ -172,7 +191,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
 
   if (emulator) {
     const billingUrl = `${emulator.endpoint}/_emulator/`;
-    const showDemo = async (ctx: Context, notice?: Html, apiKey?: string) => {
+    const showDemo = async (ctx: Context) => {
+      const { notice, apiKey } = views.get(ctx.get("cookie")) ?? {};
       const grains = await marketplace.report({ from: setup.now() - 48 * 3_600_000 });
       const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
       const buyers = marketplace.buyers.directory.list();
@@ -181,6 +201,14 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     router.get("/demo", (ctx) => showDemo(ctx));
     router.post("/demo/subscribe", async (ctx) => {
       const { token } = await subscribeNewBuyer(emulator, setup.productCode);
+      redirect(ctx, "/demo/subscribe", { token });
+    });
+    router.get("/demo/subscribe", (ctx) => {
+      const token = views.get(ctx.get("cookie"))?.token;
+      if (!token) {
+        ctx.status = 303;
+        return ctx.redirect("/demo");
+      }
       send(ctx, autoSubmitPage(ROUTES.register, token));
     });
     router.post("/demo/call", form, async (ctx) => {
@@ -194,19 +222,24 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       const path = paths[String(body.endpoint)] ?? "/api/quotes";
       const answer = await callApi(appUrl, apiKey, path);
       const notice = html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`;
-      await showDemo(ctx, notice, apiKey);
+      redirect(ctx, "/demo", { notice, apiKey });
     });
     router.post("/demo/close-hour", async (ctx) => {
       const hour = await closeHour(emulator, marketplace);
-      await showDemo(
-        ctx,
-        html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
-      );
+      const notice = html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`;
+      redirect(ctx, "/demo", { notice });
     });
   }
 
   app.use(router.routes()).use(router.allowedMethods());
   app.use(api.routes()).use(api.allowedMethods());
+  // Unknown API routes answer JSON like the rest of the API, not Koa's plain-text 404.
+  app.use((ctx, next) => {
+    if (!ctx.path.startsWith("/api/")) return next();
+    ctx.status = API_NOT_FOUND.status;
+    ctx.type = API_NOT_FOUND.contentType;
+    ctx.body = API_NOT_FOUND.body(ctx.method, ctx.path);
+  });
 
   const server = createServer(app.callback());
   try {
@@ -221,7 +254,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     await marketplace.close();
     await emulator?.close();
     tenants.close();
-    throw err;
+    throw isAddressInUse(err) ? new PortInUseError("app", options.port ?? 3000, { cause: err }) : err;
   }
   const { address, port } = server.address() as AddressInfo;
   const host =

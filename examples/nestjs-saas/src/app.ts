@@ -14,18 +14,23 @@ import {
   SkipMetering,
 } from "@marketmeter/nestjs";
 import {
+  type ArgumentsHost,
   BadRequestException,
   Body,
   type CanActivate,
+  Catch,
   Controller,
+  type ExceptionFilter,
   type ExecutionContext,
   Get,
   Inject,
   Injectable,
   type LoggerService,
   Module,
+  NotFoundException,
   Post,
   Query,
+  Req,
   Res,
   UnauthorizedException,
   UseGuards,
@@ -38,7 +43,9 @@ import {
   type AwsSettings,
   type Dimension,
   type EmulatorSettings,
+  isAddressInUse,
   lineLogger,
+  PortInUseError,
   type MarketplaceSetup,
   ROUTES,
   setupMarketplace,
@@ -47,15 +54,16 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  type Html,
   homePage,
   html,
+  KEY_PAGE_GONE,
   messagePage,
   PAGE_HEADERS,
   signupPage,
 } from "./pages.js";
 import { completeSignup, findRegistration } from "./signup.js";
 import { openTenants, type Tenant, type Tenants } from "./tenants.js";
+import { API_NOT_FOUND, createViews, type View, type Views } from "./web.js";
 
 export interface StartAppOptions {
   /** @default 3000 (0 picks a free port) */
@@ -87,6 +95,8 @@ interface AppContext {
   tenants: Tenants;
   demo: boolean;
   appUrl: string;
+  /** What each POST leaves for the page it redirects to (post-redirect-get). */
+  views: Views;
 }
 const APP = "APP_CONTEXT";
 
@@ -94,6 +104,28 @@ type ApiRequest = Request & { tenant?: Tenant };
 
 const send = (res: Response, body: string, status = 200) =>
   void res.status(status).set(PAGE_HEADERS).send(body);
+
+/** Every POST answers 303 to a page, so reloading that page repeats nothing. */
+const redirect = (views: Views, req: Request, res: Response, location: string, view: View) =>
+  void res
+    .status(303)
+    .set({ location, "set-cookie": views.put(req.get("cookie"), view) })
+    .end();
+
+/** Unknown API routes answer problem JSON like the rest of the API; other paths keep Nest's answer. */
+@Catch(NotFoundException)
+class ApiNotFoundFilter implements ExceptionFilter {
+  catch(exception: NotFoundException, host: ArgumentsHost) {
+    const req = host.switchToHttp().getRequest<Request>();
+    const res = host.switchToHttp().getResponse<Response>();
+    if (req.path.startsWith("/api/"))
+      return void res
+        .status(API_NOT_FOUND.status)
+        .type(API_NOT_FOUND.contentType)
+        .send(API_NOT_FOUND.body(req.method, req.path));
+    res.status(404).json(exception.getResponse());
+  }
+}
 
 /** Bad query parameters are a 400 (and a 4xx is never billed). */
 function parsed<T>(parse: () => T): T {
@@ -144,14 +176,25 @@ class PagesController {
   }
 
   @Post(ROUTES.signUp)
-  async signUp(@Body() body: Record<string, unknown>, @Res() res: Response) {
-    const { setup, tenants, demo, appUrl } = this.app;
+  async signUp(@Body() body: Record<string, unknown>, @Req() req: Request, @Res() res: Response) {
+    const { setup, tenants, demo, views } = this.app;
     const result = await completeSignup(setup.marketplace, tenants, body ?? {}, setup.now());
-    if (result.ok) return send(res, apiKeyPage({ ...result, appUrl, demo }));
+    if (result.ok) {
+      const { tenant, apiKey, returning } = result;
+      return redirect(views, req, res, ROUTES.signUpDone, { signup: { tenant, apiKey, returning }, apiKey });
+    }
     const pending = await findRegistration(setup.marketplace, body?.registration, setup.now());
     if (result.status === 400 && pending.ok)
       return send(res, signupPage(pending.registration, result.message, body), 400);
     send(res, messagePage("Sign-up", result.message, demo), result.status);
+  }
+
+  @Get(ROUTES.signUpDone)
+  signUpDone(@Req() req: Request, @Res() res: Response) {
+    const { views, demo, appUrl } = this.app;
+    const signup = views.get(req.get("cookie"))?.signup;
+    if (!signup) return send(res, messagePage("Your API key", KEY_PAGE_GONE, demo), 404);
+    send(res, apiKeyPage({ ...signup, appUrl, demo }));
   }
 }
 
@@ -194,8 +237,9 @@ class DemoController {
     return this.app.setup.emulator!;
   }
 
-  private async show(res: Response, notice?: Html, apiKey?: string) {
-    const { setup, tenants, appUrl } = this.app;
+  private async show(req: Request, res: Response) {
+    const { setup, tenants, appUrl, views } = this.app;
+    const { notice, apiKey } = views.get(req.get("cookie")) ?? {};
     const grains = await this.marketplace.report({ from: setup.now() - 48 * 3_600_000 });
     const billingUrl = `${this.emulator.endpoint}/_emulator/`;
     const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
@@ -204,18 +248,25 @@ class DemoController {
   }
 
   @Get()
-  page(@Res() res: Response) {
-    return this.show(res);
+  page(@Req() req: Request, @Res() res: Response) {
+    return this.show(req, res);
   }
 
   @Post("subscribe")
-  async subscribe(@Res() res: Response) {
+  async subscribe(@Req() req: Request, @Res() res: Response) {
     const { token } = await subscribeNewBuyer(this.emulator, this.app.setup.productCode);
+    redirect(this.app.views, req, res, "/demo/subscribe", { token });
+  }
+
+  @Get("subscribe")
+  subscribed(@Req() req: Request, @Res() res: Response) {
+    const token = this.app.views.get(req.get("cookie"))?.token;
+    if (!token) return void res.redirect(303, "/demo");
     send(res, autoSubmitPage(ROUTES.register, token));
   }
 
   @Post("call")
-  async call(@Body() body: Record<string, unknown>, @Res() res: Response) {
+  async call(@Body() body: Record<string, unknown>, @Req() req: Request, @Res() res: Response) {
     const apiKey = String(body?.apiKey ?? "").trim();
     const paths: Record<string, string> = {
       quotes: "/api/quotes?symbol=ACME",
@@ -225,17 +276,15 @@ class DemoController {
     const path = paths[String(body?.endpoint)] ?? "/api/quotes";
     const answer = await callApi(this.app.appUrl, apiKey, path);
     const notice = html`<p><code>GET ${path}</code> answered <strong>${answer.status}</strong></p><pre>${answer.body}</pre>`;
-    return this.show(res, notice, apiKey);
+    redirect(this.app.views, req, res, "/demo", { notice, apiKey });
   }
 
   @Post("close-hour")
-  async closeHour(@Res() res: Response) {
+  async closeHour(@Req() req: Request, @Res() res: Response) {
     const hour = await closeHour(this.emulator, this.marketplace);
     const billingUrl = `${this.emulator.endpoint}/_emulator/`;
-    return this.show(
-      res,
-      html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`,
-    );
+    const notice = html`<p>Closed and sent the hour starting ${hour.toISOString()}. <a href="${billingUrl}">See the bill</a>.</p>`;
+    redirect(this.app.views, req, res, "/demo", { notice });
   }
 }
 
@@ -250,7 +299,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   });
   const { marketplace, emulator } = setup;
   const tenants = openTenants(join(setup.dataDir, "tenants.db"));
-  const context: AppContext = { setup, tenants, demo: emulator !== undefined, appUrl: "" };
+  const context: AppContext = {
+    setup,
+    tenants,
+    demo: emulator !== undefined,
+    appUrl: "",
+    views: createViews(),
+  };
 
   @Module({
     imports: [
@@ -280,13 +335,14 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   };
   // rawBody: marketmeter's routes check the SNS signature and read the registration form on exact bytes.
   const app = await NestFactory.create(AppModule, { rawBody: true, logger: nestLogger });
+  app.useGlobalFilters(new ApiNotFoundFilter());
   try {
     await app.listen(options.port ?? 3000, options.host ?? "127.0.0.1");
   } catch (err) {
     await app.close();
     await emulator?.close();
     tenants.close();
-    throw err;
+    throw isAddressInUse(err) ? new PortInUseError("app", options.port ?? 3000, { cause: err }) : err;
   }
   const { address, port } = app.getHttpServer().address() as AddressInfo;
   const host =

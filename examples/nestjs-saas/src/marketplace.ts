@@ -22,6 +22,8 @@ export const GRACE_PERIOD_MS = 5 * 60_000;
 export const ROUTES = {
   register: "/marketplace/register",
   signUp: "/signup",
+  /** Where sign-up redirects (303) to show the API key, so a reload does not post the form again. */
+  signUpDone: "/signup/done",
   eventBridge: "/marketplace/events",
   sns: "/marketplace/sns",
 } as const;
@@ -30,8 +32,11 @@ export const ROUTES = {
 export interface AwsSettings {
   region: string;
   productCode: string;
-  /** Shared secret your EventBridge API destination sends (at least 16 characters). */
-  webhookSecret: string;
+  /**
+   * Shared secret your EventBridge API destination sends (at least 16 characters). Without it every
+   * EventBridge notification is refused (401).
+   */
+  webhookSecret?: string;
 }
 
 /** Emulator-mode settings. */
@@ -44,6 +49,25 @@ export interface EmulatorSettings {
   frozen?: boolean;
   /** Receives one line per AWS API call the emulator answers (tokens are never logged). */
   log?: (line: string) => void;
+}
+
+/** A server could not listen because its port is taken; the CLI names the variable that moves it. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly server: "app" | "emulator",
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`port ${port} is in use`, options);
+    this.name = "PortInUseError";
+  }
+}
+
+/** True when `err` (or an error it wraps, as the emulator does) is a listen() EADDRINUSE. */
+export function isAddressInUse(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++)
+    if ((e as { code?: unknown }).code === "EADDRINUSE") return true;
+  return false;
 }
 
 export interface MarketplaceSetup {
@@ -111,10 +135,9 @@ export async function setupMarketplace(options: {
   config.products = config.products?.map((p) =>
     p.productCode === DEMO.P_CA ? { ...p, dimensions: [...DIMENSIONS] } : p,
   );
-  const emulator = await startEmulator({
-    port: options.emulator?.port ?? 0,
-    config,
-    log: options.emulator?.log,
+  const port = options.emulator?.port ?? 0;
+  const emulator = await startEmulator({ port, config, log: options.emulator?.log }).catch((err: unknown) => {
+    throw isAddressInUse(err) ? new PortInUseError("emulator", port, { cause: err }) : err;
   });
   const secret = randomBytes(24).toString("base64url");
   const now = () => emulator.clock.now().getTime();

@@ -109,6 +109,10 @@ function tryItForm(apiKey?: string): Html {
 <button name="endpoint" value="bad">GET /api/reports?days=0 (400, not billed)</button></p></form>`;
 }
 
+/** The API key page after its 15 minutes (or a restart): the key is not stored in clear anywhere. */
+export const KEY_PAGE_GONE =
+  "This page has expired: an API key is shown only for a while after sign-up. Sign up again from AWS Marketplace to get a new key.";
+
 export function apiKeyPage(options: {
   tenant: Tenant;
   apiKey: string;
@@ -120,7 +124,7 @@ export function apiKeyPage(options: {
   return page(
     "Your API key",
     html`<h1>${options.returning ? "Welcome back" : "Welcome"}, ${tenant.name}</h1>
-<p>Your API key (shown once; ${options.returning ? "your previous key no longer works" : "keep it secret"}):</p>
+<p>Your API key (this page shows it for 15 minutes, then never again; ${options.returning ? "your previous key no longer works" : "keep it secret"}):</p>
 <p><code class="key">${apiKey}</code></p>
 <pre>curl -H 'Authorization: Bearer ${apiKey}' ${appUrl}/api/quotes?symbol=ACME
 curl -H 'Authorization: Bearer ${apiKey}' '${appUrl}/api/reports?symbol=ACME&amp;days=7'</pre>

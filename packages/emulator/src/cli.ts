@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import { demoConfig, type EmulatorConfig, loadConfig } from "./config.js";
 import { isEmulatorError } from "./errors.js";
@@ -95,7 +96,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     emulator = await startEmulator({ port, host, config, seed, log: v.quiet ? undefined : out });
   } catch (err) {
-    process.stderr.write(`marketmeter-emulator: ${isEmulatorError(err) ? err.message : String(err)}\n`);
+    const inUse = (err as { cause?: { code?: unknown } })?.cause?.code === "EADDRINUSE";
+    process.stderr.write(
+      inUse
+        ? `marketmeter-emulator: port ${port} is in use; pass --port <a free port> (or --port 0 for any free port)\n`
+        : `marketmeter-emulator: ${isEmulatorError(err) ? err.message : String(err)}\n`,
+    );
     return 1;
   }
   out(`marketmeter-emulator listening on ${emulator.endpoint}`);
@@ -105,13 +111,26 @@ async function main(argv: string[]): Promise<number> {
     out(
       `demo fixtures loaded (seller ${emulator.state.sellerAccountId}); tokens: GET ${emulator.endpoint}/_emulator/buyers`,
     );
+  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the listener stays for
+  // the whole shutdown, so a repeat is ignored; a third signal forces exit.
+  let received = 0;
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      out(`received ${signal}, shutting down`);
-      void emulator.close().then(resolve);
+    const onSignal = (signal: NodeJS.Signals) => {
+      received += 1;
+      if (received === 1) {
+        out(`received ${signal}, shutting down`);
+        void emulator.close().then(resolve);
+      } else if (received === 2) {
+        process.stderr.write(
+          `marketmeter-emulator: received ${signal} again; shutdown is in progress. Send it once more to force exit.\n`,
+        );
+      } else {
+        process.stderr.write(`marketmeter-emulator: received ${signal} a third time; forced exit\n`);
+        process.exit(128 + (constants.signals[signal] ?? 0));
+      }
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
   return 0;
 }

@@ -81,6 +81,27 @@ describe("marketmeter-emulator CLI", () => {
     expect(await run.exited).toBe(0);
   });
 
+  it("two SIGINTs in quick succession (Ctrl-C under pnpm) still shut down cleanly with exit code 0", async () => {
+    const run = start(["--port", "0", "--quiet"]);
+    await run.waitFor(/control API: /);
+    // As a terminal and pnpm do: the same signal twice, a moment apart.
+    run.proc.kill("SIGINT");
+    run.proc.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain("received SIGINT, shutting down");
+  });
+
+  it("a busy --port is named with the fix, exit 1", async () => {
+    const first = start(["--port", "0", "--quiet"]);
+    const [, port] = await first.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const second = start(["--port", port!, "--quiet"]);
+    // `child` tracks the last start(); keep the first one killed at the end too.
+    const exited = await second.exited;
+    first.proc.kill("SIGKILL");
+    expect(exited).toBe(1);
+    expect(second.errors()).toContain(`port ${port} is in use; pass --port <a free port>`);
+  });
+
   it("--help prints usage; a non-loopback --host is refused without --allow-remote", async () => {
     const help = start(["--help"]);
     expect(await help.exited).toBe(0);

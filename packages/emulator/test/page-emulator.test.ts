@@ -94,7 +94,12 @@ describe.skipIf(!available)("billing page of a running emulator, in headless Chr
     expect(await rows.count()).toBe(4);
     expect(await rows.first().isVisible()).toBe(true);
     expect(await rows.first().getAttribute("data-hour")).toBe("2026-07-15T10:00:00.000Z");
-    expect(await page.getByTestId("summary-total-quantity").textContent()).toBe("245");
+    // api_calls and gb_stored are separate figures (215 and 30), never added up into 245.
+    const figure = (d: string) =>
+      page.locator(`[data-testid="summary-dimension-quantity"][data-dimension="${d}"]`).textContent();
+    expect(await figure("api_calls")).toBe("215");
+    expect(await figure("gb_stored")).toBe("30");
+    expect(await page.getByTestId("chart").count()).toBe(2);
 
     const bars = page.getByTestId("chart-bar");
     expect(await bars.count()).toBe(3); // 09:00 api_calls + gb_stored, 10:00 api_calls

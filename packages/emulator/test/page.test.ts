@@ -28,8 +28,14 @@ describe("billing page (static HTML)", () => {
 
   it("summarises totals", () => {
     const records = sampleRecords();
-    const total = records.reduce((a, r) => a + r.quantity, 0);
-    expect(html).toContain(`data-testid="summary-total-quantity">${total.toLocaleString("en-US")}</div>`);
+    // One figure per dimension, never one sum across dimensions (they are different units).
+    expect(html).not.toContain("summary-total-quantity");
+    for (const d of ["api_calls", "gb_stored"]) {
+      const total = records.filter((r) => r.dimension === d).reduce((a, r) => a + r.quantity, 0);
+      expect(html).toContain(
+        `data-testid="summary-dimension-quantity" data-dimension="${d}">${total.toLocaleString("en-US")}</div>`,
+      );
+    }
     expect(html).toContain(`data-testid="summary-records">${records.length}</div>`);
     // L1, L2, L3 licenses (A1 twice), the legacy id and the XSS id.
     expect(html).toContain(`data-testid="summary-customers">5</div>`);
@@ -104,7 +110,9 @@ describe("billing page (static HTML)", () => {
       now: NOW,
       stackBy: "customer",
     });
-    expect(count(page, 'data-testid="legend-item"')).toBe(5);
+    // One chart per dimension, each with a legend of the customers billed for that dimension.
+    expect(count(page, 'data-testid="chart"')).toBe(2);
+    expect(count(page, 'data-testid="legend-item"')).toBe(6);
     expect(page).toContain("by customer</h2>");
     expect(page).toContain('data-series="123456789012 · l-0123456789abcdef0123456789abcdef"');
   });
@@ -152,7 +160,7 @@ describe("billing page (static HTML)", () => {
     expect(empty).toContain("No billed usage yet");
     expect(empty).not.toContain('data-testid="usage-table"');
     expect(empty).not.toContain('data-testid="chart-svg"');
-    expect(empty).toContain('data-testid="summary-total-quantity">0</div>');
+    expect(empty).not.toContain('data-testid="summary-dimension-quantity"');
     expect(empty).toContain('data-testid="duplicates-empty"');
     expect(html).not.toContain('data-testid="empty-state"');
   });

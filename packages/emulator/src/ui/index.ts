@@ -269,7 +269,6 @@ export function renderBillingPage(input: BillingPageInput): string {
     input.autoRefresh === true ? 5 : typeof input.autoRefresh === "number" ? input.autoRefresh : undefined;
 
   const rows = groupRows(records);
-  const totalQuantity = records.reduce((a, r) => a + r.quantity, 0);
   const customers = new Set(records.map(customerKey));
   const dimensions = new Map<string, number>();
   for (const r of records) dimensions.set(r.dimension, (dimensions.get(r.dimension) ?? 0) + r.quantity);
@@ -298,11 +297,22 @@ export function renderBillingPage(input: BillingPageInput): string {
   );
 
   // Summary.
-  const card = (id: string, label: string, value: string, warn = false) =>
-    `<div class="card${warn ? " warn" : ""}"><div class="label">${escapeHtml(label)}</div><div class="value" data-testid="${id}">${escapeHtml(value)}</div></div>`;
+  const card = (id: string, label: string, value: string, warn = false, attrs = "") =>
+    `<div class="card${warn ? " warn" : ""}"><div class="label">${escapeHtml(label)}</div><div class="value" data-testid="${id}"${attrs}>${escapeHtml(value)}</div></div>`;
   body.push(
     `<section data-testid="summary"><h2>Summary</h2><div class="cards">`,
-    card("summary-total-quantity", "Billed quantity", formatNumber(totalQuantity)),
+    // One figure per dimension: api_calls and report_rows are different units, never one sum.
+    ...[...dimensions.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([d, q]) =>
+        card(
+          "summary-dimension-quantity",
+          `Billed ${d}`,
+          formatNumber(q),
+          false,
+          ` data-dimension="${escapeHtml(d)}"`,
+        ),
+      ),
     card("summary-records", "Billed records", formatNumber(records.length)),
     card("summary-customers", "Customers", formatNumber(customers.size)),
     card("summary-dimensions", "Dimensions", formatNumber(dimensions.size)),
@@ -326,31 +336,37 @@ export function renderBillingPage(input: BillingPageInput): string {
       `<section data-testid="empty-state" class="empty"><strong>No billed usage yet</strong>Send <span class="mono">BatchMeterUsage</span> or <span class="mono">MeterUsage</span> to the emulator and the accepted records appear here, one row per customer, dimension and UTC hour.</section>`,
     );
   } else {
-    const points: ChartPoint[] = records.map((r) => ({
-      hour: new Date(Date.parse(r.hour)).toISOString(),
-      series: stackBy === "dimension" ? r.dimension : shortCustomer(r),
-      quantity: r.quantity,
-    }));
-    const chart = renderChart(points, {
-      maxHours: input.maxChartHours ?? 48,
-      maxSeries: 9,
-      seriesLabel: stackBy,
-    });
-    const legend = chart.legend
-      .map(
-        (l) =>
-          `<li data-testid="legend-item" data-series="${escapeHtml(l.series)}"><span class="swatch" style="background:${l.color}"></span><span class="mono">${escapeHtml(l.series)}</span> <span class="muted">${escapeHtml(formatNumber(l.total))}</span></li>`,
-      )
-      .join("");
-    body.push(
-      `<section class="chart" data-testid="chart"><h2>Billed quantity per UTC hour, by ${escapeHtml(stackBy)}</h2>`,
-      chart.svg,
-      `<ul class="legend" data-testid="chart-legend">${legend}</ul>`,
-      chart.truncatedHours > 0
-        ? `<p class="note" data-testid="chart-truncated">${chart.truncatedHours} earlier hour(s) with usage are not drawn; the table lists them.</p>`
-        : "",
-      `</section>`,
-    );
+    // One chart per dimension: quantities of different dimensions are different units, so a bar never
+    // adds them up; with stackBy "customer" a bar's segments are the buyers of that dimension.
+    for (const dimension of [...dimensions.keys()].sort()) {
+      const points: ChartPoint[] = records
+        .filter((r) => r.dimension === dimension)
+        .map((r) => ({
+          hour: new Date(Date.parse(r.hour)).toISOString(),
+          series: stackBy === "dimension" ? r.dimension : shortCustomer(r),
+          quantity: r.quantity,
+        }));
+      const chart = renderChart(points, {
+        maxHours: input.maxChartHours ?? 48,
+        maxSeries: 9,
+        seriesLabel: stackBy,
+      });
+      const legend = chart.legend
+        .map(
+          (l) =>
+            `<li data-testid="legend-item" data-series="${escapeHtml(l.series)}"><span class="swatch" style="background:${l.color}"></span><span class="mono">${escapeHtml(l.series)}</span> <span class="muted">${escapeHtml(formatNumber(l.total))}</span></li>`,
+        )
+        .join("");
+      body.push(
+        `<section class="chart" data-testid="chart" data-dimension="${escapeHtml(dimension)}"><h2>Billed <span class="mono">${escapeHtml(dimension)}</span> per UTC hour${stackBy === "customer" ? ", by customer" : ""}</h2>`,
+        chart.svg,
+        `<ul class="legend" data-testid="chart-legend">${legend}</ul>`,
+        chart.truncatedHours > 0
+          ? `<p class="note" data-testid="chart-truncated">${chart.truncatedHours} earlier hour(s) with usage are not drawn; the table lists them.</p>`
+          : "",
+        `</section>`,
+      );
+    }
 
     const tr = rows.map(
       (row) =>
