@@ -68,7 +68,7 @@ describe("reporter against the emulator", () => {
     await m.close();
   });
 
-  it("#133 isolates a poison record by bisection: the other 24 are billed", async () => {
+  it("scenario.poison-bisection: isolates a poison record by bisection: the other 24 are billed", async () => {
     const m = bed.make();
     const rejected = collect(m, "rejected");
     for (let h = 4; h < 10; h++)

@@ -453,7 +453,7 @@ export function withPath<T>(path: string, fn: () => T): T {
   }
 }
 
-/** Fixture names and values of {@link demoConfig} (the conformance fixtures). */
+/** Fixture names and values of {@link demoConfig} (the fixtures the emulator's tests and BEHAVIOURS.md use). */
 export const DEMO = {
   sellerAccountId: "111122223333",
   otherSellerAccountId: "999988887777",
@@ -478,12 +478,12 @@ export const DEMO = {
   T_OLD: "dGtuLW9sZC1MMS1BMS1QX0NB+/w==",
   T_FOREIGN: "dGtuLWZvcmVpZ24tUF9GT1I+/w==",
   T_L3: "dGtuLWwzLUwzLUEyLVBfQ0E+/w==",
-  /** The conformance clock: 2026-07-15T10:30:00Z. */
+  /** The demo clock: 2026-07-15T10:30:00Z. */
   now: "2026-07-15T10:30:00.000Z",
 } as const;
 
 /**
- * The conformance fixtures: products P_CA, P_OTHER, P_L (and another seller's P_FOREIGN), buyers A1–A3,
+ * The demo fixtures: products P_CA, P_OTHER, P_L (and another seller's P_FOREIGN), buyers A1–A3,
  * licenses L1–L6, legacy customers C1/C2, tokens T_OK, T_LEG, T_OLD, T_FOREIGN (plus T_L3 for L3).
  * Times are relative to `now` (default 2026-07-15T10:30:00Z, where the clock also starts, frozen when
  * `frozen` is true); pass `now: new Date()` for a live demo.

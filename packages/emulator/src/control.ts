@@ -172,7 +172,7 @@ export async function handleControl(
         return sendJson(res, 200, { token });
       }
       case "POST /_emulator/buyers/setup": {
-        // "Set up your account" (#127): mint a token and POST the Marketplace form to the fulfillment URL.
+        // "Set up your account": mint a token and POST the Marketplace form to the fulfillment URL.
         const { fulfillmentUrl, freeTrial, ...ref } = await jsonBody(req);
         if (typeof fulfillmentUrl !== "string") throw invalidArgument("buyers/setup needs a fulfillmentUrl");
         const out = await postFulfillmentForm(fulfillmentUrl, state.mintToken(ref as never), {

@@ -65,7 +65,7 @@ export interface Emulator {
   /** Issues a registration token (for a license, a legacy customer or productCode + account) and returns it. */
   mintToken(input: MintTokenInput): string;
   /**
-   * "Set up your account" (conformance #127): mints a registration token for the buyer and POSTs the
+   * "Set up your account": mints a registration token for the buyer and POSTs the
    * Marketplace form to your fulfillment URL, as the buyer's browser would. Loopback URLs only.
    *
    * @example

@@ -44,8 +44,8 @@ const caRaw = (ts: number | string, qty: unknown = 1, extra: object = {}) => ({
   ],
 });
 
-describe("A. Envelope and protocol", () => {
-  it("#1 valid BatchMeterUsage → 200, awsJson 1.1 content type, x-amzn-RequestId UUID, JSON body", async () => {
+describe("Envelope and protocol", () => {
+  it("envelope.json-success: valid BatchMeterUsage → 200, awsJson 1.1 content type, x-amzn-RequestId UUID, JSON body", async () => {
     const r = await raw(emu, BMU, caRaw(epoch(H09)));
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toBe("application/x-amz-json-1.1");
@@ -55,25 +55,25 @@ describe("A. Envelope and protocol", () => {
     expect(out.$metadata.requestId).toMatch(UUID);
   });
 
-  it("#2 unknown X-Amz-Target operation → UnknownOperationException", async () => {
+  it("envelope.unknown-operation: unknown X-Amz-Target operation → UnknownOperationException", async () => {
     const r = await raw(emu, "AWSMPMeteringService.DoesNotExist", {});
     expect(r.status).toBe(400);
     expect(r.json.__type).toBe("UnknownOperationException");
   });
 
-  it("#3 missing X-Amz-Target → UnknownOperationException", async () => {
+  it("envelope.missing-target: missing X-Amz-Target → UnknownOperationException", async () => {
     const r = await raw(emu, undefined, {});
     expect(r.status).toBe(400);
     expect(r.json.__type).toBe("UnknownOperationException");
   });
 
-  it("#4 body that is not JSON → SerializationException", async () => {
+  it("envelope.malformed-json: body that is not JSON → SerializationException", async () => {
     const r = await raw(emu, BMU, '{"UsageRecords": [');
     expect(r.status).toBe(400);
     expect(r.json.__type).toBe("SerializationException");
   });
 
-  it("#5 empty body is parsed as {} and then required members are checked", async () => {
+  it("envelope.empty-body: empty body is parsed as {} and then required members are checked", async () => {
     for (const target of [BMU, RESOLVE]) {
       const r = await raw(emu, target, "");
       expect(r.status).toBe(400);
@@ -82,7 +82,7 @@ describe("A. Envelope and protocol", () => {
     }
   });
 
-  it("#6 client errors are 400, InternalServiceErrorException 500, IdempotencyConflictException 409", async () => {
+  it("envelope.status-codes: client errors are 400, InternalServiceErrorException 500, IdempotencyConflictException 409", async () => {
     const c = metering(emu);
     const e400 = await rejects(
       bmu(c, [{ Timestamp: H09, CustomerIdentifier: DEMO.C1, Dimension: "api_calls" }], "zzzzunknown"),
@@ -107,7 +107,7 @@ describe("A. Envelope and protocol", () => {
     expect(e409.$metadata.httpStatusCode).toBe(409);
   });
 
-  it("#7 error body has the short shape name in __type, a message, and the same x-amzn-ErrorType header", async () => {
+  it("envelope.error-shape: error body has the short shape name in __type, a message, and the same x-amzn-ErrorType header", async () => {
     const r = await raw(emu, BMU, caRaw(epoch(new Date("2026-07-15T12:00:00Z"))));
     expect(r.status).toBe(400);
     expect(r.json).toEqual({ __type: "TimestampOutOfBoundsException", message: expect.any(String) });
@@ -116,7 +116,7 @@ describe("A. Envelope and protocol", () => {
     await rejects(bmu(metering(emu), [ca("12:00:00", "api_calls", 1)]), TimestampOutOfBoundsException);
   });
 
-  it("#8 timestamps in responses are JSON numbers", async () => {
+  it("envelope.numeric-timestamps: timestamps in responses are JSON numbers", async () => {
     const r = await raw(emu, BMU, caRaw(1784106934));
     expect(typeof r.json.Results[0].UsageRecord.Timestamp).toBe("number");
     emu.setFaults({ BatchMeterUsage: { unprocessed: { next: 1 } } });
@@ -124,21 +124,21 @@ describe("A. Envelope and protocol", () => {
     expect(typeof u.json.UnprocessedRecords[0].Timestamp).toBe("number");
   });
 
-  it("#9 request timestamps with a fraction are accepted", async () => {
+  it("envelope.fractional-timestamps: request timestamps with a fraction are accepted", async () => {
     const r = await raw(emu, BMU, caRaw(1784106000.5));
     expect(r.status).toBe(200);
     expect(r.json.Results[0].Status).toBe("Success");
     expect(r.json.Results[0].UsageRecord.Timestamp).toBe(1784106000.5);
   });
 
-  it("#10 a timestamp sent as a string → SerializationException", async () => {
+  it("envelope.string-timestamp: a timestamp sent as a string → SerializationException", async () => {
     const r = await raw(emu, BMU, caRaw("2026-07-15T09:00:00Z"));
     expect(r.status).toBe(400);
     expect(r.json.__type).toBe("SerializationException");
     expect(emu.ledger()).toEqual([]);
   });
 
-  it('#11 JSON type mismatch ("Quantity":"5", "Quantity":1.5) → SerializationException', async () => {
+  it('envelope.type-mismatch: JSON type mismatch ("Quantity":"5", "Quantity":1.5) → SerializationException', async () => {
     for (const q of ["5", 1.5]) {
       const r = await raw(emu, BMU, caRaw(epoch(H09), q));
       expect(r.status).toBe(400);
@@ -147,7 +147,7 @@ describe("A. Envelope and protocol", () => {
     expect(emu.ledger()).toEqual([]);
   });
 
-  it("#12 unset optional output members are omitted, not null", async () => {
+  it("envelope.omit-unset: unset optional output members are omitted, not null", async () => {
     const r = await raw(emu, RESOLVE, { RegistrationToken: DEMO.T_OK });
     expect(r.status).toBe(200);
     expect(Object.keys(r.json).sort()).toEqual(["CustomerAWSAccountId", "LicenseArn", "ProductCode"]);
@@ -159,7 +159,7 @@ describe("A. Envelope and protocol", () => {
     expect(dup.text).not.toContain("null");
   });
 
-  it("#13 Region comes from the SigV4 credential scope; no Authorization header → 403 MissingAuthenticationTokenException", async () => {
+  it("envelope.sigv4-scope: Region comes from the SigV4 credential scope; no Authorization header → 403 MissingAuthenticationTokenException", async () => {
     const r = await raw(emu, BMU, caRaw(epoch(H09)), { region: "eu-west-1" });
     expect(r.status).toBe(200);
     expect(emu.ledger()[0]?.region).toBe("eu-west-1");
@@ -170,7 +170,7 @@ describe("A. Envelope and protocol", () => {
     expect(noAuth.json.__type).toBe("MissingAuthenticationTokenException");
   });
 
-  it("#14 member names are case-sensitive: lower-case productCode is ignored (ProductCode absent)", async () => {
+  it("envelope.case-sensitive-members: member names are case-sensitive: lower-case productCode is ignored (ProductCode absent)", async () => {
     const r = await raw(emu, BMU, {
       productCode: DEMO.P_L,
       UsageRecords: [

@@ -31,8 +31,8 @@ afterEach(async () => {
 });
 const c = () => metering(emu);
 
-describe("#130 deprovisioning state machine", () => {
-  it("#130 License Deprovisioned at t keeps metering open until t + 1 h, then CustomerNotSubscribed (default windowAfterDeprovision)", async () => {
+describe("Deprovisioning and other lifecycle changes", () => {
+  it("lifecycle.deprovision-window: License Deprovisioned at t keeps metering open until t + 1 h, then CustomerNotSubscribed (default windowAfterDeprovision)", async () => {
     const seen: LifecycleNotification[] = [];
     const state = createEmulatorState({
       config: demoConfig({ frozen: true }),
@@ -62,7 +62,7 @@ describe("#130 deprovisioning state machine", () => {
     );
   });
 
-  it("#130 deprovisionOrder=afterWindow: Agreement Ended opens the window, License Deprovisioned (sent when it closes) ends metering", async () => {
+  it("lifecycle.deprovision-after-window: deprovisionOrder=afterWindow: Agreement Ended opens the window, License Deprovisioned (sent when it closes) ends metering", async () => {
     const seen: LifecycleNotification[] = [];
     const state = createEmulatorState({
       config: { ...demoConfig({ frozen: true }), profile: { deprovisionOrder: "afterWindow" } },
@@ -78,7 +78,7 @@ describe("#130 deprovisioning state machine", () => {
     expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(false);
   });
 
-  it("#130 legacy: unsubscribe-pending now, unsubscribe-success when the final window closes", async () => {
+  it("lifecycle.legacy-unsubscribe: unsubscribe-pending now, unsubscribe-success when the final window closes", async () => {
     const seen: LifecycleNotification[] = [];
     const state = createEmulatorState({
       config: demoConfig({ frozen: true }),
@@ -99,7 +99,7 @@ describe("#130 deprovisioning state machine", () => {
     expect(seen.at(-1)?.action).toBe("subscribe-fail");
   });
 
-  it("#130 new CA subscription emits agreement-created then license-updated; entitlement changes emit license-updated/entitlement-updated", async () => {
+  it("lifecycle.subscribe-events: new CA subscription emits agreement-created then license-updated; entitlement changes emit license-updated/entitlement-updated", async () => {
     const seen: LifecycleNotification[] = [];
     const state = createEmulatorState({
       config: demoConfig({ frozen: true }),
@@ -119,7 +119,7 @@ describe("#130 deprovisioning state machine", () => {
     expect(seen.at(-1)).toMatchObject({ action: "license-updated", licenseArn: DEMO.L2 });
   });
 
-  it("#130 the final window closes on its own when the clock moves (no request needed)", async () => {
+  it("lifecycle.window-closes-unattended: the final window closes on its own when the clock moves (no request needed)", async () => {
     await emu.unsubscribe({ customerIdentifier: DEMO.C1 });
     emu.clock.advance(3600_000);
     await emu.settle();
@@ -127,8 +127,8 @@ describe("#130 deprovisioning state machine", () => {
   });
 });
 
-describe("N. End-to-end scenarios", () => {
-  it("#131 full CA lifecycle: token → resolve → License Updated → Success → deprovisioned → Success within 1 h → CustomerNotSubscribed", async () => {
+describe("End-to-end scenarios", () => {
+  it("scenario.ca-lifecycle: full CA lifecycle: token → resolve → License Updated → Success → deprovisioned → Success within 1 h → CustomerNotSubscribed", async () => {
     const lic = "arn:aws:license-manager::294406891311:license:l-a123456789abcdef0123456789abcdef";
     emu.addLicense({
       licenseArn: lic,
@@ -160,14 +160,14 @@ describe("N. End-to-end scenarios", () => {
     expect(emu.ledger({ customer: lic }).map((r) => r.quantity)).toEqual([1, 2, 3]);
   });
 
-  it("#132 two reporters submitting partial counts for one grain: 7 Success, 5 DuplicateRecord; the ledger bills 7", async () => {
+  it("scenario.partial-counts: two reporters submitting partial counts for one grain: 7 Success, 5 DuplicateRecord; the ledger bills 7", async () => {
     const [a, b] = [c(), c()];
     expect((await bmu(a, [ca(H09, "api_calls", 7)])).Results?.[0]?.Status).toBe("Success");
     expect((await bmu(b, [ca(H09, "api_calls", 5)])).Results?.[0]?.Status).toBe("DuplicateRecord");
     expect(emu.ledger().map((r) => r.quantity)).toEqual([7]);
   });
 
-  it("#133 poison record: 25 records with one unknown dimension fail; bisected, the 24 good ones succeed", async () => {
+  it("scenario.poison-bisection: poison record: 25 records with one unknown dimension fail; bisected, the 24 good ones succeed", async () => {
     const good = Array.from({ length: 24 }, (_, i) =>
       ca(new Date(H10.getTime() - (i % 12) * 3600_000), i < 12 ? "api_calls" : "gb_stored", i + 1),
     );
@@ -179,7 +179,7 @@ describe("N. End-to-end scenarios", () => {
     expect(emu.ledger()).toHaveLength(24);
   });
 
-  it("#134 resending exactly the unprocessed records → Success, no DuplicateRecord", async () => {
+  it("scenario.unprocessed-resend: resending exactly the unprocessed records → Success, no DuplicateRecord", async () => {
     emu.setFaults({ BatchMeterUsage: { unprocessed: { next: 3 } } });
     const records = [
       ca(H09, "api_calls", 1),
@@ -196,7 +196,7 @@ describe("N. End-to-end scenarios", () => {
     expect(emu.ledger()).toHaveLength(4);
   });
 
-  it("#135 retry after a lost response: the resend gets the original ids and the ledger bills once", async () => {
+  it("scenario.lost-response: retry after a lost response: the resend gets the original ids and the ledger bills once", async () => {
     emu.setFaults({ BatchMeterUsage: { latencyMs: { ms: 800, next: 1 } } });
     const abort = new AbortController();
     const lost = c().send(new BatchMeterUsageCommand({ UsageRecords: [ca(H09, "api_calls", 10)] }), {
@@ -224,7 +224,7 @@ describe("N. End-to-end scenarios", () => {
     expect(emu.ledger()).toHaveLength(1);
   });
 
-  it("#136 the record's hour is taken from the wire timestamp (SDK 3.1138.0 sends 09:59:59.600 as 1784109599.6, not rounded)", async () => {
+  it("scenario.wire-timestamp-hour: the record's hour is taken from the wire timestamp (SDK 3.1138.0 sends 09:59:59.600 as 1784109599.6, not rounded)", async () => {
     // Older code-generated serializers rounded to whole seconds (→ 10:00:00); this SDK build keeps the
     // fraction. Either way the emulator floors the value it receives.
     await bmu(c(), [ca(new Date("2026-07-15T09:59:59.600Z"), "api_calls", 1)]);
@@ -244,7 +244,7 @@ describe("N. End-to-end scenarios", () => {
     expect(emu.ledger()[1]).toMatchObject({ timestamp: 1784109600, hour: "2026-07-15T10:00:00.000Z" });
   });
 
-  it("#137 month-end flush: previous-month hours succeed at 05:50Z and fail at 06:00Z", async () => {
+  it("scenario.month-end-flush: month-end flush: previous-month hours succeed at 05:50Z and fail at 06:00Z", async () => {
     emu.clock.set("2026-08-01T05:50:00Z", { freeze: true });
     const june = [
       ca(new Date("2026-07-31T22:00:00Z"), "api_calls", 1),

@@ -80,8 +80,8 @@ const register = (
 const resolve = (client: MarketplaceMeteringClient, token: string) =>
   client.send(new ResolveCustomerCommand({ RegistrationToken: token }));
 
-describe("H. Limits, throttling, injected faults", () => {
-  it("#91 body of 1,048,576 bytes or more → ValidationException, nothing recorded; 1,048,575 bytes → 200", async () => {
+describe("Limits, throttling, injected faults", () => {
+  it("limits.body-size: body of 1,048,576 bytes or more → ValidationException, nothing recorded; 1,048,575 bytes → 200", async () => {
     const base = JSON.stringify({
       UsageRecords: [
         {
@@ -118,7 +118,7 @@ describe("H. Limits, throttling, injected faults", () => {
     expect(emu.ledger()).toHaveLength(1);
   });
 
-  it("#92 the 11th BatchMeterUsage within a second → ThrottlingException; limits are per Region and per operation", async () => {
+  it("limits.rate-per-second: the 11th BatchMeterUsage within a second → ThrottlingException; limits are per Region and per operation", async () => {
     // A controlled monotonic clock makes the token buckets exact: no refill unless we move it.
     let t = 0;
     await emu.close();
@@ -168,7 +168,7 @@ describe("H. Limits, throttling, injected faults", () => {
     expect(await count(30, () => resolve(c(), DEMO.T_OK))).toEqual(Array(30).fill("ok"));
   });
 
-  it("#92 with real time, a burst of 11 parallel BatchMeterUsage calls is throttled and the throttled ones record nothing", async () => {
+  it("limits.rate-per-second: with real time, a burst of 11 parallel BatchMeterUsage calls is throttled and the throttled ones record nothing", async () => {
     await emu.close();
     emu = await startTestEmulator({ rateLimits: true });
     const outcomes = await Promise.all(
@@ -185,7 +185,7 @@ describe("H. Limits, throttling, injected faults", () => {
     expect(emu.rejected().length).toBe(11 - ok);
   });
 
-  it("#93 unprocessed fault by predicate: matching records only in UnprocessedRecords, not recorded; a resend succeeds", async () => {
+  it("faults.unprocessed: unprocessed fault by predicate: matching records only in UnprocessedRecords, not recorded; a resend succeeds", async () => {
     emu.setFaults({ BatchMeterUsage: { unprocessed: { match: { dimension: "gb_stored" } } } });
     const out = await bmu(c(), [ca(H09, "api_calls", 1), ca(H09, "gb_stored", 2), ca(H10, "gb_stored", 3)]);
     expect(out.Results?.map((r) => r.UsageRecord?.Dimension)).toEqual(["api_calls"]);
@@ -215,7 +215,7 @@ describe("H. Limits, throttling, injected faults", () => {
     expect(again.Results?.map((x) => x.Status)).toEqual(["Success", "Success"]);
   });
 
-  it("#94 internalError fault → HTTP 500 InternalServiceErrorException; the SDK retries it (3 attempts)", async () => {
+  it("faults.internal-error: internalError fault → HTTP 500 InternalServiceErrorException; the SDK retries it (3 attempts)", async () => {
     emu.setFaults({ BatchMeterUsage: { internalError: { next: 3 } } });
     const retrying = new MarketplaceMeteringClient({
       region: "us-east-1",
@@ -233,7 +233,7 @@ describe("H. Limits, throttling, injected faults", () => {
     expect(emu.ledger()).toHaveLength(1);
   });
 
-  it("#95 the SDK retries ThrottlingException; each attempt is a separate request", async () => {
+  it("faults.throttle-retries: the SDK retries ThrottlingException; each attempt is a separate request", async () => {
     emu.setFaults({ BatchMeterUsage: { throttle: { next: 2 } } });
     const retrying = new MarketplaceMeteringClient({
       region: "us-east-1",
@@ -254,21 +254,21 @@ describe("H. Limits, throttling, injected faults", () => {
   });
 });
 
-describe("I. Region availability", () => {
-  it("#96 eu-west-1 is served for BatchMeterUsage and ResolveCustomer", async () => {
+describe("Region availability", () => {
+  it("regions.listed: eu-west-1 is served for BatchMeterUsage and ResolveCustomer", async () => {
     const eu = metering(emu, "eu-west-1");
     expect((await bmu(eu, [ca(H09, "api_calls", 1)])).Results?.[0]?.Status).toBe("Success");
     expect((await resolve(eu, DEMO.T_OK)).CustomerAWSAccountId).toBe(DEMO.A1);
   });
 
-  it("#97 a Region outside the list → DisabledApiException", async () => {
+  it("regions.unlisted: a Region outside the list → DisabledApiException", async () => {
     const mx = metering(emu, "mx-central-1");
     await rejects(bmu(mx, [ca(H09, "api_calls", 1)]), DisabledApiException);
     await rejects(resolve(mx, DEMO.T_OK), DisabledApiException);
     expect(emu.ledger()).toEqual([]);
   });
 
-  it("#98 cn-northwest-1 is supported", async () => {
+  it("regions.china: cn-northwest-1 is supported", async () => {
     const cn = metering(emu, "cn-northwest-1");
     expect((await bmu(cn, [ca(H09, "api_calls", 1)])).Results?.[0]?.Status).toBe("Success");
     expect(emu.ledger()[0]?.region).toBe("cn-northwest-1");
@@ -276,8 +276,8 @@ describe("I. Region availability", () => {
   });
 });
 
-describe("J. MeterUsage", () => {
-  it("#99 valid MeterUsage → 200 with a MeteringRecordId", async () => {
+describe("MeterUsage", () => {
+  it("meter-usage.success: valid MeterUsage → 200 with a MeteringRecordId", async () => {
     const out = await meter(resource("i-1"), {});
     expect(out.MeteringRecordId).toMatch(UUID);
     expect(emu.ledger({ operation: "MeterUsage" })[0]).toMatchObject({
@@ -287,32 +287,32 @@ describe("J. MeterUsage", () => {
     });
   });
 
-  it("#100 same resource/dimension/hour and quantity (09:10, 09:50) → the same MeteringRecordId", async () => {
+  it("meter-usage.same-hour-same-id: same resource/dimension/hour and quantity (09:10, 09:50) → the same MeteringRecordId", async () => {
     const a = await meter(resource("i-1"), { Timestamp: at("09:10:00") });
     const b = await meter(resource("i-1"), { Timestamp: at("09:50:00") });
     expect(b.MeteringRecordId).toBe(a.MeteringRecordId);
     expect(emu.ledger()).toHaveLength(1);
   });
 
-  it("#101 same resource/dimension/hour, different quantity → DuplicateRequestException", async () => {
+  it("meter-usage.other-quantity: same resource/dimension/hour, different quantity → DuplicateRequestException", async () => {
     await meter(resource("i-1"), {});
     await rejects(meter(resource("i-1"), { UsageQuantity: 4 }), DuplicateRequestException);
     expect(emu.duplicates()[0]).toMatchObject({ billedQuantity: 3, attemptedQuantity: 4 });
   });
 
-  it("#102 another resource, same dimension/hour → independent", async () => {
+  it("meter-usage.per-resource: another resource, same dimension/hour → independent", async () => {
     const a = await meter(resource("i-1"), {});
     const b = await meter(resource("i-2"), { UsageQuantity: 9 });
     expect(b.MeteringRecordId).not.toBe(a.MeteringRecordId);
     expect(emu.ledger().map((r) => r.quantity)).toEqual([3, 9]);
   });
 
-  it("#103 6 h + 1 s old → TimestampOutOfBoundsException; 5 h 59 m old → Success", async () => {
+  it("meter-usage.six-hour-window: 6 h + 1 s old → TimestampOutOfBoundsException; 5 h 59 m old → Success", async () => {
     await rejects(meter(resource("i-1"), { Timestamp: at("04:29:59") }), TimestampOutOfBoundsException);
     expect((await meter(resource("i-1"), { Timestamp: at("04:31:00") })).MeteringRecordId).toMatch(UUID);
   });
 
-  it("#104 unknown dimension, unknown product, not entitled, bad tags, unbalanced allocations → modeled exceptions", async () => {
+  it("meter-usage.modeled-errors: unknown dimension, unknown product, not entitled, bad tags, unbalanced allocations → modeled exceptions", async () => {
     await rejects(meter(resource("i-1"), { UsageDimension: "API_CALLS" }), InvalidUsageDimensionException);
     await rejects(
       meter(resource("i-1"), { ProductCode: "zzzz1234567890abcdefghijk" }),
@@ -331,7 +331,7 @@ describe("J. MeterUsage", () => {
     expect(emu.ledger()).toEqual([]);
   });
 
-  it("#105 resource in another Region than the endpoint → InvalidEndpointRegionException", async () => {
+  it("meter-usage.endpoint-region: resource in another Region than the endpoint → InvalidEndpointRegionException", async () => {
     await rejects(
       meter(resource("i-1", { "x-emu-resource-region": "eu-west-1" }), {}),
       InvalidEndpointRegionException,
@@ -342,14 +342,14 @@ describe("J. MeterUsage", () => {
     ).toMatch(UUID);
   });
 
-  it("#106 UsageQuantity omitted → recorded as 0", async () => {
+  it("meter-usage.quantity-default-zero: UsageQuantity omitted → recorded as 0", async () => {
     await resource("i-1").send(
       new MeterUsageCommand({ ProductCode: DEMO.P_CA, Timestamp: H09, UsageDimension: "api_calls" }),
     );
     expect(emu.ledger()[0]?.quantity).toBe(0);
   });
 
-  it("#107 DryRun → 412 DryRunOperation; without permission → 403 UnauthorizedException; nothing recorded", async () => {
+  it("meter-usage.dry-run: DryRun → 412 DryRunOperation; without permission → 403 UnauthorizedException; nothing recorded", async () => {
     await rejectsNamed(meter(resource("i-1"), { DryRun: true }), "DryRunOperation", 412);
     await rejectsNamed(
       meter(resource("i-1", { "x-emu-dry-run-permitted": "false" }), { DryRun: true }),
@@ -359,7 +359,7 @@ describe("J. MeterUsage", () => {
     expect(emu.ledger()).toEqual([]);
   });
 
-  it("#108 AgentCore: different ClientTokens in one hour → distinct records that add up", async () => {
+  it("meter-usage.agentcore-client-tokens: AgentCore: different ClientTokens in one hour → distinct records that add up", async () => {
     const agent = resource("rt-1", { "x-emu-platform": "agentcore" });
     const a = await meter(agent, { ClientToken: "ct-1", UsageQuantity: 2 });
     const b = await meter(agent, { ClientToken: "ct-2", UsageQuantity: 5 });
@@ -370,7 +370,7 @@ describe("J. MeterUsage", () => {
     expect(auto.MeteringRecordId).toMatch(UUID);
   });
 
-  it("#109 AgentCore: same ClientToken and parameters → same id; other parameters → 409 IdempotencyConflictException", async () => {
+  it("meter-usage.agentcore-idempotency: AgentCore: same ClientToken and parameters → same id; other parameters → 409 IdempotencyConflictException", async () => {
     const agent = resource("rt-1", { "x-emu-platform": "agentcore" });
     const a = await meter(agent, { ClientToken: "ct-1" });
     const b = await meter(agent, { ClientToken: "ct-1" });
@@ -382,7 +382,7 @@ describe("J. MeterUsage", () => {
     expect(e.$metadata.httpStatusCode).toBe(409);
   });
 
-  it('#110 ClientToken of 65 characters or "" → ValidationException', async () => {
+  it('meter-usage.client-token-length: ClientToken of 65 characters or "" → ValidationException', async () => {
     await rejectsNamed(meter(resource("i-1"), { ClientToken: "x".repeat(65) }), "ValidationException");
     await rejectsNamed(meter(resource("i-1"), { ClientToken: "" }), "ValidationException");
   });
@@ -398,8 +398,8 @@ const decodeJwt = (jwt: string) => {
   };
 };
 
-describe("K. RegisterUsage", () => {
-  it("#111 valid call → a JWT Signature (verifiable with the emulator key), no PublicKeyRotationTimestamp", async () => {
+describe("RegisterUsage", () => {
+  it("register-usage.success: valid call → a JWT Signature (verifiable with the emulator key), no PublicKeyRotationTimestamp", async () => {
     const out = await register(resource("task-1"));
     expect(out.PublicKeyRotationTimestamp).toBeUndefined();
     const jwt = decodeJwt(out.Signature!);
@@ -416,12 +416,12 @@ describe("K. RegisterUsage", () => {
     expect(Object.keys(r.json)).toEqual(["Signature"]);
   });
 
-  it("#112 PublicKeyVersion 0 → ValidationException; unsupported version → InvalidPublicKeyVersionException", async () => {
+  it("register-usage.key-version: PublicKeyVersion 0 → ValidationException; unsupported version → InvalidPublicKeyVersionException", async () => {
     await rejectsNamed(register(resource("task-1"), { PublicKeyVersion: 0 }), "ValidationException");
     await rejects(register(resource("task-1"), { PublicKeyVersion: 99 }), InvalidPublicKeyVersionException);
   });
 
-  it("#113 expired key version → 200 with PublicKeyRotationTimestamp as an epoch number", async () => {
+  it("register-usage.expired-key: expired key version → 200 with PublicKeyRotationTimestamp as an epoch number", async () => {
     emu.setProfile({ expiredPublicKeyVersions: { "2": "2026-06-01T00:00:00Z" } });
     const out = await register(resource("task-1"), { PublicKeyVersion: 2 });
     expect(out.PublicKeyRotationTimestamp).toEqual(new Date("2026-06-01T00:00:00Z"));
@@ -434,7 +434,7 @@ describe("K. RegisterUsage", () => {
     expect(r.json.PublicKeyRotationTimestamp).toBe(epoch(new Date("2026-06-01T00:00:00Z")));
   });
 
-  it("#114 not entitled on a task's first call → CustomerNotEntitledException; after a successful first call, later calls pass even unsubscribed", async () => {
+  it("register-usage.first-call-entitlement: not entitled on a task's first call → CustomerNotEntitledException; after a successful first call, later calls pass even unsubscribed", async () => {
     await rejects(
       register(resource("task-a3", { "x-emu-account-id": DEMO.A3 })),
       CustomerNotEntitledException,
@@ -451,26 +451,26 @@ describe("K. RegisterUsage", () => {
     );
   });
 
-  it("#115 non-container platform on the first call → PlatformNotSupportedException", async () => {
+  it("register-usage.platform: non-container platform on the first call → PlatformNotSupportedException", async () => {
     await rejects(register(resource("i-ec2", { "x-emu-platform": "ec2" })), PlatformNotSupportedException);
   });
 
-  it("#116 called in another Region than the task's → InvalidRegionException", async () => {
+  it("register-usage.region: called in another Region than the task's → InvalidRegionException", async () => {
     await rejects(
       register(resource("task-1", { "x-emu-resource-region": "eu-west-1" })),
       InvalidRegionException,
     );
   });
 
-  it("#117 Nonce longer than 255 → ValidationException; the Nonce is echoed in the JWT", async () => {
+  it("register-usage.nonce: Nonce longer than 255 → ValidationException; the Nonce is echoed in the JWT", async () => {
     await rejectsNamed(register(resource("task-1"), { Nonce: "n".repeat(256) }), "ValidationException");
     const out = await register(resource("task-1"), { Nonce: "nonce-123" });
     expect(decodeJwt(out.Signature!).payload.nonce).toBe("nonce-123");
   });
 });
 
-describe("L. ResolveCustomer", () => {
-  it("#118 CA token → account, license and product, with no CustomerIdentifier key", async () => {
+describe("ResolveCustomer", () => {
+  it("resolve-customer.ca-token: CA token → account, license and product, with no CustomerIdentifier key", async () => {
     const out = await resolve(c(), DEMO.T_OK);
     expect(out).toMatchObject({ CustomerAWSAccountId: DEMO.A1, LicenseArn: DEMO.L1, ProductCode: DEMO.P_CA });
     expect(out.CustomerIdentifier).toBeUndefined();
@@ -478,7 +478,7 @@ describe("L. ResolveCustomer", () => {
     expect(r.json).toEqual({ CustomerAWSAccountId: DEMO.A1, LicenseArn: DEMO.L1, ProductCode: DEMO.P_CA });
   });
 
-  it("#119 legacy token → CustomerIdentifier, CustomerAWSAccountId, ProductCode and LicenseArn", async () => {
+  it("resolve-customer.legacy-token: legacy token → CustomerIdentifier, CustomerAWSAccountId, ProductCode and LicenseArn", async () => {
     const out = await resolve(c(), DEMO.T_LEG);
     expect(out).toMatchObject({
       CustomerIdentifier: DEMO.C1,
@@ -488,7 +488,7 @@ describe("L. ResolveCustomer", () => {
     expect(out.LicenseArn).toMatch(/^arn:aws:license-manager::/);
   });
 
-  it("#120 a token resolves to identical bodies until it expires", async () => {
+  it("resolve-customer.reusable: a token resolves to identical bodies until it expires", async () => {
     emu.clock.set("2026-07-15T09:05:00Z", { freeze: true });
     const a = await raw(emu, RESOLVE, { RegistrationToken: DEMO.T_OK });
     emu.clock.set(DEMO.now, { freeze: true });
@@ -497,27 +497,27 @@ describe("L. ResolveCustomer", () => {
     expect(b.text).toBe(a.text);
   });
 
-  it("#121 token 4 h 0 m 1 s old → ExpiredTokenException; 3 h 59 m old → 200", async () => {
+  it("resolve-customer.expiry: token 4 h 0 m 1 s old → ExpiredTokenException; 3 h 59 m old → 200", async () => {
     await rejects(resolve(c(), DEMO.T_OLD), ExpiredTokenException);
     const fresh = emu.mintToken({ licenseArn: DEMO.L1, issuedAt: at("06:31:00") });
     expect((await resolve(c(), fresh)).LicenseArn).toBe(DEMO.L1);
   });
 
-  it('#122 garbage token "abc" → InvalidTokenException', async () => {
+  it('resolve-customer.garbage-token: garbage token "abc" → InvalidTokenException', async () => {
     await rejects(resolve(c(), "abc"), InvalidTokenException);
   });
 
-  it('#123 RegistrationToken "" or missing → ValidationException', async () => {
+  it('resolve-customer.token-required: RegistrationToken "" or missing → ValidationException', async () => {
     await rejectsNamed(resolve(c(), ""), "ValidationException");
     const r = await raw(emu, RESOLVE, {});
     expect(r.json.__type).toBe("ValidationException");
   });
 
-  it("#124 token of another seller's product → InvalidTokenException", async () => {
+  it("resolve-customer.other-seller: token of another seller's product → InvalidTokenException", async () => {
     await rejects(resolve(c(), DEMO.T_FOREIGN), InvalidTokenException);
   });
 
-  it("#125 a token of a not-yet-active agreement resolves; metering waits for activation", async () => {
+  it("resolve-customer.pending-agreement: a token of a not-yet-active agreement resolves; metering waits for activation", async () => {
     const out = await resolve(c(), DEMO.T_L3);
     expect(out).toMatchObject({ CustomerAWSAccountId: DEMO.A2, LicenseArn: DEMO.L3 });
     expect((await bmu(c(), [ca(H10, "api_calls", 1, DEMO.L3, DEMO.A2)])).Results?.[0]?.Status).toBe(
@@ -529,7 +529,7 @@ describe("L. ResolveCustomer", () => {
     );
   });
 
-  it("#126 tokens with + / = are matched byte for byte", async () => {
+  it("resolve-customer.token-bytes: tokens with + / = are matched byte for byte", async () => {
     const token = emu.mintToken({ licenseArn: DEMO.L1, token: "ab+cd/ef==" });
     expect((await resolve(c(), token)).LicenseArn).toBe(DEMO.L1);
     await rejects(resolve(c(), "ab cd/ef=="), InvalidTokenException);

@@ -212,7 +212,7 @@ describe("control API", () => {
 });
 
 describe("GetEntitlements", () => {
-  it("paginates with MaxResults/NextToken and filters", async () => {
+  it("entitlements.pagination, entitlements.filters: paginates with MaxResults/NextToken and filters", async () => {
     const list = Array.from({ length: 7 }, (_, i) => ({
       productCode: DEMO.P_OTHER,
       dimension: i % 2 ? "seats" : "admins",
@@ -265,7 +265,7 @@ describe("GetEntitlements", () => {
     );
   });
 
-  it("hides expired entitlements and expires them when the license ends", async () => {
+  it("entitlements.expiry: hides expired entitlements and expires them when the license ends", async () => {
     const e = entitlement(emu);
     expect(
       (await e.send(new GetEntitlementsCommand({ ProductCode: DEMO.P_OTHER }))).Entitlements,

@@ -28,7 +28,7 @@ export const NO_LIMITS = {
 };
 
 /**
- * Starts an emulator on the conformance fixtures with the clock frozen at 2026-07-15T10:30:00Z. Rate
+ * Starts an emulator on the demo fixtures with the clock frozen at 2026-07-15T10:30:00Z. Rate
  * limits are off (tests send bursts) unless `rateLimits: true`.
  */
 export async function startTestEmulator(

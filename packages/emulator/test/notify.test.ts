@@ -16,7 +16,7 @@ import {
 } from "../src/notify/index.js";
 import type { LifecycleNotification } from "../src/types.js";
 
-// Fixtures from the conformance list.
+// The demo fixtures (see BEHAVIOURS.md).
 const SELLER = "111122223333";
 const A1 = "123456789012";
 const L1 = "arn:aws:license-manager::294406891311:license:l-0123456789abcdef0123456789abcdef";
@@ -174,8 +174,8 @@ function snsMessages(path: string): Array<{ req: Received; env: Record<string, s
   return receiver.at(path).map((req) => ({ req, env: JSON.parse(req.body) as Record<string, string> }));
 }
 
-describe("EventBridge events (#128)", () => {
-  it("agreement-created sends Purchase Agreement Created - Proposer then - Manufacturer with the AWS shape", async () => {
+describe("EventBridge events", () => {
+  it("eventbridge.agreement-events: agreement-created sends Purchase Agreement Created - Proposer then - Manufacturer with the AWS shape", async () => {
     const n = make({ eventBridge: [{ url: receiver.url("/events"), secret: "s3cr3t" }] });
     await n.emit({ ...caBase, action: "agreement-created" });
 
@@ -223,7 +223,7 @@ describe("EventBridge events (#128)", () => {
     ]);
   });
 
-  it("amended carries intent AMEND; ended carries only id and status; custom secret header", async () => {
+  it("eventbridge.agreement-events: amended carries intent AMEND; ended carries only id and status; custom secret header", async () => {
     const n = make({ eventBridge: [{ url: receiver.url("/e"), secret: "k", header: "X-Api-Key" }] });
     await n.emit({ ...caBase, action: "agreement-amended" });
     await n.emit({ ...caBase, action: "agreement-ended", agreementStatus: "EXPIRED" });
@@ -242,7 +242,7 @@ describe("EventBridge events (#128)", () => {
     );
   });
 
-  it("License Updated / Deprovisioned - Manufacturer carry product, license and acceptor", async () => {
+  it("eventbridge.license-events: License Updated / Deprovisioned - Manufacturer carry product, license and acceptor", async () => {
     const n = make({ eventBridge: [{ url: receiver.url("/e") }] });
     await n.emit({ ...caBase, action: "license-updated" });
     await n.emit({ ...caBase, action: "license-deprovisioned" });
@@ -264,7 +264,7 @@ describe("EventBridge events (#128)", () => {
     expect(receiver.at("/e")[0]?.headers["x-marketmeter-webhook-secret"]).toBeUndefined();
   });
 
-  it('eventLicenseArnFormat "docExample" drops the arn: prefix like the AWS docs sample', async () => {
+  it('eventbridge.license-arn-format: eventLicenseArnFormat "docExample" drops the arn: prefix like the AWS docs sample', async () => {
     const n = make({ eventBridge: [{ url: receiver.url("/e") }] }, { eventLicenseArnFormat: "docExample" });
     await n.emit({ ...caBase, action: "license-updated" });
     expect(events("/e")[0]?.detail.license?.arn).toBe(
@@ -284,7 +284,7 @@ describe("EventBridge events (#128)", () => {
     expect(b?.detail.offer.id).toBe(a?.detail.offer.id);
   });
 
-  it("legacy actions produce no EventBridge event and agreement actions no SNS message", async () => {
+  it("eventbridge.legacy-separate: legacy actions produce no EventBridge event and agreement actions no SNS message", async () => {
     const n = make({ eventBridge: [{ url: receiver.url("/e") }], sns: [{ url: receiver.url("/sns") }] });
     await n.emit({ action: "subscribe-success", productCode: P_L, customerIdentifier: C1, time: NOW });
     expect(receiver.at("/e")).toHaveLength(0);
@@ -321,8 +321,8 @@ describe("EventBridge events (#128)", () => {
   });
 });
 
-describe("SNS HTTP notifications (#129)", () => {
-  it("sends a signed SubscriptionConfirmation before the first Notification, with SNS headers and envelope", async () => {
+describe("SNS HTTP notifications", () => {
+  it("sns.confirmation-first, sns.message-body: sends a signed SubscriptionConfirmation before the first Notification, with SNS headers and envelope", async () => {
     const n = make({ sns: [{ url: receiver.url("/sns") }] });
     await n.emit({
       action: "subscribe-success",
@@ -402,7 +402,7 @@ describe("SNS HTTP notifications (#129)", () => {
     ]);
   });
 
-  it("routes every legacy action to its topic; the confirmation is sent once per endpoint and topic", async () => {
+  it("sns.topics: routes every legacy action to its topic; the confirmation is sent once per endpoint and topic", async () => {
     const n = make({ sns: [{ url: receiver.url("/sns") }] });
     for (const action of [
       "subscribe-success",
@@ -444,7 +444,7 @@ describe("SNS HTTP notifications (#129)", () => {
     expect(bodies.every((b) => b.isFreeTrialTermPresent === "false")).toBe(true);
   });
 
-  it("honours the per-endpoint topic filter", async () => {
+  it("sns.topics: honours the per-endpoint topic filter", async () => {
     const n = make({
       sns: [
         { url: receiver.url("/sub"), topics: ["subscription"] },
@@ -462,7 +462,7 @@ describe("SNS HTTP notifications (#129)", () => {
     expect(snsMessages("/ent")).toHaveLength(2);
   });
 
-  it("a Concurrent Agreements buyer gets no account id or license in the SNS message, as in AWS", async () => {
+  it("sns.ca-buyer-message: a Concurrent Agreements buyer gets no account id or license in the SNS message, as in AWS", async () => {
     const n = make({ sns: [{ url: receiver.url("/sns") }] });
     await n.emit({
       action: "subscribe-success",

@@ -1,4 +1,4 @@
-// #127 "Set up your account", and webhook configuration that can never silence notifications.
+// "Set up your account" (setup-account.* in BEHAVIOURS.md), and webhook configuration that can never silence notifications.
 import { type IncomingMessage, type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -36,8 +36,8 @@ afterEach(async () => {
   await new Promise<void>((r) => app.close(() => r()));
 });
 
-describe("#127 Set up your account", () => {
-  it("#127 posts the urlencoded form with a token that resolves, and reports the redirect", async () => {
+describe("Set up your account", () => {
+  it("setup-account.form-post: posts the urlencoded form with a token that resolves, and reports the redirect", async () => {
     const out = await emu.setUpAccount({ licenseArn: DEMO.L1, fulfillmentUrl: `${appUrl}/register` });
     expect(out).toMatchObject({ status: 303, location: "/signup?registration=r-1" });
     expect(received).toHaveLength(1);
@@ -49,7 +49,7 @@ describe("#127 Set up your account", () => {
     expect(new URLSearchParams(received[0]?.body).get("x-amzn-marketplace-token")).toBe(out.token);
   });
 
-  it("#127 free-trial offers add x-amzn-marketplace-offer-type=free-trial (control API too)", async () => {
+  it("setup-account.free-trial: free-trial offers add x-amzn-marketplace-offer-type=free-trial (control API too)", async () => {
     const res = await fetch(`${emu.endpoint}/_emulator/buyers/setup`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -63,12 +63,12 @@ describe("#127 Set up your account", () => {
     expect(form.get("x-amzn-marketplace-token")).toBe(out.token);
   });
 
-  it("#127 tokens with + / = survive the form encoding byte for byte", () => {
+  it("setup-account.token-encoding: tokens with + / = survive the form encoding byte for byte", () => {
     const token = "a+b/c=d e";
     expect(new URLSearchParams(fulfillmentFormBody(token)).get("x-amzn-marketplace-token")).toBe(token);
   });
 
-  it("refuses a fulfillment URL off this machine, sending nothing", async () => {
+  it("setup-account.loopback-only: refuses a fulfillment URL off this machine, sending nothing", async () => {
     await expect(
       emu.setUpAccount({ licenseArn: DEMO.L1, fulfillmentUrl: "https://seller.example.com/register" }),
     ).rejects.toThrow(/loopback/);
