@@ -1,0 +1,56 @@
+// Configuration comes from the environment here, in the app; marketmeter itself never reads it.
+import type { StartAppOptions } from "./app.js";
+import { PortInUseError } from "./marketplace.js";
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${name} must be a port number (0-65535); got "${raw}"`);
+  return n;
+}
+
+/**
+ * Reads the app's settings. Setting `MARKETMETER_PRODUCT_CODE` switches to real AWS and then requires
+ * `AWS_REGION` (and warns without `MARKETMETER_WEBHOOK_SECRET`); without it the app runs against the
+ * local emulator.
+ */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOptions {
+  const base: StartAppOptions = {
+    port: int(env, "PORT", 3000),
+    host: env.HOST || "127.0.0.1",
+    dataDir: env.MARKETMETER_DATA_DIR || ".marketmeter",
+  };
+  const productCode = env.MARKETMETER_PRODUCT_CODE;
+  if (!productCode) return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566) } };
+  if (!env.AWS_REGION)
+    throw new Error("MARKETMETER_PRODUCT_CODE is set, so real AWS is used: also set AWS_REGION");
+  const webhookSecret = env.MARKETMETER_WEBHOOK_SECRET || undefined;
+  if (webhookSecret !== undefined && webhookSecret.length < 16)
+    throw new Error("MARKETMETER_WEBHOOK_SECRET must be at least 16 characters");
+  return { ...base, aws: { region: env.AWS_REGION, productCode, webhookSecret } };
+}
+
+/** What start-up must shout about: settings that leave the app running but losing buyers' events. */
+export function startupWarnings(options: StartAppOptions): string[] {
+  if (!options.aws || options.aws.webhookSecret) return [];
+  return [
+    [
+      "WARNING: MARKETMETER_WEBHOOK_SECRET is not set.",
+      "  Every EventBridge notification to POST /marketplace/events is refused (401), so subscriptions,",
+      "  cancellations and license changes sent through EventBridge never reach this app.",
+      "  Set MARKETMETER_WEBHOOK_SECRET (at least 16 characters) and send the same value from your",
+      "  EventBridge API destination in the x-marketmeter-webhook-secret header.",
+    ].join("\n"),
+  ];
+}
+
+/** One line for a start-up failure; a busy port names the variable that moves it. */
+export function startupError(err: unknown): string {
+  if (err instanceof PortInUseError)
+    return err.server === "app"
+      ? `port ${err.port} is in use; set PORT=<a free port> (or PORT=0 for any free port)`
+      : `port ${err.port} (the AWS Marketplace emulator) is in use; set MARKETMETER_EMULATOR_PORT=<a free port> (or MARKETMETER_EMULATOR_PORT=0 for any free port)`;
+  return err instanceof Error ? err.message : String(err);
+}

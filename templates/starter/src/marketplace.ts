@@ -1,0 +1,175 @@
+// The marketplace instance: what is billed (dimensions), where usage and buyers are kept, and whether it
+// talks to AWS or to the local emulator. Nothing here depends on the web framework.
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { createMarketplace, type Logger, type Marketplace } from "{{adapter}}";
+import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
+import type { Emulator } from "@marketmeter/emulator";
+
+/**
+ * The dimensions of your listing, spelled exactly as in the AWS Marketplace Management Portal.
+ * `api_calls`: one per successful `GET /api/quotes`; `report_rows`: rows returned by `GET /api/reports`.
+ */
+export const DIMENSIONS = ["api_calls", "report_rows"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** An hour is final (and sent) this long after it ends, so late requests still land in it. */
+export const GRACE_PERIOD_MS = 5 * 60_000;
+
+/** Where AWS Marketplace (or the emulator) reaches this app. */
+export const ROUTES = {
+  register: "/marketplace/register",
+  signUp: "/signup",
+  /** Where sign-up redirects (303) to show the API key, so a reload does not post the form again. */
+  signUpDone: "/signup/done",
+  eventBridge: "/marketplace/events",
+  sns: "/marketplace/sns",
+} as const;
+
+/** Real AWS settings; without them the app runs against the in-process emulator. */
+export interface AwsSettings {
+  region: string;
+  productCode: string;
+  /**
+   * Shared secret your EventBridge API destination sends (at least 16 characters). Without it every
+   * EventBridge notification is refused (401).
+   */
+  webhookSecret?: string;
+}
+
+/** Emulator-mode settings. */
+export interface EmulatorSettings {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Emulator time at start (the demo buyers are placed around it). @default now */
+  now?: Date | string | number;
+  /** Stop the emulator clock (tests). @default false */
+  frozen?: boolean;
+  /** Receives one line per AWS API call the emulator answers (tokens are never logged). */
+  log?: (line: string) => void;
+}
+
+/** A server could not listen because its port is taken; the CLI names the variable that moves it. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly server: "app" | "emulator",
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`port ${port} is in use`, options);
+    this.name = "PortInUseError";
+  }
+}
+
+/** True when `err` (or an error it wraps, as the emulator does) is a listen() EADDRINUSE. */
+export function isAddressInUse(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++)
+    if ((e as { code?: unknown }).code === "EADDRINUSE") return true;
+  return false;
+}
+
+export interface MarketplaceSetup {
+  marketplace: Marketplace<Dimension>;
+  productCode: string;
+  /** Only in emulator mode. */
+  emulator: Emulator | undefined;
+  /** The folder with usage.db, buyers.db and tenants.db. */
+  dataDir: string;
+  /** Business time (epoch ms): the emulator's clock in emulator mode. */
+  now(): number;
+  /** Tells the emulator where this app listens, so lifecycle notifications reach its webhooks. */
+  connect(appUrl: string): void;
+}
+
+/** A pino-compatible logger over one `log(line)` function; debug and info are left out. */
+export function lineLogger(log: (line: string) => void): Logger {
+  const line = (level: string) => (obj: object, msg?: string) =>
+    log(`${level} ${msg ?? "marketmeter"} ${JSON.stringify(obj)}`);
+  return { debug() {}, info() {}, warn: line("warn"), error: line("error") };
+}
+
+/**
+ * Creates the marketplace. With `aws`, it meters to AWS and keeps its data in `dataDir`. Without it, it
+ * starts the emulator and keeps its data in `dataDir/demo`, which starts empty each time because the
+ * emulator forgets its buyers when it stops.
+ */
+export async function setupMarketplace(options: {
+  dataDir: string;
+  aws?: AwsSettings;
+  emulator?: EmulatorSettings;
+  logger: Logger;
+}): Promise<MarketplaceSetup> {
+  const { aws, logger } = options;
+  if (aws) {
+    const dataDir = options.dataDir;
+    const marketplace = createMarketplace({
+      products: [{ productCode: aws.productCode }],
+      dimensions: DIMENSIONS,
+      store: sqliteStore({ path: join(dataDir, "usage.db") }),
+      directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+      aws: { region: aws.region }, // credentials come from the AWS SDK's default chain
+      gracePeriodMs: GRACE_PERIOD_MS,
+      logger,
+      buyers: { eventBridge: { secret: aws.webhookSecret }, sns: { autoConfirm: true } },
+    });
+    return {
+      marketplace,
+      productCode: aws.productCode,
+      emulator: undefined,
+      dataDir,
+      now: Date.now,
+      connect() {},
+    };
+  }
+
+  const dataDir = join(options.dataDir, "demo");
+  for (const file of ["usage.db", "buyers.db", "tenants.db"])
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dataDir, file + suffix), { force: true });
+
+  // Loaded only here: production never needs the emulator.
+  const { DEMO, demoConfig, startEmulator } = await import("@marketmeter/emulator");
+  const config = demoConfig({ now: options.emulator?.now ?? new Date(), frozen: options.emulator?.frozen });
+  // The demo product gets this app's dimensions, as your listing would define them.
+  config.products = config.products?.map((p) =>
+    p.productCode === DEMO.P_CA ? { ...p, dimensions: [...DIMENSIONS] } : p,
+  );
+  const port = options.emulator?.port ?? 0;
+  const emulator = await startEmulator({ port, config, log: options.emulator?.log }).catch((err: unknown) => {
+    throw isAddressInUse(err) ? new PortInUseError("emulator", port, { cause: err }) : err;
+  });
+  const secret = randomBytes(24).toString("base64url");
+  const now = () => emulator.clock.now().getTime();
+  const marketplace = createMarketplace({
+    products: [{ productCode: DEMO.P_CA }],
+    dimensions: DIMENSIONS,
+    store: sqliteStore({ path: join(dataDir, "usage.db") }),
+    directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+    aws: {
+      region: "us-east-1",
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "emulator" },
+    },
+    // Business time is the emulator's, so "Close the hour" can move it forward.
+    clock: now,
+    gracePeriodMs: GRACE_PERIOD_MS,
+    logger,
+    buyers: {
+      eventBridge: { secret },
+      sns: { trustedCertificateOrigins: [emulator.endpoint], autoConfirm: true },
+    },
+  });
+  return {
+    marketplace,
+    productCode: DEMO.P_CA,
+    emulator,
+    dataDir,
+    now,
+    connect(appUrl) {
+      emulator.setWebhooks({
+        eventBridge: [{ url: appUrl + ROUTES.eventBridge, secret }],
+        sns: [{ url: appUrl + ROUTES.sns }],
+      });
+    },
+  };
+}
