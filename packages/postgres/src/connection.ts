@@ -65,12 +65,15 @@ export function invalid(message: string): never {
 
 /** Checks a connection URL; the message never repeats the URL (it may hold a password). */
 export function checkConnectionString(url: unknown, where: string): string {
-  if (typeof url !== "string" || url.length === 0) invalid(`${where} connectionString must be a non-empty string`);
+  if (typeof url !== "string" || url.length === 0)
+    invalid(`${where} connectionString must be a non-empty string`);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    invalid(`${where} connectionString is not a valid URL (expected postgres://user:password@host:port/database)`);
+    invalid(
+      `${where} connectionString is not a valid URL (expected postgres://user:password@host:port/database)`,
+    );
   }
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:")
     invalid(`${where} connectionString must start with postgres:// or postgresql://`);
@@ -99,7 +102,11 @@ export interface Connection {
   migrate: boolean;
 }
 
-export function openConnection(options: PostgresConnectionOptions, where: string, extra: readonly string[]): Connection {
+export function openConnection(
+  options: PostgresConnectionOptions,
+  where: string,
+  extra: readonly string[],
+): Connection {
   if (typeof options !== "object" || options === null) invalid(`${where} options must be an object`);
   const known = new Set<string>([...CONNECTION_OPTIONS, ...extra]);
   for (const k of Object.keys(options)) if (!known.has(k)) invalid(`${where}: unknown option "${k}"`);
@@ -110,16 +117,24 @@ export function openConnection(options: PostgresConnectionOptions, where: string
     invalid(`${where} takes pool or connectionString, not both`);
   if (options.pool !== undefined) {
     const p = options.pool as Partial<PgPoolLike> | null;
-    if (typeof p !== "object" || p === null || typeof p.query !== "function" || typeof p.connect !== "function")
+    if (
+      typeof p !== "object" ||
+      p === null ||
+      typeof p.query !== "function" ||
+      typeof p.connect !== "function"
+    )
       invalid(`${where} pool must be a pg-compatible Pool (with query() and connect())`);
     if (options.connectTimeoutMs !== undefined || options.maxConnections !== undefined)
-      invalid(`${where} connectTimeoutMs and maxConnections apply to connectionString; set them on your pool`);
+      invalid(
+        `${where} connectTimeoutMs and maxConnections apply to connectionString; set them on your pool`,
+      );
     return { pool: options.pool, schema, q: `"${schema}"`, setting: "pool", where, owned: false, migrate };
   }
   if (options.connectionString === undefined) invalid(`${where} needs pool or connectionString`);
   const url = checkConnectionString(options.connectionString, where);
   const timeout = options.connectTimeoutMs ?? 10_000;
-  if (!Number.isSafeInteger(timeout) || timeout < 1) invalid(`${where} connectTimeoutMs must be a positive integer`);
+  if (!Number.isSafeInteger(timeout) || timeout < 1)
+    invalid(`${where} connectTimeoutMs must be a positive integer`);
   const max = options.maxConnections ?? 10;
   if (!Number.isSafeInteger(max) || max < 1) invalid(`${where} maxConnections must be a positive integer`);
   const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: timeout, max });
@@ -216,7 +231,9 @@ async function currentVersion(client: PgClientLike, c: Connection): Promise<numb
     `${c.q}.schema_migrations`,
   ]);
   if (!t.rows[0]?.t) return undefined;
-  const v = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${c.q}.schema_migrations`);
+  const v = await client.query<{ v: number | null }>(
+    `SELECT max(version) AS v FROM ${c.q}.schema_migrations`,
+  );
   return v.rows[0]?.v ?? 0;
 }
 

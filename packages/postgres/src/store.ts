@@ -25,7 +25,6 @@ import {
   grainKey,
 } from "@marketmeter/core";
 import {
-  type Connection,
   type PgClientLike,
   type PostgresConnectionOptions,
   ensureSchema,
@@ -282,7 +281,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   const settleTx = (outcomes: readonly GrainOutcome[], owner: string, now: number) =>
     transaction(c, async (client) => {
-      const rows = new Map((await lock(client, outcomes.map((o) => o.key))).map((g) => [g.key, g]));
+      const rows = new Map(
+        (
+          await lock(
+            client,
+            outcomes.map((o) => o.key),
+          )
+        ).map((g) => [g.key, g]),
+      );
       const result: SettleResult = { applied: 0, refused: [] };
       const changed = new Map<string, StoredGrain>();
       for (const o of outcomes) {
@@ -300,7 +306,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   const releaseTx = (leases: readonly GrainLease[], owner: string) =>
     transaction(c, async (client) => {
-      const rows = new Map((await lock(client, leases.map((l) => l.key))).map((g) => [g.key, g]));
+      const rows = new Map(
+        (
+          await lock(
+            client,
+            leases.map((l) => l.key),
+          )
+        ).map((g) => [g.key, g]),
+      );
       const changed = new Map<string, StoredGrain>();
       let n = 0;
       for (const l of leases) {

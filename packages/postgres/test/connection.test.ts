@@ -49,7 +49,9 @@ describe("options", () => {
       expect(isMarketplaceError(caught, "INVALID_CONFIG"), `${String(caught)} for ${message}`).toBe(true);
       expect(String(caught)).toMatch(message);
     }
-    expect(() => postgresDirectoryStore({ connectionString: url, maxSeenEvents: 0 })).toThrow(/maxSeenEvents/);
+    expect(() => postgresDirectoryStore({ connectionString: url, maxSeenEvents: 0 })).toThrow(
+      /maxSeenEvents/,
+    );
   });
 
   it("property: any connection string is accepted or refused with INVALID_CONFIG, never echoing the password", () => {
@@ -81,7 +83,16 @@ describe("options", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 70 }), (schema) => {
         const ok = /^[a-z_][a-z0-9_]{0,62}$/.test(schema) && !schema.startsWith("pg_");
-        const make = () => postgresStore({ pool: { query: async () => ({ rows: [], rowCount: 0 }), connect: async () => { throw new Error("unused"); } }, schema });
+        const make = () =>
+          postgresStore({
+            pool: {
+              query: async () => ({ rows: [], rowCount: 0 }),
+              connect: async () => {
+                throw new Error("unused");
+              },
+            },
+            schema,
+          });
         if (ok) expect(make).not.toThrow();
         else expect(make).toThrow(/schema must be/);
       }),

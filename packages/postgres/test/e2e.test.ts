@@ -41,7 +41,12 @@ describe.runIf(hasDatabase)("two instances on one PostgreSQL schema (emulator)",
     client.middlewareStack.add(
       (next) => async (args) => {
         const input = args.input as {
-          UsageRecords: Array<{ LicenseArn?: string; CustomerIdentifier?: string; Dimension: string; Timestamp: Date }>;
+          UsageRecords: Array<{
+            LicenseArn?: string;
+            CustomerIdentifier?: string;
+            Dimension: string;
+            Timestamp: Date;
+          }>;
         };
         for (const r of input.UsageRecords)
           sent.push(`${r.LicenseArn ?? r.CustomerIdentifier}|${r.Dimension}|${r.Timestamp.toISOString()}`);

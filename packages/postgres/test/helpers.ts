@@ -11,7 +11,8 @@ import { afterAll } from "vitest";
  */
 export const DATABASE_URL = process.env.DATABASE_URL;
 if (!DATABASE_URL) {
-  if (process.env.CI) throw new Error("DATABASE_URL is not set: CI must start PostgreSQL (scripts/services.sh)");
+  if (process.env.CI)
+    throw new Error("DATABASE_URL is not set: CI must start PostgreSQL (scripts/services.sh)");
   console.warn(
     "@marketmeter/postgres tests skipped: set DATABASE_URL (e.g. `set -a; source /tmp/services.env; set +a`)",
   );

@@ -149,7 +149,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("crash" as const), i: fc.nat(2) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("advance" as const), min: fc.integer({ min: 1, max: 45 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant("advance" as const), min: fc.integer({ min: 1, max: 45 }) }),
+  },
 );
 
 describe.runIf(hasDatabase)("property: interleaved instances", () => {
@@ -203,7 +206,8 @@ describe.runIf(hasDatabase)("property: interleaved instances", () => {
                   owner,
                 );
                 // Only releases that applied free a grain; a lease that expired meanwhile may be anyone's.
-                if (n === mine.length) for (const l of mine) stepFreed.push({ key: l.key, owner, token: l.token });
+                if (n === mine.length)
+                  for (const l of mine) stepFreed.push({ key: l.key, owner, token: l.token });
                 return;
               }
               const outcomes = mine.map((l) =>
@@ -239,7 +243,8 @@ describe.runIf(hasDatabase)("property: interleaved instances", () => {
             // A grain is never claimed while another claim's lease on it is still running.
             for (const { owner, g, until } of stepClaims) {
               const l = leases.get(g.key);
-              if (l) expect(l.until <= at, `${g.key} claimed by ${owner} while ${l.owner} held it`).toBe(true);
+              if (l)
+                expect(l.until <= at, `${g.key} claimed by ${owner} while ${l.owner} held it`).toBe(true);
               expect(g.leaseToken, g.key).toBe((l?.token ?? g.leaseToken - 1) + 1);
               leases.set(g.key, { owner, token: g.leaseToken, until });
             }

@@ -89,7 +89,9 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     await adminPool().query(`INSERT INTO "${s}".schema_migrations (version, name) VALUES (7, 'future')`);
     const late = store(s);
     await expect(late.ready()).rejects.toSatisfy(
-      (e) => isMarketplaceError(e, "STORE_ERROR") && /version 7, newer than this package knows \(1\)/.test(String(e)),
+      (e) =>
+        isMarketplaceError(e, "STORE_ERROR") &&
+        /version 7, newer than this package knows \(1\)/.test(String(e)),
     );
     await expect(late.counts()).rejects.toThrow(/version 7/);
     const dir = postgresDirectoryStore({ connectionString: url, schema: s });
