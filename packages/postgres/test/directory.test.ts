@@ -1,0 +1,30 @@
+import { directoryStoreConformance } from "@marketmeter/core/testing";
+import { describe, it } from "vitest";
+import { postgresDirectoryStore } from "../src/index.js";
+import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
+
+describe.runIf(hasDatabase)("postgres directory", () => {
+  directoryStoreConformance(
+    {
+      name: "postgres",
+      durable: true,
+      create: (o) => {
+        const schema = freshSchema();
+        let store = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 3, ...o });
+        return {
+          store,
+          reopen: async () => {
+            await store.close();
+            store = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 3, ...o });
+            return store;
+          },
+          cleanup: async () => {
+            await store.close();
+            await dropSchema(schema);
+          },
+        };
+      },
+    },
+    { describe, it },
+  );
+});
