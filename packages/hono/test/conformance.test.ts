@@ -6,5 +6,5 @@ import { startHonoApp } from "./app.js";
 describeAdapterConformance({ name: "hono 4.13", start: (hooks) => startHonoApp(Hono, hooks) });
 describeAdapterConformance({
   name: "hono 4.0",
-  start: (hooks) => startHonoApp(Hono40 as unknown as typeof Hono, hooks),
+  start: (hooks) => startHonoApp(Hono40 as unknown as typeof Hono, hooks, true),
 });

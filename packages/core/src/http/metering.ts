@@ -3,6 +3,7 @@
  * for whom. Adapters call `begin` when a request enters and `finish` once its response is final.
  * Nothing here may fail, delay or change a response: every error goes to the logger and `onError`.
  */
+import type { AccessAllowed } from "../access/index.js";
 import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
 import type { Logger } from "../runtime/index.js";
 import { isTenant, subjectOf } from "./customer.js";
@@ -66,7 +67,7 @@ export interface MeterState<A extends unknown[] = unknown[]> {
   /** The marketplace a middleware made available to handlers (the adapters' accessors read it). */
   marketplace: unknown;
   /** The access decision a subscription guard made for this request. */
-  subscription: unknown;
+  subscription: AccessAllowed | undefined;
 }
 
 /** Where the state sits on the carrier (shared by every copy of the package through Symbol.for). */
