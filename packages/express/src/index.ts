@@ -25,8 +25,8 @@ export type MarketplaceExpressOptions<D extends readonly string[]> = Marketplace
 };
 
 /**
- * The core's `createMarketplace`, plus settings every middleware and route of this instance uses
- * unless given their own: `getCustomer`, the `logger`, and the `buyers.*.maxBodyBytes` limits.
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
  *
  * @example
  * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (req) => req.user?.tenantId })
@@ -35,11 +35,7 @@ export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceExpressOptions<D>,
 ): Marketplace<D[number]> {
   const { getCustomer, ...rest } = options;
-  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), {
-    getCustomer,
-    logger: rest.logger,
-    buyers: rest.buyers,
-  });
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
 }
 
 // Per-request state lives on `res.locals` (a fresh null-prototype object per request, shared by

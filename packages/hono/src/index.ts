@@ -43,8 +43,8 @@ export type MarketplaceHonoOptions<D extends readonly string[]> = MarketplaceOpt
 };
 
 /**
- * The core's `createMarketplace`, plus settings every middleware and route of this instance uses
- * unless given their own: `getCustomer`, the `logger`, and the `buyers.*.maxBodyBytes` limits.
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
  *
  * @example
  * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (c) => c.get("tenantId") })
@@ -53,11 +53,7 @@ export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceHonoOptions<D>,
 ): Marketplace<D[number]> {
   const { getCustomer, ...rest } = options;
-  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), {
-    getCustomer,
-    logger: rest.logger,
-    buyers: rest.buyers,
-  });
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
 }
 
 function provide(c: Context, marketplace: unknown): void {

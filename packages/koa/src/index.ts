@@ -40,8 +40,8 @@ export type MarketplaceKoaOptions<D extends readonly string[]> = MarketplaceOpti
 };
 
 /**
- * The core's `createMarketplace`, plus settings every middleware and route of this instance uses
- * unless given their own: `getCustomer`, the `logger`, and the `buyers.*.maxBodyBytes` limits.
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
  *
  * @example
  * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (ctx) => ctx.state.user?.tenantId })
@@ -50,11 +50,7 @@ export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceKoaOptions<D>,
 ): Marketplace<D[number]> {
   const { getCustomer, ...rest } = options;
-  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), {
-    getCustomer,
-    logger: rest.logger,
-    buyers: rest.buyers,
-  });
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
 }
 
 function provide(state: { marketplace?: unknown }, marketplace: unknown): void {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { problemError, problemOf } from "./problem.js";
 import { createRoute } from "./route.js";
 import { declareHttpSettings } from "./settings.js";
-import { SECRET, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { P, SECRET, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
 import type { HttpResult } from "./types.js";
 
 const form = "application/x-www-form-urlencoded";
@@ -109,6 +109,35 @@ describe("route helper", () => {
         write: written,
       });
       expect(ok.status).toBe(200);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it("takes the logger and body limit given to the core's createMarketplace", async () => {
+    const { createMarketplace } = await import("../marketplace/index.js");
+    const { lines, logger } = logged();
+    const m = createMarketplace({
+      products: [{ productCode: P }],
+      dimensions: ["api_calls"],
+      aws: {
+        region: "us-east-1",
+        endpoint: "http://127.0.0.1:9",
+        credentials: { accessKeyId: "A", secretAccessKey: "s" },
+      },
+      dryRun: true,
+      autoStart: false,
+      logger,
+      buyers: { eventBridge: { secret: SECRET, maxBodyBytes: 4096 } },
+    });
+    try {
+      const route = createRoute("eventBridge", m, undefined);
+      expect(route.maxBodyBytes).toBe(4096);
+      await route.serve({ method: "POST", headers: {}, read: async () => "{}", write: written });
+      expect(lines.map(([level, , msg]) => [level, msg])).toContainEqual([
+        "warn",
+        "marketmeter: lifecycle notification refused",
+      ]);
     } finally {
       await m.close();
     }

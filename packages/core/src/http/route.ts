@@ -8,7 +8,6 @@ import type { IncomingRequest } from "../registration/index.js";
 import type { ParsedBody } from "./body.js";
 import {
   type RegistrationHandlerOptions,
-  type ResolvedRegistrationOptions,
   handleRegistration,
   registrationError,
   resolveRegistrationOptions,

@@ -30,8 +30,9 @@ const registry = ((globalThis as Record<symbol, unknown>)[Symbol.for("marketmete
 const NONE: HttpSettings = Object.freeze({});
 
 /**
- * Attaches settings to a marketplace instance (the adapters' `createMarketplace` calls it) and returns
- * the instance. Throws `INVALID_CONFIG` when `getCustomer` is not a function.
+ * Attaches settings to a marketplace instance and returns the instance: the core's `createMarketplace`
+ * declares its logger and body limits, an adapter's adds `getCustomer`. Settings left undefined keep
+ * what was declared before. Throws `INVALID_CONFIG` when `getCustomer` is not a function.
  *
  * @example
  * return declareHttpSettings(createMarketplace(rest), { getCustomer, logger: rest.logger, buyers: rest.buyers })
@@ -42,7 +43,10 @@ export function declareHttpSettings<M extends object>(marketplace: M, settings: 
       "INVALID_CONFIG",
       "getCustomer must be a function (request) => identity | { tenantId } | tenant id | undefined",
     );
-  registry.set(marketplace, settings);
+  const merged: HttpSettings = { ...registry.get(marketplace) };
+  for (const [key, value] of Object.entries(settings))
+    if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  registry.set(marketplace, merged);
   return marketplace;
 }
 
