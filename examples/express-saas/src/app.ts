@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import {
   eventBridgeHandler,
+  isMarketplaceError,
   type Marketplace,
   meter,
   meterUsage,
@@ -211,6 +212,16 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   }
 
   app.use(((err, req, res, _next) => {
+    // Refusals of requireSubscription (402/403/503): their problem JSON, the place to log or restyle them.
+    if (isMarketplaceError(err, "ACCESS_DENIED") && "problem" in err)
+      return void res
+        .status(Number(err.details?.httpStatus))
+        .set({
+          ...(err as { headers?: object }).headers,
+          "content-type": "application/problem+json",
+          "cache-control": "no-store",
+        })
+        .end(JSON.stringify(err.problem));
     if (err instanceof BadRequest)
       return void res.status(400).json({ error: "bad_request", message: err.message });
     const status = Number(err?.status ?? err?.statusCode) || 500;

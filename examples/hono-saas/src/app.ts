@@ -3,6 +3,7 @@
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
+import { HTTPException } from "hono/http-exception";
 import type { Emulator } from "@marketmeter/emulator";
 import {
   type MarketplaceEnv,
@@ -208,6 +209,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       : c.text("404 Not Found", 404),
   );
   app.onError((err, c) => {
+    // Refusals of requireSubscription (402/403/503) carry their problem JSON response.
+    if (err instanceof HTTPException) return err.getResponse();
     if (err instanceof BadRequest) return c.json({ error: "bad_request", message: err.message }, 400);
     log(`error ${c.req.method} ${c.req.path}: ${err.stack ?? err}`);
     if (c.req.path.startsWith("/api/")) return c.json({ error: "internal" }, 500);

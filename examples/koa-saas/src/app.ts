@@ -8,6 +8,7 @@ import Router from "@koa/router";
 import type { Emulator } from "@marketmeter/emulator";
 import {
   eventBridgeHandler,
+  isMarketplaceError,
   type Marketplace,
   type MarketplaceState,
   meter,
@@ -110,6 +111,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     try {
       await next();
     } catch (err) {
+      // Refusals of requireSubscription (402/403/503): rethrown, they are answered with their problem JSON.
+      if (isMarketplaceError(err, "ACCESS_DENIED")) throw err;
       if (err instanceof BadRequest) {
         ctx.status = 400;
         ctx.body = { error: "bad_request", message: err.message };
