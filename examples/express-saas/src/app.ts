@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import {
   eventBridgeHandler,
+  isMarketplaceError,
   type Marketplace,
   meter,
   meterUsage,
@@ -97,9 +98,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       .end();
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(
-    meterUsage(marketplace, { getCustomer: (_req, res) => tenantOf(res), dimension: "api_calls", logger }),
-  );
+  app.use(meterUsage(marketplace, { getCustomer: (_req, res) => tenantOf(res), dimension: "api_calls" }));
 
   app.get("/health", skipMetering(), (_req, res) => {
     res.json({ ok: true });
@@ -109,9 +108,9 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   });
 
   // AWS Marketplace: the fulfillment URL (token → 303 to sign-up) and the lifecycle notifications.
-  app.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp, logger }));
-  app.post(ROUTES.eventBridge, eventBridgeHandler(marketplace, { logger }));
-  app.post(ROUTES.sns, snsHandler(marketplace, { logger }));
+  app.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp }));
+  app.post(ROUTES.eventBridge, eventBridgeHandler(marketplace));
+  app.post(ROUTES.sns, snsHandler(marketplace));
 
   app.get(ROUTES.signUp, async (req, res) => {
     const pending = await findRegistration(marketplace, req.query.registration, setup.now());
@@ -153,10 +152,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     next();
   };
   const api = express.Router();
-  api.use(
-    authenticate,
-    requireSubscription(marketplace, { getCustomer: (_req, res) => tenantOf(res), logger }),
-  );
+  api.use(authenticate, requireSubscription(marketplace, { getCustomer: (_req, res) => tenantOf(res) }));
   api.get("/quotes", (req, res) => {
     res.json(quote(parseSymbol(req.query.symbol), new Date(setup.now())));
   });
@@ -216,6 +212,16 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   }
 
   app.use(((err, req, res, _next) => {
+    // Refusals of requireSubscription (402/403/503): their problem JSON, the place to log or restyle them.
+    if (isMarketplaceError(err, "ACCESS_DENIED") && "problem" in err)
+      return void res
+        .status(Number(err.details?.httpStatus))
+        .set({
+          ...(err as { headers?: object }).headers,
+          "content-type": "application/problem+json",
+          "cache-control": "no-store",
+        })
+        .end(JSON.stringify(err.problem));
     if (err instanceof BadRequest)
       return void res.status(400).json({ error: "bad_request", message: err.message });
     const status = Number(err?.status ?? err?.statusCode) || 500;

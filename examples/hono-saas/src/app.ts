@@ -3,9 +3,10 @@
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
+import { HTTPException } from "hono/http-exception";
 import type { Emulator } from "@marketmeter/emulator";
 import {
-  type Env,
+  type MarketplaceEnv,
   eventBridgeHandler,
   type Marketplace,
   meter,
@@ -68,7 +69,7 @@ export interface RunningApp {
 }
 
 // marketmeter's variables plus this app's: the tenant of the API key, and the rows a report returned.
-type AppEnv = { Variables: Env["Variables"] & { tenant?: Tenant; rows?: number } };
+type AppEnv = { Variables: MarketplaceEnv["Variables"] & { tenant?: Tenant; rows?: number } };
 
 export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -97,15 +98,15 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     });
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls", logger }));
+  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls" }));
 
   app.get("/health", skipMetering(), (c) => c.json({ ok: true }));
   app.get("/", () => send(homePage({ demo, productCode: setup.productCode })));
 
   // AWS Marketplace: the fulfillment URL (token → 303 to sign-up) and the lifecycle notifications.
-  app.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp, logger }));
-  app.post(ROUTES.eventBridge, eventBridgeHandler(marketplace, { logger }));
-  app.post(ROUTES.sns, snsHandler(marketplace, { logger }));
+  app.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp }));
+  app.post(ROUTES.eventBridge, eventBridgeHandler(marketplace));
+  app.post(ROUTES.sns, snsHandler(marketplace));
 
   app.get(ROUTES.signUp, async (c) => {
     const pending = await findRegistration(marketplace, c.req.query("registration"), setup.now());
@@ -143,7 +144,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     c.set("tenant", tenant);
     await next();
   };
-  app.use("/api/*", authenticate, requireSubscription(marketplace, { getCustomer: tenantOf, logger }));
+  app.use("/api/*", authenticate, requireSubscription(marketplace, { getCustomer: tenantOf }));
   app.get("/api/quotes", (c) => c.json(quote(parseSymbol(c.req.query("symbol")), new Date(setup.now()))));
   // Billed by what the response contains: one `report_rows` per row (and no `api_calls`).
   app.get(
@@ -208,6 +209,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       : c.text("404 Not Found", 404),
   );
   app.onError((err, c) => {
+    // Refusals of requireSubscription (402/403/503) carry their problem JSON response.
+    if (err instanceof HTTPException) return err.getResponse();
     if (err instanceof BadRequest) return c.json({ error: "bad_request", message: err.message }, 400);
     log(`error ${c.req.method} ${c.req.path}: ${err.stack ?? err}`);
     if (c.req.path.startsWith("/api/")) return c.json({ error: "internal" }, 500);

@@ -8,8 +8,9 @@ import Router from "@koa/router";
 import type { Emulator } from "@marketmeter/emulator";
 import {
   eventBridgeHandler,
+  isMarketplaceError,
   type Marketplace,
-  type MarketmeterState,
+  type MarketplaceState,
   meter,
   meterUsage,
   registrationHandler,
@@ -70,7 +71,7 @@ export interface RunningApp {
 }
 
 // marketmeter's state plus this app's: the tenant of the API key, and the rows a report returned.
-type State = MarketmeterState & { tenant?: Tenant; rows?: number };
+type State = MarketplaceState & { tenant?: Tenant; rows?: number };
 
 export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -110,6 +111,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     try {
       await next();
     } catch (err) {
+      // Refusals of requireSubscription (402/403/503): rethrown, they are answered with their problem JSON.
+      if (isMarketplaceError(err, "ACCESS_DENIED")) throw err;
       if (err instanceof BadRequest) {
         ctx.status = 400;
         ctx.body = { error: "bad_request", message: err.message };
@@ -123,7 +126,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     }
   });
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls", logger }));
+  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls" }));
 
   router.get("/health", skipMetering(), (ctx) => {
     ctx.body = { ok: true };
@@ -131,9 +134,9 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   router.get("/", (ctx) => send(ctx, homePage({ demo, productCode: setup.productCode })));
 
   // AWS Marketplace: the fulfillment URL (token → 303 to sign-up) and the lifecycle notifications.
-  router.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp, logger }));
-  router.post(ROUTES.eventBridge, eventBridgeHandler(marketplace, { logger }));
-  router.post(ROUTES.sns, snsHandler(marketplace, { logger }));
+  router.post(ROUTES.register, registrationHandler(marketplace, { signUpUrl: ROUTES.signUp }));
+  router.post(ROUTES.eventBridge, eventBridgeHandler(marketplace));
+  router.post(ROUTES.sns, snsHandler(marketplace));
 
   router.get(ROUTES.signUp, async (ctx) => {
     const pending = await findRegistration(marketplace, ctx.query.registration, setup.now());
@@ -174,7 +177,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     await next();
   };
   const api = new Router<State>({ prefix: "/api" });
-  api.use(authenticate, requireSubscription(marketplace, { getCustomer: tenantOf, logger }));
+  api.use(authenticate, requireSubscription(marketplace, { getCustomer: tenantOf }));
   api.get("/quotes", (ctx) => {
     ctx.body = quote(parseSymbol(ctx.query.symbol), new Date(setup.now()));
   });

@@ -21,14 +21,15 @@
  * | `GET /paid` | `requireSubscription(marketplace, { getCustomer })` | 200 JSON `{ tenantId }` from the adapter's subscription accessor |
  * | `GET /paid-open` | `requireSubscription(marketplace, { getCustomer, failOpen: true })` | 200 JSON `{ tenantId }` |
  *
- * `getCustomer` is always `(request) => hooks.customer(<the x-customer request header>)`.
+ * `getCustomer` is always `(request) => hooks.customer(<the x-customer request header>)`. With
+ * `hooks.errorHandler`, the app also has an error handler of its own that answers with what it returns.
  */
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type CustomerRef, type Marketplace, createMarketplace } from "@marketmeter/core";
+import { type CustomerRef, type Marketplace, createMarketplace, http } from "@marketmeter/core";
 import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -41,6 +42,12 @@ export interface ConformanceHooks {
   customer(header: string | undefined): CustomerRef | Promise<CustomerRef>;
   /** The `onError` of every `meterUsage` in the app. */
   onMeterError(error: unknown): void;
+  /**
+   * When set, the app has an error handler of its own (Express: a four-argument middleware after the
+   * routes; Koa: a first middleware that catches; Hono: `app.onError`) that passes every error here and
+   * answers with the returned status and text. When unset, the app has none.
+   */
+  errorHandler?: (error: unknown) => { status: number; body: string };
 }
 
 /** A running app. */
@@ -55,6 +62,8 @@ export interface AdapterUnderTest {
   /** Shown in test names, e.g. "express 5". */
   name: string;
   start(hooks: ConformanceHooks): Promise<ConformanceApp>;
+  /** The app honours `hooks.errorHandler`, so refusals through the error channel are checked. */
+  errorChannel?: boolean;
 }
 
 const H = 3_600_000;
@@ -546,6 +555,72 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
       expect(denied.status).toBe(402);
       expect(await denied.json()).toMatchObject({ reason: "cancelled" });
     });
+
+    it.skipIf(!adapter.errorChannel)(
+      "refusals (402, 403, 503) reach the app's own error handler with the problem; without one the answer is the problem JSON itself",
+      async () => {
+        const seen: unknown[] = [];
+        const handledApp = await adapter.start({
+          ...hooksFor(marketplace),
+          errorHandler: (error) => {
+            seen.push(error);
+            const p = http.problemOf(error)?.problem;
+            return p
+              ? { status: p.status, body: `restyled ${JSON.stringify(p)}` }
+              : { status: 500, body: "app" };
+          },
+        });
+        extra.push({ app: handledApp, marketplace: { close: async () => {} } as Marketplace });
+        const both = async (customer: string) => {
+          const plain = await get("/paid", customer);
+          const handled = await text("/paid", customer, undefined, handledApp.url);
+          return { plain, body: await plain.text(), handled };
+        };
+        const exact = (body: string, reason: string | undefined, kind: string, status: number) => {
+          const p = JSON.parse(body) as { detail: string };
+          const expected = {
+            type: `urn:marketmeter:problem:${kind}`,
+            title: http.statusTitle(status),
+            status,
+          };
+          const rest = reason === undefined ? {} : { reason };
+          expect(body).toBe(JSON.stringify({ ...expected, detail: p.detail, ...rest, instance: "/paid" }));
+        };
+
+        await registerAndLink(bed.emu.mintToken({ licenseArn: DEMO.L3 }), "tenant-3");
+        const pending = await both("tenant:tenant-3");
+        expect(pending.plain.status).toBe(403);
+        expect(pending.plain.headers.get("content-type")).toBe("application/problem+json");
+        expect(pending.plain.headers.get("cache-control")).toBe("no-store");
+        exact(pending.body, "pending", "subscription-pending", 403);
+        expect(pending.handled).toMatchObject({ status: 403, body: `restyled ${pending.body}` });
+
+        await bed.emu.subscribe({ licenseArn: DEMO.L3 });
+        const decision = marketplace.access({ tenantId: "tenant-3" });
+        if (!decision.allowed) throw new Error(`tenant-3 should be active, is ${decision.reason}`);
+        marketplace.buyers.noteNotSubscribed(decision.identity);
+        const unpaid = await both("tenant:tenant-3");
+        expect(unpaid.plain.status).toBe(402);
+        exact(unpaid.body, "not-subscribed", "not-subscribed", 402);
+        expect(unpaid.handled).toMatchObject({ status: 402, body: `restyled ${unpaid.body}` });
+
+        const failed = await both("throw");
+        expect(failed.plain.status).toBe(503);
+        expect(failed.plain.headers.get("retry-after")).toBe("5");
+        exact(failed.body, undefined, "subscription-check-failed", 503);
+        expect(failed.handled).toMatchObject({ status: 503, body: `restyled ${failed.body}` });
+        expect(seen).toHaveLength(3);
+        for (const e of seen) expect(http.problemOf(e)).toMatchObject({ code: "ACCESS_DENIED" });
+
+        // Errors that are not refusals still reach the app's handler; allowed requests never do.
+        expect(await text("/throw", "ca1", undefined, handledApp.url)).toMatchObject({
+          status: 500,
+          body: "app",
+        });
+        expect((await text("/paid-open", "reject", undefined, handledApp.url)).status).toBe(200);
+        expect(seen).toHaveLength(4);
+      },
+    );
 
     it("the access guard fails closed by default and open when configured", async () => {
       const unknown = await get("/paid", "tenant:nobody");

@@ -2,9 +2,9 @@
  * `@marketmeter/express`: AWS Marketplace metering, registration, lifecycle webhooks and access checks
  * as Express middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
  */
-import type { AccessAllowed, Marketplace } from "@marketmeter/core";
-import { MarketplaceError, http } from "@marketmeter/core";
-import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { AccessAllowed, CustomerRef, Marketplace, MarketplaceOptions } from "@marketmeter/core";
+import { MarketplaceError, createMarketplace as createCoreMarketplace, http } from "@marketmeter/core";
+import type { Request, RequestHandler, Response } from "express";
 
 export * from "@marketmeter/core";
 
@@ -16,8 +16,27 @@ export type MeterUsageOptions = http.MeterUsageOptions<ExpressArgs>;
 export type Quantity = http.QuantitySpec<ExpressArgs>;
 /** Options of {@link requireSubscription}. */
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<ExpressArgs>;
-export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
-export type WebhookHandlerOptions = http.WebhookHandlerOptions;
+export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
+export type WebhookHandlerOptions = http.RouteOptions<"sns">;
+/** Options of {@link createMarketplace}: the core's, plus the customer resolver every middleware uses. */
+export type MarketplaceExpressOptions<D extends readonly string[]> = MarketplaceOptions<D> & {
+  /** Who a request belongs to, declared once for `meterUsage` and `requireSubscription`. */
+  getCustomer?: (req: Request, res: Response) => http.Awaitable<CustomerRef>;
+};
+
+/**
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
+ *
+ * @example
+ * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (req) => req.user?.tenantId })
+ */
+export function createMarketplace<const D extends readonly string[]>(
+  options: MarketplaceExpressOptions<D>,
+): Marketplace<D[number]> {
+  const { getCustomer, ...rest } = options;
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
+}
 
 // Per-request state lives on `res.locals` (a fresh null-prototype object per request, shared by
 // mounted sub-apps), and only on requests that a route override, `skipMetering()` or
@@ -108,7 +127,7 @@ export function skipMetering(): RequestHandler {
  * @example
  * getMarketplace(req).record({ identity, dimension: "gb_stored", quantity: 5 })
  */
-export function getMarketplace<M = Marketplace>(req: Request): M {
+export function getMarketplace(req: Request): Marketplace {
   const res = req.res;
   const m = res ? (meteringMarketplace(res) ?? http.findMeterState(carrier(res))?.marketplace) : undefined;
   if (m === undefined)
@@ -116,7 +135,7 @@ export function getMarketplace<M = Marketplace>(req: Request): M {
       "INVALID_CONFIG",
       "no marketplace on this request: mount meterUsage() or requireSubscription() before this handler",
     );
-  return m as M;
+  return m as Marketplace;
 }
 
 /**
@@ -127,9 +146,22 @@ export function getMarketplace<M = Marketplace>(req: Request): M {
  * const tenantId = getSubscription(req)?.tenantId
  */
 export function getSubscription(req: Request): AccessAllowed | undefined {
-  return (req.res ? http.findMeterState(carrier(req.res))?.subscription : undefined) as
-    | AccessAllowed
-    | undefined;
+  return req.res ? http.findMeterState(carrier(req.res))?.subscription : undefined;
+}
+
+/** Serves a core route on an Express request (reads the raw body unless a parser already did). */
+function serve(route: http.Route): RequestHandler {
+  return (req, res, next) => {
+    route
+      .serve({
+        method: req.method,
+        headers: req.headers,
+        url: req.originalUrl,
+        read: (max) => http.readNodeBody(req, max, req.body),
+        write: (result) => send(res, result),
+      })
+      .catch(next as (err: unknown) => void);
+  };
 }
 
 /**
@@ -143,46 +175,7 @@ export function registrationHandler(
   marketplace: http.RegistrationTarget,
   options: RegistrationHandlerOptions,
 ): RequestHandler {
-  const o = http.resolveRegistrationOptions(marketplace, options);
-  return (req, res, next) => {
-    http
-      .readNodeBody(req, o.maxBodyBytes, req.body)
-      .then(
-        (body) =>
-          http.handleRegistration(
-            marketplace,
-            { method: req.method, headers: req.headers, url: req.originalUrl, body },
-            o,
-          ),
-        (err: unknown) => http.registrationError(err, req.headers.accept, o),
-      )
-      .then((result) => send(res, result))
-      .catch(next as (err: unknown) => void);
-  };
-}
-
-function webhook(
-  kind: http.WebhookKind,
-  marketplace: http.LifecycleTarget,
-  options?: WebhookHandlerOptions,
-): RequestHandler {
-  const o = http.resolveWebhookOptions(marketplace, kind, options);
-  return (req, res, next: NextFunction) => {
-    http
-      .readNodeBody(req, o.maxBodyBytes, req.body)
-      .then(
-        (body) =>
-          http.handleWebhook(
-            marketplace,
-            kind,
-            { method: req.method, headers: req.headers, url: req.originalUrl, body },
-            o,
-          ),
-        (err: unknown) => http.webhookError(err, kind, o),
-      )
-      .then((result) => send(res, result))
-      .catch(next as (err: unknown) => void);
-  };
+  return serve(http.createRoute("registration", marketplace, options));
 }
 
 /**
@@ -195,7 +188,7 @@ export function eventBridgeHandler(
   marketplace: http.LifecycleTarget,
   options?: WebhookHandlerOptions,
 ): RequestHandler {
-  return webhook("eventBridge", marketplace, options);
+  return serve(http.createRoute("eventBridge", marketplace, options));
 }
 
 /**
@@ -208,19 +201,45 @@ export function snsHandler(
   marketplace: http.LifecycleTarget,
   options?: WebhookHandlerOptions,
 ): RequestHandler {
-  return webhook("sns", marketplace, options);
+  return serve(http.createRoute("sns", marketplace, options));
+}
+
+/** Error-handling middleware (four parameters) in a router stack, its sub-routers and routes. */
+function stackHandlesErrors(stack: unknown, depth = 0): boolean {
+  if (!Array.isArray(stack) || depth > 8) return false;
+  for (const layer of stack as Array<{
+    handle?: { length?: number; stack?: unknown };
+    route?: { stack?: unknown };
+  }>) {
+    if (layer.handle?.length === 4) return true;
+    if (stackHandlesErrors(layer.handle?.stack, depth + 1)) return true;
+    if (stackHandlesErrors(layer.route?.stack, depth + 1)) return true;
+  }
+  return false;
+}
+
+/** True when the app (or an app it is mounted in) has an error handler of its own. */
+function appHandlesErrors(app: unknown): boolean {
+  for (let a = app as Record<string, unknown> | undefined, i = 0; a && i < 8; a = a.parent as never, i++) {
+    // Express 4 keeps its router on `_router`, Express 5 on `router`.
+    const router = (a._router ?? a.router) as { stack?: unknown } | undefined;
+    if (stackHandlesErrors(router?.stack)) return true;
+  }
+  return false;
 }
 
 /**
- * Lets only customers with a usable subscription through; others get 402/403 with a problem body.
- * Fails closed (503) when the check itself fails, unless `failOpen: true`.
+ * Lets only customers with a usable subscription through; others are refused with 402/403, and 503
+ * when the check itself fails (unless `failOpen: true`). A refusal goes to `next(err)` (a
+ * `MarketplaceError` with `status` and the `problem`) when the app has an error handler of its own;
+ * otherwise the problem JSON is written as is.
  *
  * @example
  * app.use("/api", requireSubscription(marketplace, { getCustomer: (req) => req.user?.tenantId }))
  */
 export function requireSubscription(
   marketplace: http.AccessTarget,
-  options: RequireSubscriptionOptions,
+  options: RequireSubscriptionOptions = {},
 ): RequestHandler {
   const guard = http.createGuard<ExpressArgs>(marketplace, options);
   return (req, res, next) => {
@@ -229,7 +248,8 @@ export function requireSubscription(
         provide(res, marketplace);
         if (result.decision) http.meterStateOf(carrier(res)).subscription = result.decision;
         next();
-      } else send(res, http.problemResponse(result.problem, result.headers));
+      } else if (appHandlesErrors(req.app)) next(http.problemError(result.problem, result.headers));
+      else send(res, http.problemResponse(result.problem, result.headers));
     }, next);
   };
 }

@@ -70,10 +70,12 @@ export async function startExpressApp(
   app.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (req, res) => {
     res.json({ tenantId: getSubscription(req)?.tenantId });
   });
-  // Quiet default error handler: the conformance only needs the 500.
-  app.use(((_err, _req, res, _next) => {
-    res.status(500).type("text/plain").send("internal error");
-  }) as import("express").ErrorRequestHandler);
+  const { errorHandler } = hooks;
+  if (errorHandler)
+    app.use(((err, _req, res, _next) => {
+      const { status, body } = errorHandler(err);
+      res.status(status).type("text/plain").send(body);
+    }) as import("express").ErrorRequestHandler);
   const server = app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

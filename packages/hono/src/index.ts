@@ -2,21 +2,23 @@
  * `@marketmeter/hono`: AWS Marketplace metering, registration, lifecycle webhooks and access checks as
  * Hono middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
  */
-import type { AccessAllowed, Marketplace } from "@marketmeter/core";
-import { http } from "@marketmeter/core";
+import type { AccessAllowed, CustomerRef, Marketplace, MarketplaceOptions } from "@marketmeter/core";
+import { createMarketplace as createCoreMarketplace, http } from "@marketmeter/core";
 import type { Context, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 
 export * from "@marketmeter/core";
 
 /**
- * The variables marketmeter sets, for `new Hono<Env>()` or `createMiddleware<Env>()`:
- * `c.var.marketplace` (manual recording) and, after `requireSubscription`, `c.var.subscription`.
+ * The variables marketmeter sets, for `new Hono<MarketplaceEnv>()` or `createMiddleware<MarketplaceEnv>()`:
+ * `c.var.marketplace` (manual recording) and, after `requireSubscription`, `c.var.subscription`. The
+ * middlewares are typed with it, so `new Hono().use(meterUsage(marketplace, …))` sees them.
  *
  * @example
- * const app = new Hono<Env>()
+ * const app = new Hono<MarketplaceEnv<typeof marketplace>>()
  * app.get("/x", (c) => { c.var.marketplace.record(…); return c.text("ok") })
  */
-export type Env<M = Marketplace> = {
+export type MarketplaceEnv<M = Marketplace> = {
   Variables: {
     marketplace: M;
     subscription: AccessAllowed | undefined;
@@ -31,8 +33,28 @@ export type MeterUsageOptions = http.MeterUsageOptions<HonoArgs>;
 export type Quantity = http.QuantitySpec<HonoArgs>;
 /** Options of {@link requireSubscription}. */
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<HonoArgs>;
-export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
-export type WebhookHandlerOptions = http.WebhookHandlerOptions;
+export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
+export type WebhookHandlerOptions = http.RouteOptions<"sns">;
+
+/** Options of {@link createMarketplace}: the core's, plus the customer resolver every middleware uses. */
+export type MarketplaceHonoOptions<D extends readonly string[]> = MarketplaceOptions<D> & {
+  /** Who a request belongs to, declared once for `meterUsage` and `requireSubscription`. */
+  getCustomer?: (c: Context) => http.Awaitable<CustomerRef>;
+};
+
+/**
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
+ *
+ * @example
+ * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (c) => c.get("tenantId") })
+ */
+export function createMarketplace<const D extends readonly string[]>(
+  options: MarketplaceHonoOptions<D>,
+): Marketplace<D[number]> {
+  const { getCustomer, ...rest } = options;
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
+}
 
 function provide(c: Context, marketplace: unknown): void {
   if (c.get("marketplace") === undefined) c.set("marketplace", marketplace);
@@ -62,10 +84,10 @@ function bodyOf(c: Context, maxBytes: number): Promise<Uint8Array | string | und
  * @example
  * app.use(meterUsage(marketplace, { getCustomer: (c) => c.get("tenantId"), dimension: "api_calls" }))
  */
-export function meterUsage(
-  marketplace: http.MeteringTarget,
+export function meterUsage<M extends http.MeteringTarget>(
+  marketplace: M,
   options: MeterUsageOptions,
-): MiddlewareHandler<Env> {
+): MiddlewareHandler<MarketplaceEnv<M>> {
   const meter = http.createMeter<HonoArgs>(marketplace, options);
   return async (c, next) => {
     provide(c, marketplace);
@@ -89,7 +111,7 @@ export function meterUsage(
 export function meter(
   dimension: string | http.MeterSpec<HonoArgs>,
   quantity?: Quantity,
-): MiddlewareHandler<Env> {
+): MiddlewareHandler<MarketplaceEnv> {
   const spec = http.parseMeterSpec<HonoArgs>(dimension, quantity);
   return async (c, next) => {
     http.applyMeterSpec(c, spec);
@@ -103,11 +125,23 @@ export function meter(
  * @example
  * app.get("/health", skipMetering(), (c) => c.text("ok"))
  */
-export function skipMetering(): MiddlewareHandler<Env> {
+export function skipMetering(): MiddlewareHandler<MarketplaceEnv> {
   return async (c, next) => {
     http.skipMeteringOf(c);
     await next();
   };
+}
+
+/** Serves a core route on a Hono context (reads the raw body, or what Hono already cached). */
+function serve(route: http.Route): MiddlewareHandler<MarketplaceEnv> {
+  return (c) =>
+    route.serve({
+      method: c.req.method,
+      headers: c.req.raw.headers,
+      url: c.req.url,
+      read: (max) => bodyOf(c, max),
+      write: respond,
+    });
 }
 
 /**
@@ -120,45 +154,8 @@ export function skipMetering(): MiddlewareHandler<Env> {
 export function registrationHandler(
   marketplace: http.RegistrationTarget,
   options: RegistrationHandlerOptions,
-): MiddlewareHandler<Env> {
-  const o = http.resolveRegistrationOptions(marketplace, options);
-  return async (c) => {
-    try {
-      const body = await bodyOf(c, o.maxBodyBytes);
-      return respond(
-        await http.handleRegistration(
-          marketplace,
-          { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body },
-          o,
-        ),
-      );
-    } catch (err) {
-      return respond(http.registrationError(err, c.req.header("accept"), o));
-    }
-  };
-}
-
-function webhook(
-  kind: http.WebhookKind,
-  marketplace: http.LifecycleTarget,
-  options?: WebhookHandlerOptions,
-): MiddlewareHandler<Env> {
-  const o = http.resolveWebhookOptions(marketplace, kind, options);
-  return async (c) => {
-    try {
-      const body = await bodyOf(c, o.maxBodyBytes);
-      return respond(
-        await http.handleWebhook(
-          marketplace,
-          kind,
-          { method: c.req.method, headers: c.req.raw.headers, url: c.req.url, body },
-          o,
-        ),
-      );
-    } catch (err) {
-      return respond(http.webhookError(err, kind, o));
-    }
-  };
+): MiddlewareHandler<MarketplaceEnv> {
+  return serve(http.createRoute("registration", marketplace, options));
 }
 
 /**
@@ -170,8 +167,8 @@ function webhook(
 export function eventBridgeHandler(
   marketplace: http.LifecycleTarget,
   options?: WebhookHandlerOptions,
-): MiddlewareHandler<Env> {
-  return webhook("eventBridge", marketplace, options);
+): MiddlewareHandler<MarketplaceEnv> {
+  return serve(http.createRoute("eventBridge", marketplace, options));
 }
 
 /**
@@ -183,25 +180,32 @@ export function eventBridgeHandler(
 export function snsHandler(
   marketplace: http.LifecycleTarget,
   options?: WebhookHandlerOptions,
-): MiddlewareHandler<Env> {
-  return webhook("sns", marketplace, options);
+): MiddlewareHandler<MarketplaceEnv> {
+  return serve(http.createRoute("sns", marketplace, options));
 }
 
 /**
- * Lets only customers with a usable subscription through (decision on `c.var.subscription`); others get
- * 402/403 with a problem body. Fails closed (503) when the check itself fails, unless `failOpen: true`.
+ * Lets only customers with a usable subscription through (decision on `c.var.subscription`); others are
+ * refused with 402/403, and 503 when the check itself fails (unless `failOpen: true`). A refusal is
+ * thrown as an `HTTPException` whose response is the problem JSON (its `cause` is the `MarketplaceError`
+ * with the `problem`), so `app.onError` can restyle it and Hono's default answers it as is.
  *
  * @example
  * app.use("/api/*", requireSubscription(marketplace, { getCustomer: (c) => c.get("tenantId") }))
  */
-export function requireSubscription(
-  marketplace: http.AccessTarget,
-  options: RequireSubscriptionOptions,
-): MiddlewareHandler<Env> {
+export function requireSubscription<M extends http.AccessTarget>(
+  marketplace: M,
+  options: RequireSubscriptionOptions = {},
+): MiddlewareHandler<MarketplaceEnv<M>> {
   const guard = http.createGuard<HonoArgs>(marketplace, options);
   return async (c, next) => {
     const result = await guard([c], c.req.path);
-    if (!result.allowed) return respond(http.problemResponse(result.problem, result.headers));
+    if (!result.allowed)
+      throw new HTTPException(result.problem.status as 402, {
+        res: respond(http.problemResponse(result.problem, result.headers)),
+        message: result.problem.detail,
+        cause: http.problemError(result.problem, result.headers),
+      });
     provide(c, marketplace);
     c.set("subscription", result.decision);
     await next();

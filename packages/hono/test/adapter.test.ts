@@ -4,7 +4,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Env, createMarketplace, meterUsage, registrationHandler, skipMetering } from "../src/index.js";
+import {
+  type MarketplaceEnv,
+  createMarketplace,
+  meterUsage,
+  registrationHandler,
+  skipMetering,
+} from "../src/index.js";
 
 const P = "pca1234567890abcdefghijkl";
 const ID = Object.freeze({ productCode: P, customerAWSAccountId: "123456789012" });
@@ -32,7 +38,7 @@ function make() {
 describe("@marketmeter/hono on serverless runtimes", () => {
   it("hands late recordings to executionCtx.waitUntil and still records them", async () => {
     const m = make();
-    const app = new Hono<Env>();
+    const app = new Hono<MarketplaceEnv>();
     app.use(meterUsage(m, { getCustomer: async () => ID, dimension: "api_calls" }));
     app.get("/", (c) => c.text("ok"));
     const waited: Promise<unknown>[] = [];
@@ -50,7 +56,7 @@ describe("@marketmeter/hono on serverless runtimes", () => {
 
   it("records synchronously without waitUntil when getCustomer is synchronous; works with app.request()", async () => {
     const m = make();
-    const app = new Hono<Env>();
+    const app = new Hono<MarketplaceEnv>();
     app.use(meterUsage(m, { getCustomer: () => ID, dimension: "api_calls" }));
     app.get("/", (c) => c.text(c.var.marketplace === m ? "same" : "other"));
     app.get("/free", skipMetering(), (c) => c.text("free"));
@@ -61,8 +67,8 @@ describe("@marketmeter/hono on serverless runtimes", () => {
 
   it("the registration route reads a body an earlier middleware already parsed", async () => {
     const m = make();
-    const app = new Hono<Env>();
-    const parsed = createMiddleware<Env>(async (c, next) => {
+    const app = new Hono<MarketplaceEnv>();
+    const parsed = createMiddleware<MarketplaceEnv>(async (c, next) => {
       await c.req.parseBody();
       await next();
     });

@@ -2,9 +2,10 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
+import type { HTTPException } from "hono/http-exception";
 import type { Context, Hono } from "hono";
 import {
-  type Env,
+  type MarketplaceEnv,
   eventBridgeHandler,
   meter,
   meterUsage,
@@ -16,12 +17,21 @@ import {
 
 type HonoClass = typeof Hono;
 
-export async function startHonoApp(HonoImpl: HonoClass, hooks: ConformanceHooks): Promise<ConformanceApp> {
+/**
+ * `secondCopy`: the app's Hono is another copy than the adapter's (the hono 4.0 run). Hono before 4.5
+ * recognises an `HTTPException` by `instanceof`, which fails across copies, so that run stands in
+ * today's default handler (`getResponse()`), which one installed copy of hono gets by itself.
+ */
+export async function startHonoApp(
+  HonoImpl: HonoClass,
+  hooks: ConformanceHooks,
+  secondCopy = false,
+): Promise<ConformanceApp> {
   const { marketplace } = hooks;
   const getCustomer = (c: Context) => hooks.customer(c.req.header("x-customer"));
   const metering = () =>
     meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
-  const app = new HonoImpl<Env>();
+  const app = new HonoImpl<MarketplaceEnv>();
   app.use(metering());
   app.get("/hello", (c) => c.text("hello"));
   app.get("/status/:code", (c) =>
@@ -60,7 +70,16 @@ export async function startHonoApp(HonoImpl: HonoClass, hooks: ConformanceHooks)
   app.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (c) =>
     c.json({ tenantId: c.var.subscription?.tenantId }),
   );
-  app.onError((_err, c) => c.text("internal error", 500));
+  const { errorHandler } = hooks;
+  if (errorHandler)
+    app.onError((err, c) => {
+      const { status, body } = errorHandler(err);
+      return c.text(body, status as 500);
+    });
+  else if (secondCopy)
+    app.onError((err, c) =>
+      "getResponse" in err ? (err as HTTPException).getResponse() : c.text("Internal Server Error", 500),
+    );
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
   });

@@ -2,8 +2,8 @@
  * `@marketmeter/koa`: AWS Marketplace metering, registration, lifecycle webhooks and access checks as
  * Koa middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
  */
-import type { AccessAllowed, Marketplace } from "@marketmeter/core";
-import { http } from "@marketmeter/core";
+import type { AccessAllowed, CustomerRef, Marketplace, MarketplaceOptions } from "@marketmeter/core";
+import { createMarketplace as createCoreMarketplace, http } from "@marketmeter/core";
 import type { Context, Middleware } from "koa";
 
 export * from "@marketmeter/core";
@@ -16,24 +16,45 @@ export type MeterUsageOptions = http.MeterUsageOptions<KoaArgs>;
 export type Quantity = http.QuantitySpec<KoaArgs>;
 /** Options of {@link requireSubscription}. */
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<KoaArgs>;
-export type RegistrationHandlerOptions = http.RegistrationHandlerOptions;
-export type WebhookHandlerOptions = http.WebhookHandlerOptions;
+export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
+export type WebhookHandlerOptions = http.RouteOptions<"sns">;
 
 /**
  * What marketmeter puts on `ctx.state`: the marketplace (for manual recording) and, after
- * `requireSubscription`, the access decision.
+ * `requireSubscription`, the access decision. The middlewares are typed with it, so apps built by
+ * chaining `app.use(...)` see it, and routers take it as their state type.
  *
  * @example
- * const router = new Router<MarketmeterState>()
+ * const router = new Router<MarketplaceState<typeof marketplace>>()
  * router.get("/x", (ctx) => ctx.state.marketplace.record(…))
  */
-export interface MarketmeterState<M = Marketplace> {
+export interface MarketplaceState<M = Marketplace> {
   marketplace: M;
   subscription?: AccessAllowed;
 }
 
-function provide(ctx: Context, marketplace: unknown): void {
-  if (ctx.state.marketplace === undefined) ctx.state.marketplace = marketplace;
+/** Options of {@link createMarketplace}: the core's, plus the customer resolver every middleware uses. */
+export type MarketplaceKoaOptions<D extends readonly string[]> = MarketplaceOptions<D> & {
+  /** Who a request belongs to, declared once for `meterUsage` and `requireSubscription`. */
+  getCustomer?: (ctx: Context) => http.Awaitable<CustomerRef>;
+};
+
+/**
+ * The core's `createMarketplace` (whose `logger` and `buyers.*.maxBodyBytes` every handler uses), plus
+ * `getCustomer`, declared once for every `meterUsage` and `requireSubscription` not given their own.
+ *
+ * @example
+ * const marketplace = createMarketplace({ products, dimensions: ["api_calls"], getCustomer: (ctx) => ctx.state.user?.tenantId })
+ */
+export function createMarketplace<const D extends readonly string[]>(
+  options: MarketplaceKoaOptions<D>,
+): Marketplace<D[number]> {
+  const { getCustomer, ...rest } = options;
+  return http.declareHttpSettings(createCoreMarketplace(rest as MarketplaceOptions<D>), { getCustomer });
+}
+
+function provide(state: { marketplace?: unknown }, marketplace: unknown): void {
+  if (state.marketplace === undefined) state.marketplace = marketplace;
 }
 
 function send(ctx: Context, result: http.HttpResult): void {
@@ -52,10 +73,13 @@ const parsedBody = (ctx: Context): unknown => (ctx.request as { body?: unknown }
  * @example
  * app.use(meterUsage(marketplace, { getCustomer: (ctx) => ctx.state.user?.tenantId, dimension: "api_calls" }))
  */
-export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsageOptions): Middleware {
+export function meterUsage<M extends http.MeteringTarget>(
+  marketplace: M,
+  options: MeterUsageOptions,
+): Middleware<MarketplaceState<M>> {
   const meter = http.createMeter<KoaArgs>(marketplace, options);
   return (ctx, next) => {
-    provide(ctx, marketplace);
+    provide(ctx.state, marketplace);
     // The route's state (on ctx.state, shared by koa-mount and nested routers, and only there when an
     // override, skipMetering() or requireSubscription() made one) is looked up when the response has
     // finished; when meterUsage is mounted twice only the first listener records. A property added to
@@ -64,8 +88,8 @@ export function meterUsage(marketplace: http.MeteringTarget, options: MeterUsage
     res.on("finish", () => {
       if (!http.firstToFinish(res)) return;
       const state = http.findMeterState<KoaArgs>(ctx.state);
-      if (state === undefined) void meter.finishDefault(res.statusCode, ctx);
-      else void meter.finish(state, res.statusCode, [ctx]);
+      if (state === undefined) void meter.finishDefault(res.statusCode, ctx as Context);
+      else void meter.finish(state, res.statusCode, [ctx as Context]);
     });
     return next();
   };
@@ -99,6 +123,18 @@ export function skipMetering(): Middleware {
   };
 }
 
+/** Serves a core route on a Koa context (reads the raw body unless a parser already did). */
+function serve(route: http.Route): Middleware {
+  return (ctx) =>
+    route.serve({
+      method: ctx.method,
+      headers: ctx.headers,
+      url: ctx.originalUrl,
+      read: (max) => http.readNodeBody(ctx.req, max, parsedBody(ctx)),
+      write: (result) => send(ctx, result),
+    });
+}
+
 /**
  * The fulfillment URL: reads the form itself (no body parser needed), resolves the token, and redirects
  * (303) to `signUpUrl?registration=<id>`; bad or expired tokens get a readable page (or problem JSON).
@@ -110,44 +146,7 @@ export function registrationHandler(
   marketplace: http.RegistrationTarget,
   options: RegistrationHandlerOptions,
 ): Middleware {
-  const o = http.resolveRegistrationOptions(marketplace, options);
-  return async (ctx) => {
-    let result: http.HttpResult;
-    try {
-      const body = await http.readNodeBody(ctx.req, o.maxBodyBytes, parsedBody(ctx));
-      result = await http.handleRegistration(
-        marketplace,
-        { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body },
-        o,
-      );
-    } catch (err) {
-      result = http.registrationError(err, ctx.get("accept"), o);
-    }
-    send(ctx, result);
-  };
-}
-
-function webhook(
-  kind: http.WebhookKind,
-  marketplace: http.LifecycleTarget,
-  options?: WebhookHandlerOptions,
-): Middleware {
-  const o = http.resolveWebhookOptions(marketplace, kind, options);
-  return async (ctx) => {
-    let result: http.HttpResult;
-    try {
-      const body = await http.readNodeBody(ctx.req, o.maxBodyBytes, parsedBody(ctx));
-      result = await http.handleWebhook(
-        marketplace,
-        kind,
-        { method: ctx.method, headers: ctx.headers, url: ctx.originalUrl, body },
-        o,
-      );
-    } catch (err) {
-      result = http.webhookError(err, kind, o);
-    }
-    send(ctx, result);
-  };
+  return serve(http.createRoute("registration", marketplace, options));
 }
 
 /**
@@ -160,7 +159,7 @@ export function eventBridgeHandler(
   marketplace: http.LifecycleTarget,
   options?: WebhookHandlerOptions,
 ): Middleware {
-  return webhook("eventBridge", marketplace, options);
+  return serve(http.createRoute("eventBridge", marketplace, options));
 }
 
 /**
@@ -170,25 +169,47 @@ export function eventBridgeHandler(
  * router.post("/marketplace/sns", snsHandler(marketplace))
  */
 export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): Middleware {
-  return webhook("sns", marketplace, options);
+  return serve(http.createRoute("sns", marketplace, options));
+}
+
+/**
+ * Koa's last-resort handler for a refusal no middleware of the app caught: the problem JSON exactly as
+ * a returned response would carry it (Koa's own would turn it into plain text).
+ */
+function answerUncaught(ctx: Context, err: http.ProblemError): void {
+  const fallback = ctx.onerror;
+  ctx.onerror = function onerror(this: Context, e: Error | null) {
+    if (e !== err || ctx.headerSent || !ctx.writable) return fallback.call(this, e as Error);
+    const result = http.problemResponse(err.problem, err.headers);
+    ctx.res.statusCode = result.status;
+    for (const [name, value] of Object.entries(result.headers)) ctx.res.setHeader(name, value);
+    ctx.res.setHeader("content-length", Buffer.byteLength(result.body));
+    ctx.res.end(ctx.method === "HEAD" ? undefined : result.body);
+  };
 }
 
 /**
  * Lets only customers with a usable subscription through (decision on `ctx.state.subscription`); others
- * get 402/403 with a problem body. Fails closed (503) when the check itself fails, unless `failOpen: true`.
+ * are refused with 402/403, and 503 when the check itself fails (unless `failOpen: true`). A refusal is
+ * thrown as a status error (`status`, `expose`, `headers`, and the `problem`) for the app's error
+ * middleware; uncaught, it is answered with the problem JSON.
  *
  * @example
  * router.use("/api", requireSubscription(marketplace, { getCustomer: (ctx) => ctx.state.user?.tenantId }))
  */
-export function requireSubscription(
-  marketplace: http.AccessTarget,
-  options: RequireSubscriptionOptions,
-): Middleware {
+export function requireSubscription<M extends http.AccessTarget>(
+  marketplace: M,
+  options: RequireSubscriptionOptions = {},
+): Middleware<MarketplaceState<M>> {
   const guard = http.createGuard<KoaArgs>(marketplace, options);
   return async (ctx, next) => {
-    const result = await guard([ctx], ctx.path);
-    if (!result.allowed) return send(ctx, http.problemResponse(result.problem, result.headers));
-    provide(ctx, marketplace);
+    const result = await guard([ctx as Context], ctx.path);
+    if (!result.allowed) {
+      const err = http.problemError(result.problem, result.headers);
+      answerUncaught(ctx as Context, err);
+      throw err;
+    }
+    provide(ctx.state, marketplace);
     if (result.decision) ctx.state.subscription = result.decision;
     return next();
   };

@@ -6,7 +6,7 @@ import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conf
 import type Koa from "koa";
 import type { Context, Middleware } from "koa";
 import {
-  type MarketmeterState,
+  type MarketplaceState,
   eventBridgeHandler,
   meter,
   meterUsage,
@@ -25,7 +25,19 @@ export async function startKoaApp(KoaImpl: KoaClass, hooks: ConformanceHooks): P
     meterUsage(marketplace, { getCustomer, dimension: "api_calls", onError: hooks.onMeterError });
   const app = new KoaImpl();
   app.silent = true;
-  const router = new Router<MarketmeterState>();
+  const { errorHandler } = hooks;
+  if (errorHandler)
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } catch (err) {
+        const { status, body } = errorHandler(err);
+        ctx.status = status;
+        ctx.type = "text/plain";
+        ctx.body = body;
+      }
+    });
+  const router = new Router<MarketplaceState>();
   router.get("/hello", (ctx) => {
     ctx.type = "text/plain";
     ctx.body = "hello";

@@ -5,7 +5,7 @@ import Router from "@koa/router";
 import Koa from "koa";
 import { TEST_IDENTITY, testResources } from "@marketmeter/adapter-conformance";
 import { afterEach, describe, expect, it } from "vitest";
-import { type MarketmeterState, meter, meterUsage, skipMetering } from "../src/index.js";
+import { type MarketplaceState, meter, meterUsage, skipMetering } from "../src/index.js";
 
 const identity = TEST_IDENTITY;
 const getCustomer = () => identity;
@@ -26,7 +26,7 @@ describe("@marketmeter/koa: several marketmeter middlewares on one request", () 
     app.use(meterUsage(second, { getCustomer, dimension: "tokens", quantity: 5 }));
     let seen: unknown;
     app.use((ctx) => {
-      seen = (ctx.state as MarketmeterState).marketplace;
+      seen = (ctx.state as MarketplaceState).marketplace;
       ok(ctx);
     });
     const url = await serve(app);
@@ -46,7 +46,7 @@ describe("@marketmeter/koa: several marketmeter middlewares on one request", () 
       ctx.path === "/early" ? tokens4(ctx, next) : ctx.path === "/early-skip" ? skip(ctx, next) : next(),
     );
     app.use(meterUsage(m, { getCustomer, dimension: "api_calls" }));
-    const router = new Router<MarketmeterState>();
+    const router = new Router<MarketplaceState>();
     router.get("/early", ok);
     router.get("/early-skip", ok);
     router.get("/late", meter("tokens", 2), ok);

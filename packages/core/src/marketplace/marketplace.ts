@@ -36,6 +36,7 @@ import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/buye
 import type { LifecycleOutcome } from "../lifecycle/index.js";
 import type { IncomingRequest } from "../registration/index.js";
 import { LEASE_MARGIN_MS, type MarketplaceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { declareHttpSettings } from "../http/index.js";
 
 /** A grain as `report()` returns it. */
 export interface GrainReport {
@@ -772,5 +773,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceOptions<D>,
 ): Marketplace<D[number]> {
-  return new MarketplaceImpl<D[number]>(resolveOptions(options));
+  // The HTTP layer's handlers default to this logger and these body limits (said once, here).
+  const marketplace = new MarketplaceImpl<D[number]>(resolveOptions(options));
+  return declareHttpSettings(marketplace, { logger: options.logger, buyers: options.buyers });
 }
