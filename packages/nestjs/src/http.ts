@@ -1,16 +1,26 @@
 /** Translation between Nest's platform request/response and the core's HTTP layer. */
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { type IncomingRequest, MarketplaceError, http } from "@marketmeter/core";
 import type { AbstractHttpAdapter } from "@nestjs/core";
+
+/** What a handler sees: Express's request (a Node request) or Fastify's (the Node request on `.raw`). */
+export interface PlatformRequest {
+  raw?: IncomingMessage;
+  rawBody?: unknown;
+  body?: unknown;
+  originalUrl?: string;
+  headers: IncomingHttpHeaders;
+}
 
 /**
  * A body a parser already turned into an object, back into text of its declared media type, so the core
  * applies the same checks (media type, size, fields) as to raw bytes.
  */
-function reencode(parsed: unknown, contentType: unknown): IncomingRequest["body"] | undefined {
+function reencode(parsed: unknown, contentType: string | undefined): IncomingRequest["body"] | undefined {
   if (parsed === undefined || parsed === null) return undefined;
   if (typeof parsed === "string" || parsed instanceof Uint8Array) return parsed;
   if (typeof parsed !== "object") return undefined;
-  const type = typeof contentType === "string" ? contentType.split(";")[0]?.trim().toLowerCase() : undefined;
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
   if (type === "application/x-www-form-urlencoded") {
     const form = new URLSearchParams();
     for (const [k, v] of Object.entries(parsed))
@@ -26,9 +36,9 @@ function reencode(parsed: unknown, contentType: unknown): IncomingRequest["body"
  * are checked on exact bytes): Nest's `rawBody` when enabled, else the stream when no body parser
  * consumed it, else what the parser produced, re-encoded.
  */
-export async function toIncoming(req: any, maxBytes: number): Promise<IncomingRequest> {
+export async function toIncoming(req: PlatformRequest, maxBytes: number): Promise<IncomingRequest> {
   // Fastify keeps the Node request on `.raw`; on Express the request is the Node request.
-  const raw = req.raw ?? req;
+  const raw = req.raw ?? (req as IncomingMessage & PlatformRequest);
   let body: IncomingRequest["body"] | undefined;
   if (Buffer.isBuffer(req.rawBody)) body = req.rawBody;
   else if (raw === req && !raw.readableEnded) body = await http.readNodeBody(raw, maxBytes);
@@ -41,9 +51,9 @@ export async function toIncoming(req: any, maxBytes: number): Promise<IncomingRe
     body = reencode(req.body, raw.headers["content-type"]);
   }
   return {
-    method: raw.method,
+    method: raw.method ?? "GET",
     headers: raw.headers,
-    url: raw.originalUrl ?? raw.url,
+    url: req.originalUrl ?? raw.url ?? "/",
     ...(body !== undefined ? { body } : {}),
   };
 }

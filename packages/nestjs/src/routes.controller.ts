@@ -5,47 +5,45 @@
 import { http } from "@marketmeter/core";
 import { Controller, Get, Inject, Post, Req, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
-import { MARKETPLACE_OPTIONS } from "./constants.js";
 import { SkipMetering } from "./decorators.js";
-import { toIncoming, write } from "./http.js";
-import type { MarketplaceRoutes, ResolvedModuleOptions } from "./options.js";
+import { type PlatformRequest, toIncoming, write } from "./http.js";
+import { type MarketplaceRoutes, RESOLVED, type Resolved } from "./options.js";
 
 export function createRoutesController(routes: MarketplaceRoutes): Type<unknown> {
   @SkipMetering()
   @Controller()
   class MarketplaceRoutesController {
     constructor(
-      @Inject(MARKETPLACE_OPTIONS) readonly o: ResolvedModuleOptions,
+      @Inject(RESOLVED) readonly o: Resolved,
       readonly host: HttpAdapterHost,
     ) {}
 
-    async register(@Req() req: any, @Res() res: any): Promise<void> {
+    async register(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
       const o = this.o.registration as http.ResolvedRegistrationOptions;
-      const target = this.o.marketplace;
       let result: http.HttpResult;
       try {
-        result = await http.handleRegistration(target, await toIncoming(req, o.maxBodyBytes), o);
+        result = await http.handleRegistration(this.o.marketplace, await toIncoming(req, o.maxBodyBytes), o);
       } catch (err) {
         // Only reading the body can throw here (too large, connection lost).
-        result = http.registrationError(err, (req.raw ?? req).headers?.accept, o);
+        result = http.registrationError(err, (req.raw ?? req).headers.accept, o);
       }
       write(this.host.httpAdapter, res, result);
     }
 
     // GET reaches the core too, which refuses it (405, Allow: POST) unless registration.allowGet.
-    async registerByGet(@Req() req: any, @Res() res: any): Promise<void> {
+    async registerByGet(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
       await this.register(req, res);
     }
 
-    async eventBridge(@Req() req: any, @Res() res: any): Promise<void> {
+    async eventBridge(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
       await this.webhook("eventBridge", req, res);
     }
 
-    async sns(@Req() req: any, @Res() res: any): Promise<void> {
+    async sns(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
       await this.webhook("sns", req, res);
     }
 
-    private async webhook(kind: http.WebhookKind, req: any, res: any): Promise<void> {
+    private async webhook(kind: http.WebhookKind, req: PlatformRequest, res: unknown): Promise<void> {
       const o = this.o.webhooks as http.ResolvedWebhookOptions;
       let result: http.HttpResult;
       try {
@@ -57,14 +55,14 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
     }
   }
 
-  const proto = MarketplaceRoutesController.prototype as unknown as Record<string, unknown>;
+  const proto = MarketplaceRoutesController.prototype;
   const mount = (
     path: string | undefined,
     method: "register" | "registerByGet" | "eventBridge" | "sns",
     verb = Post,
   ) => {
-    if (path === undefined) return;
-    verb(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
+    if (path !== undefined)
+      verb(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
   };
   mount(routes.registration, "register");
   mount(routes.registration, "registerByGet", Get);
