@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createGuard } from "./access.js";
+import { declareHttpSettings } from "./settings.js";
 import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [customer: unknown];
@@ -14,6 +15,27 @@ const make = () => {
 };
 
 describe("createGuard", () => {
+  it("uses the getCustomer and logger declared once on the marketplace unless given its own", async () => {
+    const m = make();
+    await m.buyers.ready();
+    const warned: unknown[] = [];
+    const logger = { debug() {}, info() {}, warn: (o: unknown) => warned.push(o), error() {} };
+    declareHttpSettings(m, {
+      getCustomer: (c: unknown) => {
+        if (c === "throw") throw new Error("declared resolver ran");
+        return c as never;
+      },
+      logger,
+    });
+    const guard = createGuard<Args>(m, {});
+    expect(await guard([{ tenantId: "t" }])).toMatchObject({ allowed: false, problem: { status: 403 } });
+    expect(await guard(["throw"])).toMatchObject({ allowed: false, problem: { status: 503 } });
+    expect(warned).toEqual([expect.objectContaining({ error: "declared resolver ran" })]);
+    const own = createGuard<Args>(m, { getCustomer: () => undefined });
+    expect(await own(["throw"])).toMatchObject({ problem: { type: "urn:marketmeter:problem:no-customer" } });
+    expect(() => createGuard<Args>(make(), {})).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+  });
+
   it("allows active buyers and denies others with problem bodies", async () => {
     const m = make();
     await m.buyers.ready();

@@ -8,12 +8,16 @@ import type { Logger } from "../runtime/index.js";
 import { subjectOf } from "./customer.js";
 import type { Awaitable } from "./metering.js";
 import { type Problem, problem } from "./problem.js";
+import { httpSettingsOf } from "./settings.js";
 import type { AccessTarget, CustomerRef } from "./types.js";
 
 /** Options of the access guard, the same in every adapter. */
 export interface RequireSubscriptionOptions<A extends unknown[]> {
-  /** Who is asking: a billing identity, `{ tenantId }`, a tenant id string, or undefined (denied, 403). */
-  getCustomer: (...args: A) => Awaitable<CustomerRef>;
+  /**
+   * Who is asking: a billing identity, `{ tenantId }`, a tenant id string, or undefined (denied, 403).
+   * @default the `getCustomer` declared on the adapter's `createMarketplace`
+   */
+  getCustomer?: (...args: A) => Awaitable<CustomerRef>;
   /**
    * Let requests through when the check itself fails (getCustomer throws, the directory is still
    * loading). Real denials (cancelled, not registered) are always enforced.
@@ -22,7 +26,7 @@ export interface RequireSubscriptionOptions<A extends unknown[]> {
   failOpen?: boolean;
   /** Called when the check fails (before failing open or closed). */
   onError?: (error: unknown, ...args: A) => void;
-  /** @default silent */
+  /** @default the marketplace's logger */
   logger?: Logger;
 }
 
@@ -53,20 +57,31 @@ const KIND: Readonly<Record<string, string>> = {
  */
 export function createGuard<A extends unknown[]>(
   marketplace: AccessTarget,
-  options: RequireSubscriptionOptions<A>,
+  options: RequireSubscriptionOptions<A> = {},
 ): Guard<A> {
   if (typeof marketplace !== "object" || marketplace === null || typeof marketplace.access !== "function")
     throw new MarketplaceError(
       "INVALID_CONFIG",
       "requireSubscription needs a marketplace with buyer lifecycle (access()); create it with createMarketplace({ …, buyers })",
     );
-  if (typeof options !== "object" || options === null || typeof options.getCustomer !== "function")
-    throw new MarketplaceError("INVALID_CONFIG", "requireSubscription needs options { getCustomer }");
+  if (options === undefined) options = {};
+  if (typeof options !== "object" || options === null)
+    throw new MarketplaceError("INVALID_CONFIG", "requireSubscription options must be an object");
+  const settings = httpSettingsOf(marketplace);
+  const getCustomer = (options.getCustomer ?? settings.getCustomer) as
+    | RequireSubscriptionOptions<A>["getCustomer"]
+    | undefined;
+  if (typeof getCustomer !== "function")
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "requireSubscription needs getCustomer: pass it here or once to createMarketplace({ getCustomer })",
+    );
   if (options.failOpen !== undefined && typeof options.failOpen !== "boolean")
     throw new MarketplaceError("INVALID_CONFIG", "failOpen must be a boolean");
   if (options.onError !== undefined && typeof options.onError !== "function")
     throw new MarketplaceError("INVALID_CONFIG", "onError must be a function");
-  const { getCustomer, onError, logger } = options;
+  const { onError } = options;
+  const logger = options.logger ?? settings.logger;
   const failOpen = options.failOpen === true;
 
   const failed = (error: unknown, args: A, instance: string | undefined): GuardResult => {

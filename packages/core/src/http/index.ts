@@ -25,11 +25,17 @@ export {
   prefersJson,
   problem,
   problemFromError,
+  problemError,
+  problemOf,
   problemPage,
   problemResponse,
   statusTitle,
 } from "./problem.js";
-export type { Problem } from "./problem.js";
+export type { Problem, ProblemError } from "./problem.js";
+export { acceptOf, createRoute } from "./route.js";
+export type { Route, RouteExchange, RouteKind, RouteOptions } from "./route.js";
+export { declareHttpSettings, httpSettingsOf } from "./settings.js";
+export type { HttpSettings } from "./settings.js";
 export {
   handleRegistration,
   registrationError,

@@ -10,6 +10,7 @@ import {
   parseMeterSpec,
   skipMeteringOf,
 } from "./metering.js";
+import { declareHttpSettings } from "./settings.js";
 import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [req: { customer?: unknown; rows?: number }];
@@ -37,6 +38,28 @@ const meterWithErrors = () => {
 };
 
 describe("createMeter", () => {
+  it("uses the getCustomer and logger declared once on the marketplace unless given its own", async () => {
+    const m = make();
+    const logged: unknown[] = [];
+    const logger = { ...silent, error: (o: unknown) => logged.push(o) };
+    declareHttpSettings(m, { getCustomer: (req: Args[0]) => req.customer as never, logger });
+    const meter = createMeter<Args>(m, { dimension: "api_calls" });
+    meter.finishDefault(200, { customer: ID });
+    meter.finishDefault(200, { customer: 42 });
+    expect(m.stats().records).toBe(1);
+    expect(logged).toEqual([expect.objectContaining({ code: "INVALID_ARGUMENT" })]);
+    const own = createMeter<Args>(m, {
+      dimension: "api_calls",
+      getCustomer: () => undefined,
+      logger: silent,
+    });
+    own.finishDefault(200, { customer: ID });
+    expect(m.stats().records).toBe(1);
+    expect(() => createMeter<Args>(make(), { dimension: "api_calls" })).toThrow(
+      expect.objectContaining({ code: "INVALID_CONFIG" }),
+    );
+  });
+
   it("records one unit of the default dimension for status < 400, and nothing otherwise", async () => {
     const m = make();
     const meter = createMeter<Args>(m, {

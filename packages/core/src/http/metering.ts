@@ -7,6 +7,7 @@ import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
 import type { Logger } from "../runtime/index.js";
 import { isTenant, subjectOf } from "./customer.js";
 import type { IdentityInput } from "../identity/index.js";
+import { httpSettingsOf } from "./settings.js";
 import type { CustomerRef, MeteringTarget } from "./types.js";
 
 /** A value, or a promise of it. */
@@ -33,8 +34,9 @@ export interface MeterUsageOptions<A extends unknown[]> {
    * directory), a tenant id string, or undefined (not metered). Called when the response has finished,
    * so authentication that ran inside the route is visible. Return the same identity object for the
    * same customer to keep `record()` at its fastest.
+   * @default the `getCustomer` declared on the adapter's `createMarketplace`
    */
-  getCustomer: (...args: A) => Awaitable<CustomerRef>;
+  getCustomer?: (...args: A) => Awaitable<CustomerRef>;
   /** The dimension metered by default (exactly as defined in AWS Marketplace). */
   dimension: string;
   /** Units per metered request. @default 1 */
@@ -43,7 +45,10 @@ export interface MeterUsageOptions<A extends unknown[]> {
   shouldMeter?: (...args: A) => boolean;
   /** Called with every metering failure (after logging); never affects the response. */
   onError?: (error: unknown, ...args: A) => void;
-  /** A pino-compatible logger. @default warnings and errors to the console */
+  /**
+   * A pino-compatible logger.
+   * @default the marketplace's logger, else warnings and errors to the console
+   */
   logger?: Logger;
 }
 
@@ -257,10 +262,12 @@ export function createMeter<A extends unknown[]>(
     );
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "metering needs options { getCustomer, dimension }");
-  if (typeof options.getCustomer !== "function")
+  const settings = httpSettingsOf(marketplace);
+  const getCustomer = (options.getCustomer ?? settings.getCustomer) as MeterUsageOptions<A>["getCustomer"];
+  if (typeof getCustomer !== "function")
     throw new MarketplaceError(
       "INVALID_CONFIG",
-      "getCustomer must be a function (request) => identity | { tenantId } | undefined",
+      "getCustomer must be a function (request) => identity | { tenantId } | undefined: pass it here or once to createMarketplace({ getCustomer })",
     );
   checkDimension(options.dimension, "dimension");
   checkQuantity(options.quantity, "quantity");
@@ -268,8 +275,8 @@ export function createMeter<A extends unknown[]>(
     throw new MarketplaceError("INVALID_CONFIG", "shouldMeter must be a function returning a boolean");
   if (options.onError !== undefined && typeof options.onError !== "function")
     throw new MarketplaceError("INVALID_CONFIG", "onError must be a function");
-  const logger = options.logger ?? consoleLogger;
-  const { getCustomer, shouldMeter, onError } = options;
+  const logger = options.logger ?? settings.logger ?? consoleLogger;
+  const { shouldMeter, onError } = options;
   const defaultDimension = options.dimension;
   const defaultQuantity = options.quantity ?? 1;
 

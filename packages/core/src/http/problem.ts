@@ -1,7 +1,7 @@
 /**
  * Error bodies: RFC 9457 problem details for programs, a small readable page for the buyer's browser.
  */
-import { isMarketplaceError } from "../errors/index.js";
+import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
 import type { HttpResult } from "./types.js";
 
 /** An RFC 9457 problem details object (`application/problem+json`). */
@@ -91,6 +91,43 @@ export function problemResponse(p: Problem, headers: Record<string, string> = {}
     headers: { "content-type": PROBLEM_JSON, "cache-control": "no-store", ...headers },
     body: JSON.stringify(p),
   };
+}
+
+/**
+ * A refusal (402/403/503 of the access guard) as an error for the framework's own error channel: the
+ * `status`, `statusCode`, `expose` and `headers` that http-errors conventions use, and the problem body.
+ */
+export interface ProblemError extends MarketplaceError {
+  readonly status: number;
+  readonly statusCode: number;
+  readonly expose: true;
+  readonly headers: Record<string, string>;
+  readonly problem: Problem;
+}
+
+/**
+ * The error an adapter hands to its framework for a refused request.
+ *
+ * @example
+ * next(problemError(problem(402, "subscription-cancelled", "Your subscription has ended.")))
+ */
+export function problemError(p: Problem, headers: Record<string, string> = {}): ProblemError {
+  const err = new MarketplaceError("ACCESS_DENIED", p.detail, {
+    details: { httpStatus: p.status, reason: p.reason, problem: p },
+  }) as MarketplaceError & Record<string, unknown>;
+  err.status = p.status;
+  err.statusCode = p.status;
+  err.expose = true;
+  err.headers = headers;
+  err.problem = p;
+  return err as unknown as ProblemError;
+}
+
+/** The problem of an error made by {@link problemError} (also under a framework's wrapper's `cause`). */
+export function problemOf(err: unknown): ProblemError | undefined {
+  for (let e = err, i = 0; typeof e === "object" && e !== null && i < 3; e = (e as Error).cause, i++)
+    if (isMarketplaceError(e) && (e as Partial<ProblemError>).problem !== undefined) return e as ProblemError;
+  return undefined;
 }
 
 const ESCAPES: Readonly<Record<string, string>> = {

@@ -34,7 +34,7 @@ export interface RegistrationHandlerOptions {
   onRegistered?: (registration: Registration) => void | Promise<void>;
   /** Called with every failed registration. */
   onError?: (error: unknown) => void;
-  /** @default silent */
+  /** @default the marketplace's logger (declared on the adapter's `createMarketplace`) */
   logger?: Logger;
 }
 

@@ -15,7 +15,7 @@ export interface WebhookHandlerOptions {
   maxBodyBytes?: number;
   /** Called with every failed notification. */
   onError?: (error: unknown) => void;
-  /** @default silent */
+  /** @default the marketplace's logger (declared on the adapter's `createMarketplace`) */
   logger?: Logger;
 }
 
