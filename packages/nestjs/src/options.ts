@@ -59,11 +59,11 @@ export interface MarketplaceModuleOptions<Req = unknown, Res = unknown> {
   /** A marketplace instance from `createMarketplace`, or the options to create one (their `logger` defaults to Nest's). */
   marketplace: Marketplace | MarketplaceOptions;
   /**
-   * Who the request is for: an identity, `{ tenantId }` or a tenant id string (looked up in the customer
+   * Who the request is for (required unless the instance given declares one): an identity, `{ tenantId }` or a tenant id string (looked up in the customer
    * directory), or `undefined` for requests nobody pays for. May return a promise. Metering calls it after
    * the response (so it sees what guards put on the request); `SubscriptionGuard` calls it before the handler.
    */
-  getCustomer(req: Req): http.Awaitable<CustomerRef>;
+  getCustomer?(req: Req): http.Awaitable<CustomerRef>;
   /** Dimension metered by routes without `@Meter`. @default the first of `marketplace.dimensions` (required with an instance) */
   dimension?: string;
   /** Meter every route (one unit per response that `shouldMeter` accepts); false meters only `@Meter` routes. @default true */
@@ -73,9 +73,9 @@ export interface MarketplaceModuleOptions<Req = unknown, Res = unknown> {
   /** Let requests through `SubscriptionGuard` when the check itself fails; known cancelled or unregistered buyers are always refused. @default false */
   failOpen?: boolean;
   /** The fulfillment URL's behaviour. `signUpUrl` is required when `routes.registration` is mounted. */
-  registration?: Omit<http.RegistrationHandlerOptions, "logger">;
-  /** The lifecycle webhooks' behaviour. @default { maxBodyBytes: 262144 } */
-  webhooks?: Omit<http.WebhookHandlerOptions, "logger">;
+  registration?: http.RouteOptions<"registration">;
+  /** The lifecycle webhooks' behaviour (body limits are the marketplace's `buyers.*.maxBodyBytes`). */
+  webhooks?: http.RouteOptions<"sns">;
   /** Flush and close the marketplace when the application shuts down (`app.close()`, `enableShutdownHooks`). @default true */
   closeOnShutdown?: boolean;
   /** Called when metering a request or checking its access failed; it never reaches the response. */
@@ -91,23 +91,16 @@ export interface Resolved {
   meterAll: boolean;
   shouldMeter: boolean;
   guard(failOpen: boolean | undefined): http.Guard<[object]>;
-  registration: http.ResolvedRegistrationOptions | undefined;
-  webhooks: http.ResolvedWebhookOptions | undefined;
+  /** The mounted routes, built by the core's route helper. */
+  routes: Partial<Record<http.RouteKind, http.Route>>;
   closeOnShutdown: boolean;
 }
 
-const KNOWN = new Set([
-  "marketplace",
-  "getCustomer",
-  "dimension",
-  "meterAll",
-  "shouldMeter",
-  "failOpen",
-  "registration",
-  "webhooks",
-  "closeOnShutdown",
-  "onError",
-]);
+const KNOWN = new Set(
+  "marketplace getCustomer dimension meterAll shouldMeter failOpen registration webhooks closeOnShutdown onError".split(
+    " ",
+  ),
+);
 
 export function invalid(message: string): never {
   throw new MarketplaceError("INVALID_CONFIG", `MarketplaceModule: ${message}`);
@@ -125,11 +118,24 @@ function nestLogger(): Logger {
   };
 }
 
-const isInstance = (m: object): m is Marketplace => typeof (m as { record?: unknown }).record === "function";
+/** The instance given, or one created from options with Nest's logger unless the options name one. */
+function marketplaceOf(m: unknown, getCustomer: unknown): Marketplace {
+  if (typeof m !== "object" || m === null)
+    invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
+  if (typeof (m as { record?: unknown }).record === "function") return m as Marketplace;
+  const options = m as MarketplaceOptions;
+  const logger = options.logger ?? nestLogger();
+  // Declared once on the instance: every handler takes the marketplace's logger, customer resolver and body limits.
+  return http.declareHttpSettings(createMarketplace({ ...options, logger }), {
+    getCustomer: getCustomer as http.HttpSettings["getCustomer"],
+    logger,
+    buyers: options.buyers,
+  });
+}
 
 /**
  * Creates the marketplace (when given options) and the engines the module's parts share. What the core
- * validates (getCustomer, dimension, shouldMeter, onError, failOpen, registration, webhooks) it validates here.
+ * validates (getCustomer, dimension, shouldMeter, onError, failOpen, registration, webhooks) it validates.
  */
 export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resolved {
   if (typeof input !== "object" || input === null) invalid("needs an options object");
@@ -143,20 +149,16 @@ export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resol
   const o = input as MarketplaceModuleOptions<object, { statusCode: number }>;
   for (const k of ["meterAll", "closeOnShutdown"] as const)
     if (o[k] !== undefined && typeof o[k] !== "boolean") invalid(`${k} must be a boolean`);
-  const m: unknown = o.marketplace;
-  if (typeof m !== "object" || m === null)
-    invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
-  // The marketplace's logger is the module's: said once, in the marketplace's options.
-  const logger = isInstance(m) ? undefined : ((m as MarketplaceOptions).logger ?? nestLogger());
-  const marketplace = isInstance(m) ? m : createMarketplace({ ...(m as MarketplaceOptions), logger });
-  const dimension = o.dimension ?? (isInstance(m) ? undefined : (m as MarketplaceOptions).dimensions?.[0]);
-  const { getCustomer, onError } = o;
+  const marketplace = marketplaceOf(o.marketplace, o.getCustomer);
+  const fromOptions = marketplace !== o.marketplace;
+  const dimension =
+    o.dimension ?? (fromOptions ? (o.marketplace as MarketplaceOptions).dimensions?.[0] : undefined);
+  const { getCustomer, onError, registration, webhooks } = o;
   const meter = http.createMeter<Args>(marketplace, {
     getCustomer,
     dimension: dimension as string,
     ...(o.shouldMeter ? { shouldMeter: o.shouldMeter } : {}),
     ...(onError ? { onError: (error: unknown, req: object) => onError(error, req) } : {}),
-    logger,
   });
   // Both guards are built now, so a bad failOpen fails at startup; routes choose with @RequireSubscription.
   const makeGuard = (failOpen: boolean | undefined) =>
@@ -164,31 +166,28 @@ export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resol
       getCustomer,
       ...(failOpen !== undefined ? { failOpen } : {}),
       ...(onError ? { onError } : {}),
-      logger,
     });
   const byDefault = makeGuard(o.failOpen);
   const other = makeGuard(o.failOpen !== true);
-  const { registration, webhooks } = o;
   if (routes.registration === undefined && registration !== undefined)
     invalid("registration options are set but routes.registration is not mounted");
   if (routes.registration !== undefined && registration === undefined)
     invalid(
       'routes.registration needs registration: { signUpUrl: "/signup" } (where the buyer is sent next)',
     );
-  let hooks: http.ResolvedWebhookOptions | undefined;
-  for (const kind of ["eventBridge", "sns"] as const)
-    if (routes[kind] !== undefined)
-      hooks = http.resolveWebhookOptions(marketplace, kind, { ...webhooks, logger });
-  if (hooks === undefined && webhooks !== undefined)
+  if (routes.eventBridge === undefined && routes.sns === undefined && webhooks !== undefined)
     invalid("webhooks options are set but no webhook route is mounted");
+  const mounted: Resolved["routes"] = {};
+  if (registration) mounted.registration = http.createRoute("registration", marketplace, registration);
+  for (const kind of ["eventBridge", "sns"] as const)
+    if (routes[kind] !== undefined) mounted[kind] = http.createRoute(kind, marketplace, webhooks);
   return {
     marketplace,
     meter,
     meterAll: o.meterAll !== false,
     shouldMeter: o.shouldMeter !== undefined,
     guard: (failOpen) => (failOpen === undefined || failOpen === (o.failOpen === true) ? byDefault : other),
-    registration: registration && http.resolveRegistrationOptions(marketplace, { ...registration, logger }),
-    webhooks: hooks,
+    routes: mounted,
     closeOnShutdown: o.closeOnShutdown !== false,
   };
 }
