@@ -66,7 +66,7 @@ for (const row of rows) console.log(line(row));
 if (!process.argv.includes("--core")) {
   for (const script of [
     join(here, "overhead.mjs"),
-    join(here, "../packages/nestjs/bench/overhead-nest.mjs"),
+    join(here, "overhead-nest.mjs"),
   ]) {
     console.log("");
     execFileSync(process.execPath, [script], { stdio: "inherit", timeout: 2_700_000 });
