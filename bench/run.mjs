@@ -64,10 +64,7 @@ for (const row of rows) console.log(line(row));
 // Request-path overhead per framework (loopback load from a separate process). `pnpm bench --core` skips
 // it; each script can also run alone (see their headers for options).
 if (!process.argv.includes("--core")) {
-  for (const script of [
-    join(here, "overhead.mjs"),
-    join(here, "../packages/nestjs/bench/overhead-nest.mjs"),
-  ]) {
+  for (const script of [join(here, "overhead.mjs"), join(here, "overhead-nest.mjs")]) {
     console.log("");
     execFileSync(process.execPath, [script], { stdio: "inherit", timeout: 2_700_000 });
   }

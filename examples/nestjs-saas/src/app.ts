@@ -243,7 +243,7 @@ class DemoController {
     const grains = await this.marketplace.report({ from: setup.now() - 48 * 3_600_000 });
     const billingUrl = `${this.emulator.endpoint}/_emulator/`;
     const view = { appUrl, billingUrl, now: new Date(setup.now()), grains, notice, apiKey };
-    const buyers = this.marketplace.marketplace.buyers.directory.list();
+    const buyers = this.marketplace.buyers.directory.list();
     send(res, demoPage({ ...view, buyers, tenantName: (id) => tenants.get(id)?.name }));
   }
 
@@ -316,7 +316,6 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
         getCustomer: (req: ApiRequest) => req.tenant?.id,
         registration: { signUpUrl: ROUTES.signUp },
         routes: { registration: ROUTES.register, eventBridge: ROUTES.eventBridge, sns: ROUTES.sns },
-        logger,
         // app.close() flushes and closes the marketplace (the default).
         closeOnShutdown: true,
       }),

@@ -1,49 +1,63 @@
-/** Route decorators: `@Meter`, `@SkipMetering` and `@RequireSubscription`. */
+/** Route decorators: `@Meter`, `@SkipMetering`, `@RequireSubscription` and `@Subscription()`. */
+import { MarketplaceError, http } from "@marketmeter/core";
 import {
   type CallHandler,
-  type CanActivate,
   type ExecutionContext,
   Injectable,
   type NestInterceptor,
   SetMetadata,
-  UseGuards,
   UseFilters,
+  UseGuards,
   UseInterceptors,
   applyDecorators,
+  createParamDecorator,
 } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
-import { MarketplaceError, http } from "@marketmeter/core";
 import { type Observable, tap } from "rxjs";
-import { METER_METADATA, REQ_RESULT, SUBSCRIPTION_METADATA } from "./constants.js";
-import type { MeterQuantity } from "./options.js";
+import { REQ_RESULT } from "./metering.js";
+import { METER_METADATA, type MeterQuantity, SUBSCRIPTION_METADATA } from "./options.js";
+import { SubscriptionGuard, SubscriptionProblemFilter, getSubscription } from "./subscription.guard.js";
 
-/** A route's metering override; `skip` is `@SkipMetering()`. */
+/** A route's metering override, or `@SkipMetering()`. */
 type MeterSpec = http.MeterSpec<unknown[]> | typeof SKIP;
 const SKIP = Object.freeze({ skip: true as const });
 
-/** Writes the route's spec onto the request's metering state, read after the response. */
-function applySpec(req: object, spec: MeterSpec): void {
-  if ("skip" in spec) http.skipMeteringOf(req);
-  else http.applyMeterSpec(req, spec);
-}
-import { SubscriptionProblemFilter } from "./problem.js";
-import { SubscriptionGuard } from "./subscription.guard.js";
-
 /**
- * Looks up the spec of a route once (method metadata wins over controller metadata) and remembers it.
- * Handlers are keyed under their controller, since an inherited method serves several controllers.
+ * The one mechanism behind `@Meter` and `@SkipMetering`: writes the route's spec onto the request's
+ * metering state (read after the response), and keeps the handler's result only when the quantity
+ * is a function of it. Undecorated routes never run it.
  */
-export class MeterSpecs {
-  private readonly cache = new Map<Function, Map<Function, MeterSpec | undefined>>();
+@Injectable()
+export class MeterInterceptor implements NestInterceptor {
+  // Keyed by controller, then handler: an inherited method serves several controllers.
+  private readonly cache = new Map<object, Map<object, MeterSpec | undefined>>();
 
   constructor(private readonly reflector: Reflector) {}
 
-  of(context: ExecutionContext): MeterSpec | undefined {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = context.switchToHttp().getRequest<Record<symbol, unknown>>();
+    const spec = this.specOf(context);
+    if (spec === undefined) return next.handle();
+    if ("skip" in spec) {
+      http.skipMeteringOf(req);
+      return next.handle();
+    }
+    http.applyMeterSpec(req, spec);
+    if (typeof spec.quantity !== "function") return next.handle();
+    return next.handle().pipe(
+      tap((value) => {
+        req[REQ_RESULT] = value;
+      }),
+    );
+  }
+
+  private specOf(context: ExecutionContext): MeterSpec | undefined {
     const cls = context.getClass();
     const handler = context.getHandler();
     let byHandler = this.cache.get(cls);
     if (!byHandler) this.cache.set(cls, (byHandler = new Map()));
     if (byHandler.has(handler)) return byHandler.get(handler);
+    // Method metadata wins over controller metadata.
     const spec = this.reflector.getAllAndOverride<MeterSpec | undefined>(METER_METADATA, [handler, cls]);
     byHandler.set(handler, spec);
     return spec;
@@ -51,54 +65,10 @@ export class MeterSpecs {
 }
 
 /**
- * Runs only on routes decorated with `@Meter(dimension, number)` or `@SkipMetering()`: it tells the
- * after-response hook which spec applies. Undecorated routes pay nothing for it.
- */
-@Injectable()
-export class MeterGuard implements CanActivate {
-  private readonly specs: MeterSpecs;
-
-  constructor(reflector: Reflector) {
-    this.specs = new MeterSpecs(reflector);
-  }
-
-  canActivate(context: ExecutionContext): boolean {
-    const spec = this.specs.of(context);
-    if (spec) applySpec(context.switchToHttp().getRequest(), spec);
-    return true;
-  }
-}
-
-/** Runs only on routes whose quantity is a function: keeps the handler's result for it. */
-@Injectable()
-export class MeterResultInterceptor implements NestInterceptor {
-  private readonly specs: MeterSpecs;
-
-  constructor(reflector: Reflector) {
-    this.specs = new MeterSpecs(reflector);
-  }
-
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const req = context.switchToHttp().getRequest();
-    const spec = this.specs.of(context);
-    if (spec) applySpec(req, spec);
-    return next.handle().pipe(
-      tap((value) => {
-        req[REQ_RESULT] = value;
-      }),
-    );
-  }
-}
-
-function invalidArgument(message: string): never {
-  throw new MarketplaceError("INVALID_CONFIG", message);
-}
-
-/**
  * Meters the route (or every route of the controller) under `dimension`, instead of one unit of the
  * default dimension. The quantity is a non-negative integer, or a function of the request, the response
- * and the handler's return value (`result`); it is read after the response is sent, and only responses
- * that `shouldMeter` accepts (by default: status below 400) are billed.
+ * and the handler's return value; it is read after the response is sent, and only responses that
+ * `shouldMeter` accepts (by default: status below 400) are billed.
  *
  * @default quantity 1
  * @example
@@ -106,23 +76,18 @@ function invalidArgument(message: string): never {
  * @Post("uploads")
  * upload(@Body() body: UploadDto) { … }
  */
-export function Meter<Req = any, Res = any>(
+export function Meter<Req = unknown, Res = unknown>(
   dimension: string,
   quantity: MeterQuantity<Req, Res> = 1,
 ): ClassDecorator & MethodDecorator {
-  if (typeof dimension !== "string")
-    invalidArgument("@Meter(dimension, quantity?): dimension must be a string");
-  const spec: MeterSpec = Object.freeze(
+  const spec = Object.freeze(
     http.parseMeterSpec<unknown[]>(dimension, quantity as http.QuantitySpec<unknown[]>),
   );
-  return applyDecorators(
-    SetMetadata(METER_METADATA, spec),
-    typeof quantity === "function" ? UseInterceptors(MeterResultInterceptor) : UseGuards(MeterGuard),
-  );
+  return applyDecorators(SetMetadata(METER_METADATA, spec), UseInterceptors(MeterInterceptor));
 }
 
 /**
- * Nothing is recorded for this route (or controller), e.g. health checks and webhooks.
+ * Nothing is recorded for this route (or controller), e.g. health checks.
  *
  * @example
  * @SkipMetering()
@@ -130,7 +95,7 @@ export function Meter<Req = any, Res = any>(
  * health() { return "ok" }
  */
 export function SkipMetering(): ClassDecorator & MethodDecorator {
-  return applyDecorators(SetMetadata(METER_METADATA, SKIP), UseGuards(MeterGuard));
+  return applyDecorators(SetMetadata(METER_METADATA, SKIP), UseInterceptors(MeterInterceptor));
 }
 
 /** Options of `@RequireSubscription()`. */
@@ -140,9 +105,10 @@ export interface RequireSubscriptionOptions {
 }
 
 /**
- * Refuses buyers without a current AWS Marketplace subscription: 403 (not registered, pending) or 402
- * (cancelled, no entitlement), with a problem JSON body; 503 when the check itself fails (unless
- * `failOpen`). Uses `getCustomer` to know who is asking. The decision is then available as `getAccess(req)`.
+ * Refuses buyers without a current AWS Marketplace subscription:
+ * 403 (not registered, pending) or 402 (cancelled, no entitlement), as problem JSON; 503 when the check
+ * itself fails (unless `failOpen`). Uses the module's `getCustomer`. The decision is then
+ * `getSubscription(req)`, or a handler parameter decorated with `@Subscription()`.
  *
  * @example
  * @RequireSubscription()
@@ -157,10 +123,26 @@ export function RequireSubscription(
     options === null ||
     (options.failOpen !== undefined && typeof options.failOpen !== "boolean")
   )
-    invalidArgument("@RequireSubscription(options?): options must be { failOpen?: boolean }");
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "@RequireSubscription(options?): options must be { failOpen?: boolean }",
+    );
   return applyDecorators(
     SetMetadata(SUBSCRIPTION_METADATA, Object.freeze({ ...options })),
     UseGuards(SubscriptionGuard),
     UseFilters(SubscriptionProblemFilter),
   );
 }
+
+/**
+ * The access decision of `@RequireSubscription()` as a handler parameter (`AccessAllowed`, or
+ * `undefined` when the route is not guarded or the guard failed open).
+ *
+ * @example
+ * @RequireSubscription()
+ * @Get("me")
+ * me(@Subscription() subscription: AccessAllowed) { return { tenantId: subscription.tenantId } }
+ */
+export const Subscription: () => ParameterDecorator = createParamDecorator(
+  (_data: unknown, context: ExecutionContext) => getSubscription(context.switchToHttp().getRequest<object>()),
+);

@@ -1,23 +1,22 @@
 /**
- * `@marketmeter/nestjs`: AWS Marketplace usage metering for NestJS. Re-exports the whole core API, so
- * one package is enough.
+ * `@marketmeter/nestjs`: AWS Marketplace usage metering for NestJS. Re-exports the core's API, so one
+ * package is enough.
  */
 export * from "@marketmeter/core";
 export { MarketplaceModule } from "./marketplace.module.js";
-export type { MarketplaceModuleAsyncOptions, MarketplaceModuleDefinition } from "./marketplace.module.js";
+export type { MarketplaceModuleAsyncOptions } from "./marketplace.module.js";
 export { MarketplaceService } from "./marketplace.service.js";
+export { Meter, SkipMetering, RequireSubscription, Subscription, MeterInterceptor } from "./decorators.js";
+export type { RequireSubscriptionOptions } from "./decorators.js";
 export {
-  Meter,
-  SkipMetering,
-  RequireSubscription,
-  MeterGuard,
-  MeterResultInterceptor,
-} from "./decorators.js";
-export { SubscriptionGuard, getAccess } from "./subscription.guard.js";
-export { SubscriptionRequiredException, SubscriptionProblemFilter, PROBLEM_CONTENT_TYPE } from "./problem.js";
-export { MARKETPLACE, MARKETPLACE_OPTIONS } from "./constants.js";
+  SubscriptionGuard,
+  getSubscription,
+  SubscriptionRequiredException,
+  SubscriptionProblemFilter,
+  PROBLEM_CONTENT_TYPE,
+} from "./subscription.guard.js";
 export type {
-  MarketplaceInstance,
+  MarketplaceModuleDefinition,
   MarketplaceModuleOptions,
   MarketplaceRoutes,
   MeterQuantity,

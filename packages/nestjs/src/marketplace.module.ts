@@ -1,55 +1,73 @@
 /** `MarketplaceModule`: configuration, the after-response metering hook, routes and shutdown. */
 import {
+  ConfigurableModuleBuilder,
+  type ConfigurableModuleAsyncOptions,
   type DynamicModule,
   Inject,
   type MiddlewareConsumer,
   Module,
-  type ModuleMetadata,
   type NestModule,
   type OnApplicationShutdown,
-  type Provider,
   RequestMethod,
 } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
-import { MARKETPLACE, MARKETPLACE_OPTIONS } from "./constants.js";
 import { MarketplaceService } from "./marketplace.service.js";
 import { Metering } from "./metering.js";
 import {
+  MARKETPLACE_OPTIONS,
+  type MarketplaceModuleDefinition,
   type MarketplaceModuleOptions,
-  type MarketplaceRoutes,
-  type ResolvedModuleOptions,
-  resolveModuleOptions,
+  RESOLVED,
+  type Resolved,
+  invalid,
+  resolveOptions,
   validateRoutes,
 } from "./options.js";
 import { createRoutesController } from "./routes.controller.js";
 
-/** What is fixed when the module is defined (not per factory call). */
-export interface MarketplaceModuleDefinition {
-  /** Mount the registration and lifecycle routes at these paths. @default none mounted */
-  routes?: MarketplaceRoutes;
-  /** Register the module globally, so `MarketplaceService` is injectable in every module. @default false */
-  isGlobal?: boolean;
-}
+const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<MarketplaceModuleOptions>({
+  optionsInjectionToken: MARKETPLACE_OPTIONS,
+})
+  .setClassMethodName("forRoot")
+  .setExtras<MarketplaceModuleDefinition>({ isGlobal: false, routes: {} }, (definition, extras) => {
+    const routes = validateRoutes(extras.routes);
+    return {
+      ...definition,
+      global: extras.isGlobal === true,
+      controllers: Object.values(routes).some((p) => p !== undefined) ? [createRoutesController(routes)] : [],
+      providers: [
+        ...(definition.providers ?? []),
+        {
+          provide: RESOLVED,
+          useFactory: (options: unknown) => resolveOptions(options, routes),
+          inject: [MARKETPLACE_OPTIONS],
+        },
+        { provide: MarketplaceService, useFactory: (o: Resolved) => o.marketplace, inject: [RESOLVED] },
+        { provide: Metering, useFactory: (o: Resolved) => new Metering(o), inject: [RESOLVED] },
+      ],
+      exports: [RESOLVED, MarketplaceService],
+    };
+  })
+  .build();
 
 /**
- * Options of `forRootAsync`: a factory (with its `inject` and `imports`) that returns the options.
+ * Options of `forRootAsync`: a factory (with its `inject` and `imports`), `useClass` or `useExisting`
+ * that gives the options, next to what is fixed when the module is defined.
  *
  * @example
  * MarketplaceModule.forRootAsync({
  *   imports: [ConfigModule],
  *   inject: [ConfigService],
- *   useFactory: (config: ConfigService) => ({ marketplace: { … }, getCustomer: (req) => req.user?.identity }),
+ *   useFactory: (config: ConfigService) => ({ marketplace: { … }, getCustomer: (req: Request) => … }),
  *   routes: { registration: "/marketplace/register" },
  *   isGlobal: true,
  * })
  */
-export interface MarketplaceModuleAsyncOptions
-  extends MarketplaceModuleDefinition,
-    Pick<ModuleMetadata, "imports"> {
-  useFactory: (...args: any[]) => MarketplaceModuleOptions | Promise<MarketplaceModuleOptions>;
-  /** Providers passed to `useFactory`. @default [] */
-  inject?: any[];
-}
+export type MarketplaceModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  MarketplaceModuleOptions,
+  "create"
+> &
+  MarketplaceModuleDefinition;
 
 /**
  * Meters every response (one unit of the default dimension when the status is below 400), honours
@@ -61,72 +79,41 @@ export interface MarketplaceModuleAsyncOptions
  *   imports: [
  *     MarketplaceModule.forRoot({
  *       marketplace: { products: [{ productCode: "pca1234567890abcdefghijkl" }], dimensions: ["api_calls"] },
- *       getCustomer: (req) => req.user && { tenantId: req.user.tenantId },
+ *       getCustomer: (req: Request & { user?: User }) => req.user && { tenantId: req.user.tenantId },
  *     }),
  *   ],
  * })
  * export class AppModule {}
  */
 @Module({})
-export class MarketplaceModule implements NestModule, OnApplicationShutdown {
+export class MarketplaceModule extends ConfigurableModuleClass implements NestModule, OnApplicationShutdown {
   constructor(
-    @Inject(MARKETPLACE_OPTIONS) private readonly options: ResolvedModuleOptions,
+    @Inject(RESOLVED) private readonly options: Resolved,
     private readonly metering: Metering,
     private readonly host: HttpAdapterHost,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Configures the module with options known now. */
-  static forRoot(options: MarketplaceModuleOptions & MarketplaceModuleDefinition): DynamicModule {
-    if (typeof options !== "object" || options === null) resolveModuleOptions(options);
-    const { routes, isGlobal, ...rest } = options;
-    const valid = validateRoutes(routes);
-    return MarketplaceModule.define(valid, isGlobal, [], {
-      provide: MARKETPLACE_OPTIONS,
-      useFactory: () => resolveModuleOptions(rest, valid),
-    });
-  }
-
-  /** Configures the module with options from a factory (for example from `ConfigService`). */
-  static forRootAsync(options: MarketplaceModuleAsyncOptions): DynamicModule {
-    if (typeof options !== "object" || options === null || typeof options.useFactory !== "function")
-      resolveModuleOptions(undefined);
-    const valid = validateRoutes(options.routes);
-    return MarketplaceModule.define(valid, options.isGlobal, options.imports ?? [], {
-      provide: MARKETPLACE_OPTIONS,
-      useFactory: async (...args: unknown[]) =>
-        resolveModuleOptions(await options.useFactory(...args), valid),
-      inject: options.inject ?? [],
-    });
-  }
-
-  private static define(
-    routes: MarketplaceRoutes,
-    isGlobal: boolean | undefined,
-    imports: NonNullable<ModuleMetadata["imports"]>,
-    optionsProvider: Provider,
+  static forRoot<Req = unknown, Res = unknown>(
+    options: MarketplaceModuleOptions<Req, Res> & MarketplaceModuleDefinition,
   ): DynamicModule {
-    const mounted = Object.values(routes).some((p) => p !== undefined);
-    return {
-      module: MarketplaceModule,
-      global: isGlobal === true,
-      imports,
-      controllers: mounted ? [createRoutesController(routes)] : [],
-      providers: [
-        optionsProvider,
-        {
-          provide: MARKETPLACE,
-          useFactory: (o: ResolvedModuleOptions) => o.marketplace,
-          inject: [MARKETPLACE_OPTIONS],
-        },
-        {
-          provide: Metering,
-          useFactory: (o: ResolvedModuleOptions) => new Metering(o),
-          inject: [MARKETPLACE_OPTIONS],
-        },
-        MarketplaceService,
-      ],
-      exports: [MARKETPLACE_OPTIONS, MARKETPLACE, MarketplaceService],
-    };
+    if (typeof options !== "object" || options === null) invalid("needs an options object");
+    // biome-ignore lint/complexity/noThisInStatic: super keeps `this` = MarketplaceModule, the module the definition names
+    return super.forRoot(options as MarketplaceModuleOptions);
+  }
+
+  /** Configures the module with options from a factory, a class or an existing provider (e.g. `ConfigService`). */
+  static forRootAsync(options: MarketplaceModuleAsyncOptions): DynamicModule {
+    if (
+      typeof options !== "object" ||
+      options === null ||
+      !(options.useFactory ?? options.useClass ?? options.useExisting)
+    )
+      invalid("forRootAsync needs { useFactory, inject? }, { useClass } or { useExisting }");
+    // biome-ignore lint/complexity/noThisInStatic: as in forRoot
+    return super.forRootAsync(options);
   }
 
   /**
@@ -138,13 +125,15 @@ export class MarketplaceModule implements NestModule, OnApplicationShutdown {
     const metering = this.metering;
     const adapter = this.host.httpAdapter;
     if (adapter?.getType() === "fastify") {
-      adapter.getInstance().addHook("onResponse", (request: unknown, reply: unknown, done: () => void) => {
-        metering.finished(request, reply);
-        done();
-      });
+      adapter
+        .getInstance()
+        .addHook("onResponse", (request: object, reply: { statusCode: number }, done: () => void) => {
+          metering.finished(request, reply);
+          done();
+        });
       return;
     }
-    function onFinish(this: { req: unknown }) {
+    function onFinish(this: { req: object; statusCode: number }) {
       metering.finished(this.req, this);
     }
     consumer

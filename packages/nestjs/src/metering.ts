@@ -1,23 +1,13 @@
-/**
- * After-response metering: the core's shared metering engine, fed with the spec the route's decorators
- * chose (if any) and the handler's result (only kept on routes that need it).
- */
+/** After-response metering: the core's metering engine, fed with the spec the route's decorators chose. */
 import { http } from "@marketmeter/core";
-import { REQ_RESULT } from "./constants.js";
-import type { ResolvedModuleOptions } from "./options.js";
+import type { Args, Resolved } from "./options.js";
 
-type Args = [req: any, res: any, result: unknown];
+/** The handler's return value, kept only on routes whose quantity function needs it. */
+export const REQ_RESULT = Symbol.for("marketmeter.nestjs.result");
 
 // Undecorated requests share one read-only state, so the hot path allocates nothing per request.
 const METER_ALL = http.DEFAULT_METER_STATE as http.MeterState<Args>;
-const METER_NONE: http.MeterState<Args> = Object.freeze({
-  owner: true,
-  skip: true,
-  dimension: undefined,
-  quantity: undefined,
-  marketplace: undefined,
-  subscription: undefined,
-});
+const METER_NONE: http.MeterState<Args> = Object.freeze({ ...METER_ALL, skip: true });
 
 export class Metering {
   private readonly meter: http.Meter<Args>;
@@ -25,31 +15,22 @@ export class Metering {
   /** Undecorated routes are metered by default and nothing needs the handler's result. */
   private readonly plain: boolean;
 
-  constructor(o: ResolvedModuleOptions) {
-    this.meter = http.createMeter<Args>(o.marketplace, {
-      getCustomer: o.getCustomer,
-      dimension: o.dimension,
-      ...(o.shouldMeter ? { shouldMeter: o.shouldMeter } : {}),
-      ...(o.onError ? { onError: (error: unknown, req: unknown) => o.onError?.(error, req) } : {}),
-      logger: o.logger,
-    });
+  constructor(o: Resolved) {
+    this.meter = o.meter;
     this.fallback = o.meterAll ? METER_ALL : METER_NONE;
     this.plain = o.meterAll && !o.shouldMeter;
   }
 
-  /**
-   * Called once per finished response with the objects handlers see: the Express request/response,
-   * or the Fastify request/reply. Never throws.
-   */
-  finished(req: any, res: any): void {
+  /** Once per finished response, with what handlers see (Express request/response, Fastify request/reply). Never throws. */
+  finished(req: object, res: { statusCode: number }): void {
     const found = http.findMeterState<Args>(req);
     // An undecorated route with nothing reading the handler's result: the engine's allocation-free path.
     if (found === undefined && this.plain) {
       void this.meter.finishDefault(res.statusCode, req, res);
       return;
     }
-    const state: http.MeterState<Args> = found ?? this.fallback;
+    const state = found ?? this.fallback;
     if (state.skip) return;
-    void this.meter.finish(state, res.statusCode, [req, res, req[REQ_RESULT]]);
+    void this.meter.finish(state, res.statusCode, [req, res, (req as Record<symbol, unknown>)[REQ_RESULT]]);
   }
 }

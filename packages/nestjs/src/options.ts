@@ -1,4 +1,4 @@
-/** Options of `MarketplaceModule`, their defaults and their validation. */
+/** Options of `MarketplaceModule`, the tokens they live under, and their resolution. */
 import {
   type CustomerRef,
   type Logger,
@@ -10,11 +10,19 @@ import {
 } from "@marketmeter/core";
 import { Logger as NestLogger } from "@nestjs/common";
 
-/** A marketplace instance, as `createMarketplace` returns it. */
-export type MarketplaceInstance = Marketplace;
+/** Injection token of the options as the app gave them (`forRoot`'s argument or `forRootAsync`'s factory result). */
+export const MARKETPLACE_OPTIONS = Symbol.for("marketmeter.nestjs.options");
+/** Injection token of the resolved options (the marketplace instance, the metering engine, the routes' options). */
+export const RESOLVED = Symbol.for("marketmeter.nestjs.resolved");
+/** Handler/controller metadata written by `@Meter` and `@SkipMetering`. */
+export const METER_METADATA = "marketmeter:meter";
+/** Handler/controller metadata written by `@RequireSubscription`. */
+export const SUBSCRIPTION_METADATA = "marketmeter:subscription";
 
 /** How much one request uses: a constant, or computed from the request, the response and the handler's result. */
-export type MeterQuantity<Req = any, Res = any> = http.QuantitySpec<[req: Req, res: Res, result: unknown]>;
+export type MeterQuantity<Req = unknown, Res = unknown> = http.QuantitySpec<
+  [req: Req, res: Res, result: unknown]
+>;
 
 /** Paths of the routes the module mounts. A route left out is not mounted. */
 export interface MarketplaceRoutes {
@@ -26,176 +34,162 @@ export interface MarketplaceRoutes {
   sns?: string;
 }
 
+/** What is fixed when the module is defined, next to `forRoot`'s options or `forRootAsync`'s `useFactory`. */
+export interface MarketplaceModuleDefinition {
+  /** Mount the registration and lifecycle routes at these paths. @default none mounted */
+  routes?: MarketplaceRoutes;
+  /** Register the module globally, so `MarketplaceService` is injectable in every module. @default false */
+  isGlobal?: boolean;
+}
+
 /**
- * Options of `MarketplaceModule.forRoot` and of the factory of `forRootAsync`.
+ * Options of `MarketplaceModule.forRoot` and of the factory of `forRootAsync`. `Req`/`Res` are the
+ * platform's request and response (Express or Fastify), inferred from `getCustomer`; the callbacks are
+ * methods so a factory's options may name the platform's request type.
  *
  * @example
  * MarketplaceModule.forRoot({
  *   marketplace: { products: [{ productCode: "pca1234567890abcdefghijkl" }], dimensions: ["api_calls"] },
- *   getCustomer: (req) => (req.user ? { tenantId: req.user.tenantId } : undefined),
+ *   getCustomer: (req: Request & { user?: User }) => req.user && { tenantId: req.user.tenantId },
  *   registration: { signUpUrl: "https://app.example.com/signup" },
  *   routes: { registration: "/marketplace/register", eventBridge: "/marketplace/events" },
  * })
  */
-export interface MarketplaceModuleOptions<Req = any, Res = any> {
-  /** A marketplace instance from `createMarketplace`, or the options to create one. */
-  marketplace: MarketplaceInstance | MarketplaceOptions;
+export interface MarketplaceModuleOptions<Req = unknown, Res = unknown> {
+  /** A marketplace instance from `createMarketplace`, or the options to create one (their `logger` defaults to Nest's). */
+  marketplace: Marketplace | MarketplaceOptions;
   /**
-   * Who the request is for: an identity (`{ customerAWSAccountId, licenseArn }` or `{ customerIdentifier }`),
-   * `{ tenantId }` or a tenant id string (looked up in the customer directory), or `undefined` for requests
-   * nobody pays for. May return a promise. Metering calls it after the response (so it sees what guards
-   * put on the request); `SubscriptionGuard` calls it before the handler.
+   * Who the request is for (required unless the instance given declares one): an identity, `{ tenantId }` or a tenant id string (looked up in the customer
+   * directory), or `undefined` for requests nobody pays for. May return a promise. Metering calls it after
+   * the response (so it sees what guards put on the request); `SubscriptionGuard` calls it before the handler.
    */
-  getCustomer: (req: Req) => CustomerRef | PromiseLike<CustomerRef>;
+  getCustomer?(req: Req): http.Awaitable<CustomerRef>;
   /** Dimension metered by routes without `@Meter`. @default the first of `marketplace.dimensions` (required with an instance) */
   dimension?: string;
   /** Meter every route (one unit per response that `shouldMeter` accepts); false meters only `@Meter` routes. @default true */
   meterAll?: boolean;
   /** Whether a finished response is billed. @default status code below 400 */
-  shouldMeter?: (req: Req, res: Res, result: unknown) => boolean;
-  /**
-   * Let requests through `SubscriptionGuard` when the check itself fails (directory still loading,
-   * `getCustomer` threw). Buyers known to be cancelled or unregistered are always refused.
-   * @default false
-   */
+  shouldMeter?(req: Req, res: Res, result: unknown): boolean;
+  /** Let requests through `SubscriptionGuard` when the check itself fails; known cancelled or unregistered buyers are always refused. @default false */
   failOpen?: boolean;
   /** The fulfillment URL's behaviour. `signUpUrl` is required when `routes.registration` is mounted. */
-  registration?: Omit<http.RegistrationHandlerOptions, "logger">;
-  /** The lifecycle webhooks' behaviour. @default { maxBodyBytes: 262144 } */
-  webhooks?: Omit<http.WebhookHandlerOptions, "logger">;
+  registration?: http.RouteOptions<"registration">;
+  /** The lifecycle webhooks' behaviour (body limits are the marketplace's `buyers.*.maxBodyBytes`). */
+  webhooks?: http.RouteOptions<"sns">;
   /** Flush and close the marketplace when the application shuts down (`app.close()`, `enableShutdownHooks`). @default true */
   closeOnShutdown?: boolean;
   /** Called when metering a request or checking its access failed; it never reaches the response. */
-  onError?: (error: unknown, req: Req) => void;
-  /** A pino-compatible logger. @default Nest's `Logger` with the context "Marketplace" */
-  logger?: Logger;
+  onError?(error: unknown, req: Req): void;
 }
 
-export interface ResolvedModuleOptions {
-  marketplace: MarketplaceInstance;
-  getCustomer: (req: any) => CustomerRef | PromiseLike<CustomerRef>;
-  dimension: string;
+/** The request and response as the module's parts see them: only the handlers' own code knows the platform. */
+export type Args = [req: object, res: { statusCode: number }, result: unknown];
+
+export interface Resolved {
+  marketplace: Marketplace;
+  meter: http.Meter<Args>;
   meterAll: boolean;
-  shouldMeter: ((req: any, res: any, result: unknown) => boolean) | undefined;
-  failOpen: boolean;
-  registration: http.ResolvedRegistrationOptions | undefined;
-  webhooks: http.ResolvedWebhookOptions | undefined;
+  shouldMeter: boolean;
+  guard(failOpen: boolean | undefined): http.Guard<[object]>;
+  /** The mounted routes, built by the core's route helper. */
+  routes: Partial<Record<http.RouteKind, http.Route>>;
   closeOnShutdown: boolean;
-  onError: ((error: unknown, req: any) => void) | undefined;
-  logger: Logger;
 }
 
-const KNOWN = new Set([
-  "marketplace",
-  "getCustomer",
-  "dimension",
-  "meterAll",
-  "shouldMeter",
-  "failOpen",
-  "registration",
-  "webhooks",
-  "closeOnShutdown",
-  "onError",
-  "logger",
-]);
+const KNOWN = new Set(
+  "marketplace getCustomer dimension meterAll shouldMeter failOpen registration webhooks closeOnShutdown onError".split(
+    " ",
+  ),
+);
 
-function invalid(message: string): never {
+export function invalid(message: string): never {
   throw new MarketplaceError("INVALID_CONFIG", `MarketplaceModule: ${message}`);
 }
 
 /** Nest's logger behind the pino-style interface the core logs through. */
-export function nestLogger(context = "Marketplace"): Logger {
-  const l = new NestLogger(context);
+function nestLogger(): Logger {
+  const l = new NestLogger("Marketplace");
   const line = (obj: unknown, msg?: string) => (msg ? `${msg} ${JSON.stringify(obj)}` : JSON.stringify(obj));
   return {
-    debug: (obj, msg) => l.debug(line(obj, msg)),
-    info: (obj, msg) => l.log(line(obj, msg)),
-    warn: (obj, msg) => l.warn(line(obj, msg)),
-    error: (obj, msg) => l.error(line(obj, msg)),
-  } as Logger;
+    debug: (obj: unknown, msg?: string) => l.debug(line(obj, msg)),
+    info: (obj: unknown, msg?: string) => l.log(line(obj, msg)),
+    warn: (obj: unknown, msg?: string) => l.warn(line(obj, msg)),
+    error: (obj: unknown, msg?: string) => l.error(line(obj, msg)),
+  };
 }
 
-/** Validates the options and creates the marketplace when options were given. Throws `INVALID_CONFIG`. */
-export function resolveModuleOptions(input: unknown, routes: MarketplaceRoutes = {}): ResolvedModuleOptions {
+/** The instance given, or one created from options with Nest's logger unless the options name one. */
+function marketplaceOf(m: unknown, getCustomer: unknown): Marketplace {
+  if (typeof m !== "object" || m === null)
+    invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
+  if (typeof (m as { record?: unknown }).record === "function") return m as Marketplace;
+  const options = m as MarketplaceOptions;
+  const logger = options.logger ?? nestLogger();
+  // Declared once on the instance: every handler takes the marketplace's logger, customer resolver and body limits.
+  return http.declareHttpSettings(createMarketplace({ ...options, logger }), {
+    getCustomer: getCustomer as http.HttpSettings["getCustomer"],
+    logger,
+    buyers: options.buyers,
+  });
+}
+
+/**
+ * Creates the marketplace (when given options) and the engines the module's parts share. What the core
+ * validates (getCustomer, dimension, shouldMeter, onError, failOpen, registration, webhooks) it validates.
+ */
+export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resolved {
   if (typeof input !== "object" || input === null) invalid("needs an options object");
-  const o = input as Record<string, unknown>;
-  for (const k of Object.keys(o))
+  for (const k of Object.keys(input))
     if (!KNOWN.has(k))
       invalid(
         k === "routes" || k === "isGlobal"
           ? `"${k}" goes next to useFactory in forRootAsync: routes and globality are fixed when the module is defined`
           : `unknown option "${k}"`,
       );
-  if (typeof o.getCustomer !== "function")
-    invalid("getCustomer must be a function (req) => identity | { tenantId } | undefined");
-  for (const k of ["shouldMeter", "onError"])
-    if (o[k] !== undefined && typeof o[k] !== "function") invalid(`${k} must be a function`);
-  for (const k of ["meterAll", "failOpen", "closeOnShutdown"])
+  const o = input as MarketplaceModuleOptions<object, { statusCode: number }>;
+  for (const k of ["meterAll", "closeOnShutdown"] as const)
     if (o[k] !== undefined && typeof o[k] !== "boolean") invalid(`${k} must be a boolean`);
-  const logger = (o.logger as Logger | undefined) ?? nestLogger();
-  if (
-    typeof logger !== "object" ||
-    logger === null ||
-    !["debug", "info", "warn", "error"].every((m) => typeof (logger as never)[m] === "function")
-  )
-    invalid("logger must have debug, info, warn and error methods (pino-compatible)");
-
-  const m = o.marketplace;
-  if (typeof m !== "object" || m === null)
-    invalid("marketplace must be a marketplace instance (createMarketplace) or its options");
-  if (o.dimension !== undefined && (typeof o.dimension !== "string" || o.dimension === ""))
-    invalid("dimension must be a non-empty string");
-  let dimension = o.dimension as string | undefined;
-  let marketplace: MarketplaceInstance;
-  if (typeof (m as { record?: unknown }).record === "function") {
-    marketplace = m as MarketplaceInstance;
-    if (dimension === undefined)
-      invalid("dimension is required when an existing marketplace instance is passed");
-  } else {
-    const dims = (m as MarketplaceOptions).dimensions;
-    dimension ??= Array.isArray(dims) && typeof dims[0] === "string" ? dims[0] : undefined;
-    marketplace = createMarketplace(m as MarketplaceOptions) as MarketplaceInstance;
-  }
-  if (routes.registration === undefined && o.registration !== undefined)
+  const marketplace = marketplaceOf(o.marketplace, o.getCustomer);
+  const fromOptions = marketplace !== o.marketplace;
+  const dimension =
+    o.dimension ?? (fromOptions ? (o.marketplace as MarketplaceOptions).dimensions?.[0] : undefined);
+  const { getCustomer, onError, registration, webhooks } = o;
+  const meter = http.createMeter<Args>(marketplace, {
+    getCustomer,
+    dimension: dimension as string,
+    ...(o.shouldMeter ? { shouldMeter: o.shouldMeter } : {}),
+    ...(onError ? { onError: (error: unknown, req: object) => onError(error, req) } : {}),
+  });
+  // Both guards are built now, so a bad failOpen fails at startup; routes choose with @RequireSubscription.
+  const makeGuard = (failOpen: boolean | undefined) =>
+    http.createGuard<[object]>(marketplace, {
+      getCustomer,
+      ...(failOpen !== undefined ? { failOpen } : {}),
+      ...(onError ? { onError } : {}),
+    });
+  const byDefault = makeGuard(o.failOpen);
+  const other = makeGuard(o.failOpen !== true);
+  if (routes.registration === undefined && registration !== undefined)
     invalid("registration options are set but routes.registration is not mounted");
-  if (routes.registration !== undefined && o.registration === undefined)
+  if (routes.registration !== undefined && registration === undefined)
     invalid(
       'routes.registration needs registration: { signUpUrl: "/signup" } (where the buyer is sent next)',
     );
-  const webhooksMounted = routes.eventBridge !== undefined || routes.sns !== undefined;
-  const registration =
-    routes.registration !== undefined
-      ? resolveRegistration(marketplace, o.registration as http.RegistrationHandlerOptions, logger)
-      : undefined;
-  let webhooks: http.ResolvedWebhookOptions | undefined;
-  for (const kind of ["eventBridge", "sns"] as const)
-    if (routes[kind] !== undefined)
-      webhooks = http.resolveWebhookOptions(marketplace, kind, { ...(o.webhooks as object), logger });
-  if (!webhooksMounted && o.webhooks !== undefined)
+  if (routes.eventBridge === undefined && routes.sns === undefined && webhooks !== undefined)
     invalid("webhooks options are set but no webhook route is mounted");
-
+  const mounted: Resolved["routes"] = {};
+  if (registration) mounted.registration = http.createRoute("registration", marketplace, registration);
+  for (const kind of ["eventBridge", "sns"] as const)
+    if (routes[kind] !== undefined) mounted[kind] = http.createRoute(kind, marketplace, webhooks);
   return {
     marketplace,
-    getCustomer: o.getCustomer as ResolvedModuleOptions["getCustomer"],
-    dimension: dimension as string,
+    meter,
     meterAll: o.meterAll !== false,
-    shouldMeter: o.shouldMeter as ResolvedModuleOptions["shouldMeter"],
-    failOpen: o.failOpen === true,
-    registration,
-    webhooks,
+    shouldMeter: o.shouldMeter !== undefined,
+    guard: (failOpen) => (failOpen === undefined || failOpen === (o.failOpen === true) ? byDefault : other),
+    routes: mounted,
     closeOnShutdown: o.closeOnShutdown !== false,
-    onError: o.onError as ResolvedModuleOptions["onError"],
-    logger,
   };
-}
-
-function resolveRegistration(
-  marketplace: MarketplaceInstance,
-  options: http.RegistrationHandlerOptions,
-  logger: Logger,
-) {
-  if (typeof options !== "object" || options === null) invalid("registration must be { signUpUrl, … }");
-  return http.resolveRegistrationOptions(marketplace, { ...options, logger });
 }
 
 /** Validates `routes`: absolute paths, none mounted twice. */

@@ -1,70 +1,105 @@
 /**
- * The fulfillment URL and the lifecycle webhooks as a Nest controller. The class is built per module
- * definition, so its paths come from `routes` rather than from fixed decorators.
+ * The fulfillment URL and the lifecycle webhooks as a Nest controller over the core's route helper. The
+ * class is built per module definition, so its paths come from `routes` rather than from fixed decorators.
  */
-import { http } from "@marketmeter/core";
+import type { IncomingMessage } from "node:http";
+import { MarketplaceError, http } from "@marketmeter/core";
 import { Controller, Get, Inject, Post, Req, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
-import { MARKETPLACE_OPTIONS } from "./constants.js";
 import { SkipMetering } from "./decorators.js";
-import { toIncoming, write } from "./http.js";
-import type { MarketplaceRoutes, ResolvedModuleOptions } from "./options.js";
+import { type MarketplaceRoutes, RESOLVED, type Resolved } from "./options.js";
+
+/** What a handler sees: Express's request (a Node request) or Fastify's (the Node request on `.raw`). */
+interface PlatformRequest {
+  raw?: IncomingMessage;
+  rawBody?: unknown;
+  body?: unknown;
+  originalUrl?: string;
+}
+
+/** A body a parser already turned into an object, back into text of its media type, so the core checks it as bytes. */
+function reencode(parsed: unknown, contentType: string | undefined): http.ParsedBody {
+  if (parsed === undefined || parsed === null) return undefined;
+  if (typeof parsed === "string" || parsed instanceof Uint8Array) return parsed;
+  if (typeof parsed !== "object") return undefined;
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
+  if (type === "application/x-www-form-urlencoded") {
+    const form = new URLSearchParams();
+    for (const [k, v] of Object.entries(parsed))
+      for (const x of Array.isArray(v) ? v : [v]) form.append(k, String(x));
+    return form.toString();
+  }
+  if (type === "application/json" || type?.endsWith("+json")) return JSON.stringify(parsed);
+  return parsed as Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Raw bytes are preferred (SNS signatures and the registration form are checked on exact bytes): Nest's
+ * `rawBody` when enabled, else the stream when no body parser consumed it, else the parser's result.
+ */
+async function read(req: PlatformRequest, raw: IncomingMessage, maxBytes: number): Promise<http.ParsedBody> {
+  if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
+  if (raw === req && !raw.readableEnded) return http.readNodeBody(raw, maxBytes);
+  // A body parser that ran first used its own, larger limit; the declared length still tells the truth.
+  if (Number(raw.headers["content-length"]) > maxBytes)
+    throw new MarketplaceError("INVALID_REQUEST", `request body is larger than ${maxBytes} bytes`, {
+      details: { httpStatus: 413 },
+    });
+  return reencode(req.body, raw.headers["content-type"]);
+}
 
 export function createRoutesController(routes: MarketplaceRoutes): Type<unknown> {
   @SkipMetering()
   @Controller()
   class MarketplaceRoutesController {
     constructor(
-      @Inject(MARKETPLACE_OPTIONS) readonly o: ResolvedModuleOptions,
+      @Inject(RESOLVED) readonly o: Resolved,
       readonly host: HttpAdapterHost,
     ) {}
 
-    async register(@Req() req: any, @Res() res: any): Promise<void> {
-      const o = this.o.registration as http.ResolvedRegistrationOptions;
-      const target = this.o.marketplace;
-      let result: http.HttpResult;
-      try {
-        result = await http.handleRegistration(target, await toIncoming(req, o.maxBodyBytes), o);
-      } catch (err) {
-        // Only reading the body can throw here (too large, connection lost).
-        result = http.registrationError(err, (req.raw ?? req).headers?.accept, o);
-      }
-      write(this.host.httpAdapter, res, result);
+    serve(kind: http.RouteKind, req: PlatformRequest, res: unknown): Promise<void> {
+      // Fastify keeps the Node request on `.raw`; on Express the request is the Node request.
+      const raw = req.raw ?? (req as IncomingMessage & PlatformRequest);
+      const adapter = this.host.httpAdapter;
+      return (this.o.routes[kind] as http.Route).serve({
+        method: raw.method ?? "GET",
+        headers: raw.headers,
+        url: req.originalUrl ?? raw.url,
+        read: (maxBytes) => read(req, raw, maxBytes),
+        write: (result) => {
+          for (const [name, value] of Object.entries(result.headers)) adapter.setHeader(res, name, value);
+          adapter.reply(res, result.body, result.status);
+        },
+      });
+    }
+
+    register(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.serve("registration", req, res);
     }
 
     // GET reaches the core too, which refuses it (405, Allow: POST) unless registration.allowGet.
-    async registerByGet(@Req() req: any, @Res() res: any): Promise<void> {
-      await this.register(req, res);
+    registerByGet(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.serve("registration", req, res);
     }
 
-    async eventBridge(@Req() req: any, @Res() res: any): Promise<void> {
-      await this.webhook("eventBridge", req, res);
+    eventBridge(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.serve("eventBridge", req, res);
     }
 
-    async sns(@Req() req: any, @Res() res: any): Promise<void> {
-      await this.webhook("sns", req, res);
-    }
-
-    private async webhook(kind: http.WebhookKind, req: any, res: any): Promise<void> {
-      const o = this.o.webhooks as http.ResolvedWebhookOptions;
-      let result: http.HttpResult;
-      try {
-        result = await http.handleWebhook(this.o.marketplace, kind, await toIncoming(req, o.maxBodyBytes), o);
-      } catch (err) {
-        result = http.webhookError(err, kind, o);
-      }
-      write(this.host.httpAdapter, res, result);
+    sns(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.serve("sns", req, res);
     }
   }
 
-  const proto = MarketplaceRoutesController.prototype as unknown as Record<string, unknown>;
+  // One mapping per method: Nest keeps a single path and verb on each handler.
+  const proto = MarketplaceRoutesController.prototype;
   const mount = (
     path: string | undefined,
     method: "register" | "registerByGet" | "eventBridge" | "sns",
     verb = Post,
   ) => {
-    if (path === undefined) return;
-    verb(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
+    if (path !== undefined)
+      verb(path)(proto, method, Object.getOwnPropertyDescriptor(proto, method) as PropertyDescriptor);
   };
   mount(routes.registration, "register");
   mount(routes.registration, "registerByGet", Get);

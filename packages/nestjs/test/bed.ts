@@ -46,6 +46,7 @@ export function marketplaceOptions(
     clock: () => emu.clock.now().getTime(),
     autoStart: false,
     retry: { baseDelayMs: 10, maxDelayMs: 100 },
+    logger: silent,
     buyers: {
       eventBridge: { secret: SECRET },
       sns: { trustedCertificateOrigins: [emu.endpoint], autoConfirm: true },
@@ -58,10 +59,13 @@ export interface App extends Started {
   service: MarketplaceService;
 }
 
+/** The request as the test apps' `getCustomer` reads it (both platforms have these headers). */
+export type HeaderRequest = { headers: Record<string, string | undefined> };
+
 export async function startMeteredApp(
   platform: Platform,
   emu: Emulator,
-  options: Partial<MarketplaceModuleOptions> = {},
+  options: Partial<MarketplaceModuleOptions<HeaderRequest, { statusCode: number }>> = {},
   extra: {
     routes?: typeof ROUTES | Record<string, string>;
     imports?: ModuleMetadata["imports"];
@@ -74,7 +78,6 @@ export async function startMeteredApp(
       MarketplaceModule.forRoot({
         marketplace: marketplaceOptions(emu),
         getCustomer: customerFromHeaders,
-        logger: silent,
         ...options,
         ...(extra.routes ? { routes: extra.routes } : {}),
       }),

@@ -64,7 +64,7 @@ describe.each([
     if (sub.kind !== "license") throw new Error("expected a license");
     const licenseArn = sub.license.licenseArn;
     await waitFor(
-      () => a.service.marketplace.buyers.directory.findByLicense(licenseArn)?.status === "active",
+      () => a.service.buyers.directory.findByLicense(licenseArn)?.status === "active",
       "License Updated",
     );
 

@@ -6,12 +6,14 @@ import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
 import {
+  type AccessAllowed,
   MarketplaceModule,
   MarketplaceService,
   Meter,
   RequireSubscription,
   SkipMetering,
-  getAccess,
+  Subscription,
+  getSubscription,
 } from "../src/index.js";
 import type { Platform } from "./app.js";
 
@@ -74,14 +76,14 @@ function controllerFor(hooks: ConformanceHooks) {
 
     @RequireSubscription()
     @Get("paid")
-    paid(@Req() req: object) {
-      return { tenantId: getAccess(req)?.tenantId };
+    paid(@Subscription() subscription: AccessAllowed | undefined) {
+      return { tenantId: subscription?.tenantId };
     }
 
     @RequireSubscription({ failOpen: true })
     @Get("paid-open")
     paidOpen(@Req() req: object) {
-      return { tenantId: getAccess(req)?.tenantId };
+      return { tenantId: getSubscription(req)?.tenantId };
     }
   }
   return ConformanceController;
@@ -106,7 +108,6 @@ export async function startConformanceApp(
         },
         // The suite closes its marketplace itself.
         closeOnShutdown: false,
-        logger: { debug() {}, info() {}, warn() {}, error() {} },
       }),
     ],
     controllers: [controllerFor(hooks)],

@@ -26,7 +26,7 @@ afterAll(() => emu.close());
 
 it("keeps design:paramtypes on the injectables of the build", () => {
   expect(Reflect.getMetadata("design:paramtypes", dist.SubscriptionGuard)).toEqual([Reflector, ModuleRef]);
-  expect(Reflect.getMetadata("design:paramtypes", dist.MeterGuard)).toEqual([Reflector]);
+  expect(Reflect.getMetadata("design:paramtypes", dist.MeterInterceptor)).toEqual([Reflector]);
   expect(Reflect.getMetadata("design:paramtypes", dist.MarketplaceModule)).toHaveLength(3);
   expect(Reflect.getMetadata("design:paramtypes", dist.MarketplaceModule)[0]).toBe(Object);
 });
@@ -74,12 +74,11 @@ it("an app built from dist resolves the module, its service and the decorators' 
     [
       dist.MarketplaceModule.forRootAsync({
         useFactory: () => ({
-          marketplace: marketplaceOptions(emu),
+          marketplace: { ...marketplaceOptions(emu), logger: silent },
           getCustomer: (req: { headers: Record<string, string> }) =>
             req.headers["x-account"]
               ? { customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA }
               : undefined,
-          logger: silent,
         }),
       }),
     ],

@@ -2,20 +2,21 @@ import type { Emulator } from "@marketmeter/emulator";
 import { Controller, Get, Injectable, Module } from "@nestjs/common";
 import { APP_GUARD, HttpAdapterHost, ModuleRef, Reflector } from "@nestjs/core";
 import { Test } from "@nestjs/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as nest from "../src/index.js";
 import {
-  MARKETPLACE,
   Meter,
   MarketplaceModule,
+  type AccessAllowed,
   MarketplaceService,
   RequireSubscription,
+  Subscription,
   SubscriptionGuard,
   createMarketplace,
   isMarketplaceError,
 } from "../src/index.js";
-import { ApiController } from "./app.js";
-import { A, DEMO, HOUR, billed, hit, marketplaceOptions, silent, startEmu } from "./bed.js";
+import { ApiController, customerFromHeaders } from "./app.js";
+import { A, DEMO, HOUR, billed, hit, marketplaceOptions, startEmu } from "./bed.js";
 import { startApp } from "./app.js";
 
 let emu: Emulator;
@@ -45,7 +46,7 @@ async function compileError(module: ReturnType<typeof MarketplaceModule.forRoot>
 
 describe("configuration errors are coded and say what to fix", () => {
   it("forRoot/forRootAsync validate options when the module is built", async () => {
-    const base = { marketplace: marketplaceOptions(emu), getCustomer: () => undefined, logger: silent };
+    const base = { marketplace: marketplaceOptions(emu), getCustomer: () => undefined };
     expect(await compileError(MarketplaceModule.forRoot({ ...base, getCustomer: "x" as never }))).toBe(
       "INVALID_CONFIG",
     );
@@ -92,6 +93,7 @@ describe("configuration errors are coded and say what to fix", () => {
       /^INVALID_CONFIG/,
     );
     expect(codeOf(() => MarketplaceModule.forRootAsync({} as never))).toMatch(/^INVALID_CONFIG/);
+    expect(codeOf(() => MarketplaceModule.forRoot(null as never))).toMatch(/^INVALID_CONFIG/);
   });
 
   it("decorators validate their arguments at class definition", () => {
@@ -149,7 +151,6 @@ describe("module wiring", () => {
                 }
               : undefined,
           dimension: settings.dimension,
-          logger: silent,
         }),
         isGlobal: true,
       }),
@@ -157,8 +158,10 @@ describe("module wiring", () => {
     ]);
     try {
       const reporter = started.app.get(Reporter);
-      expect(reporter.marketplace).toBeInstanceOf(MarketplaceService);
-      expect(started.app.get(MARKETPLACE)).toBe(reporter.marketplace.marketplace);
+      // The service is the core's instance itself: every method, none lagging behind.
+      expect(reporter.marketplace).toBe(started.app.get(MarketplaceService));
+      expect(typeof reporter.marketplace.registration).toBe("function");
+      expect(typeof reporter.marketplace.grain).toBe("function");
       expect(await hit(started.base, "/hello", A, 2)).toEqual([200, 200]);
       emu.clock.advance(HOUR);
       await reporter.marketplace.flush();
@@ -182,7 +185,6 @@ describe("module wiring", () => {
               return undefined;
             },
             failOpen,
-            logger: silent,
           }),
           {
             module: class GuardModule {},
@@ -220,12 +222,11 @@ describe("module wiring", () => {
           dimension: "api_calls",
           closeOnShutdown: false,
           getCustomer: () => ({ customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L1, productCode: DEMO.P_CA }),
-          logger: silent,
         }),
       ],
       [ApiController],
     );
-    expect(started.app.get(MarketplaceService).marketplace).toBe(marketplace);
+    expect(started.app.get(MarketplaceService)).toBe(marketplace);
     await hit(started.base, "/hello", {}, 2);
     await started.close();
     // Still open: recording works after the app is gone.
@@ -245,8 +246,7 @@ describe("constructor injection", () => {
   it("every injectable names real classes in design:paramtypes (type-only imports would turn them into Object)", () => {
     expect(Reflect.getMetadata("design:paramtypes", MarketplaceModule)?.[2]).toBe(HttpAdapterHost);
     expect(Reflect.getMetadata("design:paramtypes", SubscriptionGuard)).toEqual([Reflector, ModuleRef]);
-    expect(Reflect.getMetadata("design:paramtypes", nest.MeterGuard)).toEqual([Reflector]);
-    expect(Reflect.getMetadata("design:paramtypes", nest.MeterResultInterceptor)).toEqual([Reflector]);
+    expect(Reflect.getMetadata("design:paramtypes", nest.MeterInterceptor)).toEqual([Reflector]);
     expect(Reflect.getMetadata("design:paramtypes", nest.SubscriptionProblemFilter)).toEqual([
       HttpAdapterHost,
     ]);
@@ -261,23 +261,87 @@ describe("public exports", () => {
       .sort();
     expect(own).toMatchInlineSnapshot(`
       [
-        "MARKETPLACE",
-        "MARKETPLACE_OPTIONS",
         "MarketplaceModule",
         "MarketplaceService",
         "Meter",
-        "MeterGuard",
-        "MeterResultInterceptor",
+        "MeterInterceptor",
         "PROBLEM_CONTENT_TYPE",
         "RequireSubscription",
         "SkipMetering",
+        "Subscription",
         "SubscriptionGuard",
         "SubscriptionProblemFilter",
         "SubscriptionRequiredException",
-        "getAccess",
+        "getSubscription",
       ]
     `);
     for (const k of Object.keys(core))
       expect((nest as Record<string, unknown>)[k]).toBe((core as Record<string, unknown>)[k]);
+  });
+});
+
+describe("said once", () => {
+  it("the marketplace's logger is the module's: a metering failure is logged there", async () => {
+    const lines: string[] = [];
+    const log = (_obj: unknown, msg?: string) => void lines.push(String(msg));
+    const logger = { debug: log, info: log, warn: log, error: log };
+    const started = await startApp(
+      "express",
+      [
+        MarketplaceModule.forRoot({
+          marketplace: { ...marketplaceOptions(emu), logger },
+          getCustomer: () => {
+            throw new Error("session store down");
+          },
+        }),
+      ],
+      [ApiController],
+    );
+    try {
+      expect(await hit(started.base, "/hello", {})).toEqual([200]);
+      await vi.waitFor(() => expect(lines).toContain("marketmeter: request not metered"), { interval: 5 });
+    } finally {
+      await started.close();
+    }
+  });
+
+  it("forRoot with isGlobal and forRootAsync with useClass wire the service and the guard everywhere", async () => {
+    @Injectable()
+    class Config {
+      create() {
+        return { marketplace: marketplaceOptions(emu), getCustomer: customerFromHeaders };
+      }
+    }
+    @Controller("who")
+    class WhoController {
+      constructor(readonly marketplace: MarketplaceService) {}
+
+      @RequireSubscription()
+      @Get()
+      who(@Subscription() subscription: AccessAllowed | undefined) {
+        return { customer: subscription?.identity?.customerAWSAccountId ?? null };
+      }
+    }
+    for (const module of [
+      MarketplaceModule.forRoot({
+        marketplace: marketplaceOptions(emu),
+        getCustomer: customerFromHeaders,
+        isGlobal: true,
+      }),
+      MarketplaceModule.forRootAsync({ useClass: Config, isGlobal: true }),
+    ]) {
+      const started = await startApp("express", [module, FeatureModule], [WhoController]);
+      try {
+        expect(started.app.get(Reporter).marketplace).toBe(started.app.get(MarketplaceService));
+        // Nobody registered this buyer: the guard, found through the global module, refuses.
+        const res = await fetch(`${started.base}/who`, { headers: A });
+        expect([res.status, ((await res.json()) as { reason: string }).reason]).toEqual([
+          403,
+          "not-registered",
+        ]);
+      } finally {
+        await started.close();
+      }
+    }
   });
 });

@@ -9,7 +9,7 @@
 // and concurrent rounds (each variant in its own process), crossover rounds (every process serves
 // every variant in turn, so differences between processes cancel out), and paired rounds (each variant
 // against bare in two processes that swap; the verdict).
-// Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs
+// Usage: pnpm --filter @marketmeter/nestjs build && node bench/overhead-nest.mjs (from the repository root)
 // Options (env): ROUNDS (sequential, default 3), SECONDS (2), CSESSIONS (concurrent sessions of fresh
 // processes, 6), CROUNDS (rounds per session, 8), CSECONDS (1.5), XCYCLES (crossover cycles, 8),
 // XSECONDS (1.5), PCYCLES (paired cycles, 8), PSECONDS (1.5).
@@ -17,7 +17,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
 import { fileURLToPath } from "node:url";
 
-const harness = await import(new URL("../../../bench/overhead/harness.mjs", import.meta.url).href);
+import { createRequire } from "node:module";
+
+const harness = await import(new URL("./overhead/harness.mjs", import.meta.url).href);
+// NestJS, prom-client and the adapter resolve from the NestJS package, which has them as dev dependencies.
+const nestPackage = fileURLToPath(new URL("../packages/nestjs/package.json", import.meta.url));
+const from = createRequire(nestPackage);
 
 const args = process.argv.slice(2);
 const VARIANTS = ["bare", "map", "interceptor", "prom-client", "marketmeter"];
@@ -55,7 +60,7 @@ if (args[0] !== "--serve") {
     cycles: env("PCYCLES", 8),
     seconds: env("PSECONDS", 1.5),
   });
-  const { version } = (await import("@nestjs/core/package.json", { with: { type: "json" } })).default;
+  const { version } = from("@nestjs/core/package.json");
   console.log(`\nNestJS ${version} on Express, Node ${process.versions.node}`);
   console.log(
     harness.table(
@@ -106,12 +111,12 @@ if (args[0] !== "--serve") {
   process.exit(0);
 }
 
-await import("reflect-metadata");
-const { Controller, Get, Module } = await import("@nestjs/common");
-const { NestFactory, APP_INTERCEPTOR } = await import("@nestjs/core");
-const { ExpressAdapter } = await import("@nestjs/platform-express");
-const client = await import("prom-client");
-const { MarketplaceModule } = await import("../dist/cjs/index.js").then((m) => m.default ?? m);
+from("reflect-metadata");
+const { Controller, Get, Module } = from("@nestjs/common");
+const { NestFactory, APP_INTERCEPTOR } = from("@nestjs/core");
+const { ExpressAdapter } = from("@nestjs/platform-express");
+const client = from("prom-client");
+const { MarketplaceModule } = from("./dist/cjs/index.js");
 
 // Decorators applied by hand: this script is plain JavaScript.
 function helloController() {
@@ -197,7 +202,7 @@ const variants = {
     }),
 };
 
-const { MarketplaceService } = await import("../dist/cjs/index.js").then((m) => m.default ?? m);
+const { MarketplaceService } = from("./dist/cjs/index.js");
 await harness.serveVariants(args[1].split(","), async (variant) => {
   const app = await NestFactory.create(variants[variant](), new ExpressAdapter(), { logger: false });
   await app.listen(0, "127.0.0.1");
