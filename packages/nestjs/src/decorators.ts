@@ -12,7 +12,8 @@ import {
   applyDecorators,
 } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
-import { MarketplaceError, http } from "@marketmeter/core";
+import { MarketplaceError } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { type Observable, tap } from "rxjs";
 import { METER_METADATA, REQ_RESULT, SUBSCRIPTION_METADATA } from "./constants.js";
 import type { MeterQuantity } from "./options.js";

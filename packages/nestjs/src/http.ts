@@ -1,5 +1,6 @@
 /** Translation between Nest's platform request/response and the core's HTTP layer. */
-import { type IncomingRequest, MarketplaceError, http } from "@marketmeter/core";
+import { type IncomingRequest, MarketplaceError } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import type { AbstractHttpAdapter } from "@nestjs/core";
 
 /**

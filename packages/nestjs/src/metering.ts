@@ -2,7 +2,7 @@
  * After-response metering: the core's shared metering engine, fed with the spec the route's decorators
  * chose (if any) and the handler's result (only kept on routes that need it).
  */
-import { http } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { REQ_RESULT } from "./constants.js";
 import type { ResolvedModuleOptions } from "./options.js";
 

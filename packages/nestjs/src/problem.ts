@@ -1,5 +1,6 @@
 /** The Nest-native error of `SubscriptionGuard` and the filter that answers it as problem JSON. */
-import { type Problem, http } from "@marketmeter/core";
+import type { Problem } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Injectable } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
 

@@ -2,7 +2,7 @@
  * The fulfillment URL and the lifecycle webhooks as a Nest controller. The class is built per module
  * definition, so its paths come from `routes` rather than from fixed decorators.
  */
-import { http } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { Controller, Get, Inject, Post, Req, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
 import { MARKETPLACE_OPTIONS } from "./constants.js";

@@ -1,5 +1,6 @@
 /** `SubscriptionGuard`: lets only buyers with a current subscription through (`@RequireSubscription`). */
-import { type AccessAllowed, http } from "@marketmeter/core";
+import type { AccessAllowed } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { type CanActivate, type ExecutionContext, Injectable } from "@nestjs/common";
 import { ModuleRef, Reflector } from "@nestjs/core";
 import { MARKETPLACE_OPTIONS, SUBSCRIPTION_METADATA } from "./constants.js";
