@@ -2,7 +2,7 @@
 // shared layer holds all the behaviour, so each framework adapter stays a thin translation.
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { http } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { type ConformanceApp, type ConformanceHooks, describeAdapterConformance } from "../src/index.js";
 
 type Args = [req: IncomingMessage, res: ServerResponse];

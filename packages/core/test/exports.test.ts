@@ -1,68 +1,129 @@
-// The public surface of @marketmeter/core: additions and removals show up in review as a snapshot change.
+// The public surface of @marketmeter/core, one snapshot per entry point: additions, removals and moves
+// between entries show up in review as a snapshot change.
 import { describe, expect, it } from "vitest";
 
+const names = (mod: Record<string, unknown>) =>
+  Object.keys(mod)
+    .sort()
+    .map((k) => `${k}: ${typeof mod[k]}`);
+
 describe("@marketmeter/core public exports", () => {
-  it("exports exactly these names", async () => {
+  it("the main entry holds only what an app author uses", async () => {
     const mod = (await import("../src/index.js")) as Record<string, unknown>;
-    expect(
-      Object.keys(mod)
-        .sort()
-        .map((k) => `${k}: ${typeof mod[k]}`),
-    ).toMatchInlineSnapshot(`
+    expect(names(mod)).toMatchInlineSnapshot(`
       [
+        "MarketplaceError: function",
+        "activeEntitlements: function",
+        "closeOnShutdown: function",
+        "createAwsClients: function",
+        "createBuyers: function",
+        "createMarketplace: function",
+        "identityFromKey: function",
+        "identityKey: function",
+        "identityMode: function",
+        "isMarketplaceError: function",
+        "isValidAccountId: function",
+        "isValidLicenseArn: function",
+        "isValidProductCode: function",
+        "licenseIdOf: function",
+        "memoryDirectoryStore: function",
+        "memoryStore: function",
+        "parseIdentity: function",
+        "silentLogger: object",
+      ]
+    `);
+  });
+
+  it("`@marketmeter/core/http` holds what adapter authors need", async () => {
+    const mod = (await import("../src/http.js")) as Record<string, unknown>;
+    expect(names(mod)).toMatchInlineSnapshot(`
+      [
+        "DEFAULT_METER_STATE: object",
         "DENIAL_HTTP_STATUS: object",
+        "METER_STATE: symbol",
+        "PROBLEM_JSON: string",
+        "SUBSCRIPTION_KEY: symbol",
+        "applyMeterSpec: function",
+        "closeOnShutdown: function",
+        "createGuard: function",
+        "createMeter: function",
+        "createSnsVerifier: function",
+        "escapeHtml: function",
+        "findMeterState: function",
+        "firstToFinish: function",
+        "handleRegistration: function",
+        "handleWebhook: function",
+        "meterStateOf: function",
+        "parseMeterSpec: function",
+        "parseRegistrationForm: function",
+        "parseSnsEnvelope: function",
+        "prefersJson: function",
+        "problem: function",
+        "problemFromError: function",
+        "problemPage: function",
+        "problemResponse: function",
+        "readNodeBody: function",
+        "readWebBody: function",
+        "registrationError: function",
+        "resolveRegistrationOptions: function",
+        "resolveWebhookOptions: function",
+        "skipMeteringOf: function",
+        "snsStringToSign: function",
+        "statusTitle: function",
+        "subjectOf: function",
+        "webhookError: function",
+        "withQueryParam: function",
+      ]
+    `);
+  });
+
+  it("`@marketmeter/core/store` holds what store authors need", async () => {
+    const mod = (await import("../src/store.js")) as Record<string, unknown>;
+    expect(names(mod)).toMatchInlineSnapshot(`
+      [
         "Directory: function",
         "GRAIN_STATES: object",
         "HOUR_MS: number",
         "MAX_ALLOCATIONS: number",
         "MAX_QUANTITY: number",
         "MAX_TAGS: number",
-        "MarketplaceError: function",
         "acceptanceDeadline: function",
-        "activeEntitlements: function",
         "applyAdd: function",
         "applyClaim: function",
         "applyRelease: function",
         "applySettle: function",
-        "closeOnShutdown: function",
         "compareForClaim: function",
-        "createAwsClients: function",
-        "createBuyers: function",
-        "createMarketplace: function",
-        "createSnsVerifier: function",
+        "directoryStoreConformance: function",
         "grainKey: function",
         "holdsLease: function",
         "hourStart: function",
-        "http: object",
-        "identityFromKey: function",
-        "identityKey: function",
-        "identityMode: function",
         "isAcceptable: function",
         "isClaimable: function",
-        "isMarketplaceError: function",
         "isTerminalState: function",
-        "isValidAccountId: function",
-        "isValidLicenseArn: function",
-        "isValidProductCode: function",
-        "licenseIdOf: function",
         "matchesQuery: function",
-        "memoryDirectoryStore: function",
-        "memoryStore: function",
         "mergeAllocations: function",
         "newGrain: function",
-        "parseAwsOptions: function",
         "parseCustomerRecord: function",
         "parseGrainKey: function",
-        "parseIdentity: function",
-        "parseRegistrationForm: function",
-        "parseSnsEnvelope: function",
         "parseStoredRegistration: function",
-        "silentLogger: object",
-        "snsStringToSign: function",
+        "sampleCustomer: function",
+        "sampleRegistration: function",
         "splitDelta: function",
+        "storeConformance: function",
         "systemClock: function",
         "tagSetKey: function",
       ]
     `);
+  });
+
+  it("no runtime name is exported by two entries, except closeOnShutdown (apps and adapters both use it)", async () => {
+    const entries = await Promise.all([
+      import("../src/index.js"),
+      import("../src/http.js"),
+      import("../src/store.js"),
+    ]);
+    const seen = new Map<string, number>();
+    for (const mod of entries) for (const k of Object.keys(mod)) seen.set(k, (seen.get(k) ?? 0) + 1);
+    expect([...seen].filter(([, n]) => n > 1).map(([k]) => k)).toEqual(["closeOnShutdown"]);
   });
 });

@@ -3,11 +3,88 @@
  * Hono middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
  */
 import type { AccessAllowed, CustomerRef, Marketplace, MarketplaceOptions } from "@marketmeter/core";
-import { createMarketplace as createCoreMarketplace, http } from "@marketmeter/core";
+import { createMarketplace as createCoreMarketplace } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 
-export * from "@marketmeter/core";
+// The core's user-facing API, re-exported so an app installs one package; adapter-author and
+// store-author names stay in `@marketmeter/core/http` and `@marketmeter/core/store`.
+export {
+  MarketplaceError,
+  activeEntitlements,
+  closeOnShutdown,
+  createAwsClients,
+  createBuyers,
+  identityFromKey,
+  identityKey,
+  identityMode,
+  isMarketplaceError,
+  isValidAccountId,
+  isValidLicenseArn,
+  isValidProductCode,
+  licenseIdOf,
+  memoryDirectoryStore,
+  memoryStore,
+  parseIdentity,
+  silentLogger,
+} from "@marketmeter/core";
+export type {
+  AccessAllowed,
+  AccessDecision,
+  AccessDenialReason,
+  AccessDenied,
+  AccessSubject,
+  AccountIdentity,
+  Allocation,
+  AwsClients,
+  AwsCredentials,
+  AwsOptions,
+  BuyerProduct,
+  Buyers,
+  BuyersOptions,
+  Clock,
+  CloseOnShutdownOptions,
+  CustomerRecord,
+  CustomerRef,
+  CustomerStatus,
+  DirectoryStore,
+  Entitlement,
+  GrainInfo,
+  GrainOutcome,
+  GrainReport,
+  GrainState,
+  Identity,
+  IdentityInput,
+  IdentityMode,
+  IncomingRequest,
+  LegacyIdentity,
+  LicenseIdentity,
+  LifecycleAction,
+  LifecycleEvent,
+  LifecycleOutcome,
+  Logger,
+  Marketplace,
+  MarketplaceErrorCode,
+  MarketplaceErrorOptions,
+  MarketplaceEventName,
+  MarketplaceEvents,
+  MarketplaceOptions,
+  MarketplaceStats,
+  MemoryDirectoryStoreOptions,
+  MemoryStoreOptions,
+  Problem,
+  ProductConfig,
+  Registration,
+  ReportQuery,
+  RequestHeaders,
+  SnsTopicOwner,
+  StoredGrain,
+  Tags,
+  UsageInput,
+  UsageStore,
+  ZeroRecordsOptions,
+} from "@marketmeter/core";
 
 /**
  * The variables marketmeter sets, for `new Hono<MarketplaceEnv>()` or `createMiddleware<MarketplaceEnv>()`:

@@ -1,5 +1,6 @@
 /** Route decorators: `@Meter`, `@SkipMetering`, `@RequireSubscription` and `@Subscription()`. */
-import { MarketplaceError, http } from "@marketmeter/core";
+import { MarketplaceError } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import {
   type CallHandler,
   type ExecutionContext,

@@ -1,5 +1,5 @@
 /** After-response metering: the core's metering engine, fed with the spec the route's decorators chose. */
-import { http } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import type { Args, Resolved } from "./options.js";
 
 /** The handler's return value, kept only on routes whose quantity function needs it. */

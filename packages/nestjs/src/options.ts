@@ -6,8 +6,8 @@ import {
   MarketplaceError,
   type MarketplaceOptions,
   createMarketplace,
-  http,
 } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { Logger as NestLogger } from "@nestjs/common";
 
 /** Injection token of the options as the app gave them (`forRoot`'s argument or `forRootAsync`'s factory result). */

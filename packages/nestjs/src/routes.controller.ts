@@ -3,7 +3,8 @@
  * class is built per module definition, so its paths come from `routes` rather than from fixed decorators.
  */
 import type { IncomingMessage } from "node:http";
-import { MarketplaceError, http } from "@marketmeter/core";
+import { MarketplaceError } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
 import { Controller, Get, Inject, Post, Req, Res, type Type } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
 import { SkipMetering } from "./decorators.js";

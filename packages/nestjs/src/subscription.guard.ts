@@ -1,5 +1,7 @@
 /** `SubscriptionGuard`: lets only buyers with a current subscription through (`@RequireSubscription`). */
-import { type AccessAllowed, type Problem, http } from "@marketmeter/core";
+import type { AccessAllowed } from "@marketmeter/core";
+import * as http from "@marketmeter/core/http";
+import type { Problem } from "@marketmeter/core/http";
 import {
   type ArgumentsHost,
   type CanActivate,

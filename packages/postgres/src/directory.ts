@@ -5,14 +5,16 @@
  * redelivered event is applied once.
  */
 import {
-  type ClaimResult,
   type CustomerRecord,
   type DirectoryStore,
   MarketplaceError,
+} from "@marketmeter/core";
+import {
+  type ClaimResult,
   type StoredRegistration,
   parseCustomerRecord,
   parseStoredRegistration,
-} from "@marketmeter/core";
+} from "@marketmeter/core/store";
 import {
   type PostgresConnectionOptions,
   ensureSchema,

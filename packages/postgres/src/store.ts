@@ -4,26 +4,28 @@
  * are the same as every other store's; claims skip rows another instance holds (`SKIP LOCKED`).
  */
 import {
+  type GrainOutcome,
+  type GrainState,
+  MarketplaceError,
+  type StoredGrain,
+  type UsageStore,
+} from "@marketmeter/core";
+import {
   type AddContext,
   type AddResult,
   type ClaimOptions,
   type CloseGrainsFilter,
   GRAIN_STATES,
   type GrainLease,
-  type GrainOutcome,
-  type GrainState,
   type ListQuery,
-  MarketplaceError,
   type SettleResult,
-  type StoredGrain,
   type UsageDelta,
-  type UsageStore,
   applyAdd,
   applyClaim,
   applyRelease,
   applySettle,
   grainKey,
-} from "@marketmeter/core";
+} from "@marketmeter/core/store";
 import {
   type PgClientLike,
   type PostgresConnectionOptions,

@@ -1,4 +1,4 @@
-import { directoryStoreConformance } from "@marketmeter/core/testing";
+import { directoryStoreConformance } from "@marketmeter/core/store";
 import { describe, it } from "vitest";
 import { postgresDirectoryStore } from "../src/index.js";
 import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";

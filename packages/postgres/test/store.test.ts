@@ -1,4 +1,4 @@
-import { storeConformance } from "@marketmeter/core/testing";
+import { storeConformance } from "@marketmeter/core/store";
 import { describe, it } from "vitest";
 import { postgresStore } from "../src/index.js";
 import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";

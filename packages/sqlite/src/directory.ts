@@ -6,15 +6,15 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
   type CustomerRecord,
   type DirectoryStore,
-  MarketplaceError,
   type StoredRegistration,
   parseCustomerRecord,
   parseStoredRegistration,
-} from "@marketmeter/core";
+} from "@marketmeter/core/store";
 import Database from "better-sqlite3";
 
 /** Options of {@link sqliteDirectoryStore}. */

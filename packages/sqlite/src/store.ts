@@ -15,7 +15,6 @@ import {
   type GrainOutcome,
   type GrainState,
   type ListQuery,
-  MarketplaceError,
   type SettleResult,
   type StoredGrain,
   type UsageDelta,
@@ -24,7 +23,8 @@ import {
   applyClaim,
   applyRelease,
   applySettle,
-} from "@marketmeter/core";
+} from "@marketmeter/core/store";
+import { MarketplaceError } from "@marketmeter/core";
 import Database from "better-sqlite3";
 
 /** Options of {@link sqliteStore}. */

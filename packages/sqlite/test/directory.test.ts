@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createBuyers } from "@marketmeter/core";
-import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/testing";
+import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/store";
 import { sqliteDirectoryStore } from "../src/directory.js";
 
 const dirs: string[] = [];

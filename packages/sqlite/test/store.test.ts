@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isMarketplaceError } from "@marketmeter/core";
-import { storeConformance } from "@marketmeter/core/testing";
+import { storeConformance } from "@marketmeter/core/store";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";

@@ -44,7 +44,7 @@ function ctxAt(now: number, graceMs = 300_000): AddContext {
  *
  * @example
  * import { describe, it } from "vitest";
- * import { storeConformance } from "@marketmeter/core/testing";
+ * import { storeConformance } from "@marketmeter/core/store";
  * storeConformance({ name: "sqlite", durable: true, create: async () => { … } }, { describe, it });
  */
 export function storeConformance(target: StoreConformanceTarget, t: { describe: Describe; it: It }): void {

@@ -187,7 +187,7 @@ export interface ListQuery {
 /**
  * A durable (or not) home for hour grains. Implementations: `memoryStore()` in core,
  * `sqliteStore()` in `@marketmeter/sqlite`. Check a new implementation with the conformance suite in
- * `@marketmeter/core/testing`.
+ * `@marketmeter/core/store`.
  */
 export interface UsageStore {
   /** A short name for logs ("memory", "sqlite", …). */
