@@ -2,38 +2,25 @@
  * A configured marketplace instance: the hot-path `record()`, the checkpoint that moves in-memory sums
  * into the store, the closer that freezes final hours, and the reporter that sends them.
  */
-import { BatchMeterUsageCommand } from "@aws-sdk/client-marketplace-metering";
-import {
-  type AwsClients,
-  callDeadlineOf,
-  callTimeoutMs,
-  createAwsClients,
-  withDeadline,
-} from "../aws/index.js";
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { type AwsClients, callTimeoutMs, createAwsClients } from "../aws/index.js";
+import { MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
-import { HOUR_MS, hourStart } from "../runtime/index.js";
+import { hourStart } from "../runtime/index.js";
 import {
   type Emit,
   type MarketplaceEventName,
   type MarketplaceEvents,
-  RateLimiter,
-  Reporter,
   type ReporterStats,
-  type SendFn,
+  awsSender,
+  dryRunSender,
 } from "../reporter/index.js";
-import {
-  type GrainState,
-  type StoredGrain,
-  type UsageDelta,
-  type UsageStore,
-  grainKey,
-} from "../stores/index.js";
-import { Accumulator, type UsageInput, acceptanceDeadline, tagsFromKey } from "../usage/index.js";
+import { type GrainState, type StoredGrain, type UsageStore, grainKey } from "../stores/index.js";
+import { Accumulator, type UsageInput, tagsFromKey } from "../usage/index.js";
 import type { AccessDecision } from "../access/index.js";
 import type { CustomerRecord, Entitlement, Registration } from "../directory/index.js";
 import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/buyers.js";
 import type { LifecycleOutcome } from "../lifecycle/index.js";
+import { UsagePipeline, within } from "../pipeline/index.js";
 import type { IncomingRequest } from "../registration/index.js";
 import { LEASE_MARGIN_MS, type MarketplaceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { declareHttpSettings } from "../http/index.js";
@@ -207,6 +194,7 @@ const EVENT_NAMES: readonly MarketplaceEventName[] = [
   "error",
 ];
 
+/** The facade: validates what callers pass, forwards usage to the pipeline and buyers to the lifecycle. */
 class MarketplaceImpl<D extends string> implements Marketplace<D> {
   // What record() reads comes first, so it shares a cache line with the object's header.
   private readonly acc: Accumulator;
@@ -216,18 +204,9 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   readonly dryRun: boolean;
   readonly buyers: Buyers;
   private readonly o: ResolvedOptions;
-  private readonly reporter: Reporter;
+  private readonly pipeline: UsagePipeline;
   private readonly clients: AwsClients | undefined;
   private readonly handlers = new Map<MarketplaceEventName, Set<(p: never) => void>>();
-  private timers: NodeJS.Timeout[] = [];
-  private checkpointChain: Promise<void> = Promise.resolve();
-  private cycle: Promise<void> | undefined;
-  /** Aborted by close(): no call starts any more and the one in flight is aborted. */
-  private readonly stopping = new AbortController();
-  private lastZeroHour: number;
-  /** Final windows whose end-of-window flush ran (identity key + window end). */
-  private readonly finalSweeps = new Set<string>();
-  private readonly counters = { checkpoints: 0, checkpointErrors: 0, carriedForward: 0, lastCheckpointAt: 0 };
 
   constructor(options: ResolvedOptions) {
     this.o = options;
@@ -240,20 +219,8 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       clock: options.clock,
       maxFutureMs: options.maxFutureSkewMs,
     });
-    let send: SendFn | undefined;
     // SDK clients open no connection until used; registration needs ResolveCustomer even in dry-run mode.
     this.clients = createAwsClients(options.aws);
-    if (!options.dryRun) {
-      const client = this.clients.metering;
-      const deadline = callDeadlineOf(client);
-      send = (input, signal) =>
-        withDeadline(
-          "BatchMeterUsage",
-          deadline,
-          (abortSignal) => client.send(new BatchMeterUsageCommand(input), { abortSignal }),
-          signal,
-        );
-    }
     this.buyers = createBuyers({
       ...options.buyers,
       products: options.products,
@@ -265,46 +232,34 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       // Cancellation: send the buyer's open hour now, while AWS still accepts it.
       finalMetering: (identity) => this.flush({ identity }),
     });
-    this.reporter = new Reporter({
+    const buyers = this.buyers;
+    this.pipeline = new UsagePipeline({
+      accumulator: this.acc,
       store: options.store,
-      send,
+      sender: options.dryRun ? dryRunSender() : awsSender(this.clients.metering),
+      emit: this.emit,
       clock: options.clock,
       logger: options.logger,
-      emit: this.emit,
       owner: options.instanceId,
+      dimensions: options.dimensions,
+      gracePeriodMs: options.gracePeriodMs,
+      checkpointIntervalMs: options.checkpointIntervalMs,
+      reportIntervalMs: options.reportIntervalMs,
+      callsPerSecond: options.callsPerSecond,
+      retry: options.retry,
       leaseMs: options.leaseMs,
       // Validated shorter than the lease, so a fresh claim can always make its call.
       leaseSafetyMs: callTimeoutMs(options.aws) + LEASE_MARGIN_MS,
-      signal: this.stopping.signal,
-      claimLimit: 100,
-      backoff: options.retry,
-      random: options.random,
-      limiter: new RateLimiter({ callsPerSecond: options.callsPerSecond }),
       windowWarningMs: options.windowWarningMs,
-      throttlePauseMs: 1000,
+      zeroRecords: options.zeroRecords,
+      random: options.random,
+      finalWindowsClosing: (now) => buyers.finalWindowsClosing(now),
     });
-    this.lastZeroHour = this.openFrom(options.clock()) - 2 * HOUR_MS;
     // AWS saying CustomerNotSubscribed is the freshest word on a buyer: access follows it at once.
     this.on("rejected", (e) => {
       if (e.code === "CUSTOMER_NOT_SUBSCRIBED") this.buyers.noteNotSubscribed(e.grain.identity);
     });
     if (options.autoStart) this.start();
-  }
-
-  /** Hours before this one are final (closed by the closer). */
-  private openFrom(now: number): number {
-    return hourStart(now - this.o.gracePeriodMs);
-  }
-
-  /**
-   * Late usage for a final hour that has no grain yet may still start one (its hour has never been sent)
-   * while AWS will accept that hour for a good while longer; older usage goes to the current hour.
-   */
-  private lateFrom(now: number): number {
-    const margin = Math.min(23 * HOUR_MS, Math.max(4 * HOUR_MS, this.o.windowWarningMs + HOUR_MS));
-    let h = hourStart(now - 24 * HOUR_MS);
-    while (acceptanceDeadline(h) - now < margin) h += HOUR_MS;
-    return Math.min(h, this.openFrom(now));
   }
 
   readonly emit: Emit = (event, payload) => {
@@ -377,152 +332,11 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
 
   start(): void {
     if (this.closed) throw new MarketplaceError("CLOSED", "start() after close()");
-    if (this.timers.length > 0) return;
-    const cp = setInterval(() => {
-      this.acc.tick();
-      this.checkpoint().catch(() => {});
-    }, this.o.checkpointIntervalMs);
-    const rp = setInterval(() => {
-      if (!this.cycle) this.runCycle().catch(() => {});
-    }, this.o.reportIntervalMs);
-    cp.unref();
-    rp.unref();
-    this.timers = [cp, rp];
-  }
-
-  private stopTimers(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    this.pipeline.start();
   }
 
   checkpoint(): Promise<void> {
-    const run = this.checkpointChain.then(() => this.doCheckpoint());
-    this.checkpointChain = run.catch(() => {});
-    return run;
-  }
-
-  private async doCheckpoint(): Promise<void> {
-    if (this.acc.size === 0) return;
-    const deltas = this.acc.drain();
-    const now = this.o.clock();
-    let result: Awaited<ReturnType<UsageStore["add"]>>;
-    try {
-      result = await this.store.add(deltas, { now, openFrom: this.lateFrom(now), carryTo: hourStart(now) });
-    } catch (err) {
-      // The add is atomic: nothing was written, so the sums go back into memory for the next try.
-      this.acc.restore(deltas);
-      this.counters.checkpointErrors++;
-      const error = asError(
-        "STORE_ERROR",
-        "checkpoint to the store failed; usage is kept in memory and retried",
-        err,
-      );
-      this.o.logger.error({ error: error.message, grains: deltas.length }, "marketmeter: checkpoint failed");
-      this.emit("error", { error, phase: "checkpoint" });
-      throw error;
-    }
-    this.counters.checkpoints++;
-    this.counters.lastCheckpointAt = now;
-    for (const c of result.carried) {
-      this.counters.carriedForward++;
-      const identity = identityFromKey(c.identityKey);
-      this.o.logger.info(
-        {
-          dimension: c.dimension,
-          from: new Date(c.fromHour).toISOString(),
-          to: new Date(c.toHour).toISOString(),
-          quantity: c.quantity,
-          reason: c.reason,
-        },
-        "marketmeter: usage carried forward to a later hour",
-      );
-      this.emit("carriedForward", {
-        identity,
-        dimension: c.dimension,
-        from: new Date(c.fromHour),
-        to: new Date(c.toHour),
-        quantity: c.quantity,
-        reason: c.reason,
-      });
-    }
-  }
-
-  /**
-   * A cancelling buyer keeps access in the final window; their usage of that window (carried past the
-   * first final flush) is sent when access ends, just before AWS stops accepting it.
-   */
-  private async sweepFinalWindows(): Promise<void> {
-    const now = this.o.clock();
-    for (const { identity, finalWindowEndsAt } of this.buyers.finalWindowsClosing(now)) {
-      const key = this.acc.resolveIdentity(identity).key;
-      // Once per hour: usage carried past a final flush waits in the next hour, which can only be sent
-      // once that hour has begun.
-      const mark = `${key}@${finalWindowEndsAt}@${hourStart(now)}`;
-      if (this.finalSweeps.has(mark)) continue;
-      await this.store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey: key, now });
-      await this.reporter.sendDue({ identityKey: key, urgent: true });
-      this.finalSweeps.add(mark);
-      if (this.finalSweeps.size > 100_000) this.finalSweeps.clear();
-    }
-  }
-
-  /** Zero records for the hours that became final, then freezes every final pending grain. */
-  private async closeDue(): Promise<void> {
-    const now = this.o.clock();
-    const openFrom = this.openFrom(now);
-    const z = this.o.zeroRecords;
-    if (z && this.lastZeroHour + HOUR_MS < openFrom) {
-      const ids = typeof z.identities === "function" ? z.identities() : z.identities;
-      const dims = z.dimensions ?? this.o.dimensions;
-      const first = Math.max(this.lastZeroHour + HOUR_MS, openFrom - 24 * HOUR_MS);
-      const deltas: UsageDelta[] = [];
-      for (const input of ids) {
-        let key: string;
-        try {
-          key = this.acc.resolveIdentity(input).key;
-        } catch (err) {
-          this.o.logger.warn({ error: String(err) }, "marketmeter: zeroRecords identity skipped");
-          continue;
-        }
-        for (let h = first; h < openFrom; h += HOUR_MS)
-          for (const d of dims)
-            deltas.push({ identityKey: key, dimension: d, hour: h, quantity: 0, ensure: true });
-      }
-      if (deltas.length > 0) await this.store.add(deltas, { now, openFrom, carryTo: hourStart(now) });
-      this.lastZeroHour = openFrom - HOUR_MS;
-    }
-    await this.store.closeGrains({ hourBefore: openFrom, now });
-  }
-
-  private runCycle(): Promise<void> {
-    if (this.cycle) return this.cycle;
-    const run = (async () => {
-      try {
-        await this.checkpoint();
-        await this.sweepFinalWindows();
-        await this.closeDue();
-        await this.reporter.sendDue();
-        await this.reporter.sweep();
-      } catch (err) {
-        if (
-          !isMarketplaceError(err, "STORE_ERROR") ||
-          !(err as MarketplaceError).message.startsWith("checkpoint")
-        ) {
-          const error = asError(
-            "STORE_ERROR",
-            "reporting cycle failed; it is retried on the next cycle",
-            err,
-          );
-          this.o.logger.error({ error: error.message }, "marketmeter: reporting cycle failed");
-          this.emit("error", { error, phase: "send" });
-        }
-        throw err;
-      } finally {
-        this.cycle = undefined;
-      }
-    })();
-    this.cycle = run;
-    return run;
+    return this.pipeline.checkpoint();
   }
 
   async flush(options: { identity?: IdentityInput } = {}): Promise<void> {
@@ -530,112 +344,28 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       throw new MarketplaceError("INVALID_ARGUMENT", "flush() takes an optional { identity }");
     const target =
       options.identity === undefined ? undefined : this.acc.resolveIdentity(options.identity).key;
-    if (this.cycle) await this.cycle.catch(() => {});
-    if (target === undefined) {
-      await this.runCycle();
-      return;
-    }
-    const run = (async () => {
-      try {
-        await this.checkpoint();
-        const now = this.o.clock();
-        // Final metering: the buyer's open hour is frozen now; later usage moves to the next hour.
-        await this.store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey: target, now });
-        await this.reporter.sendDue({ identityKey: target, urgent: true });
-      } finally {
-        this.cycle = undefined;
-      }
-    })();
-    this.cycle = run;
-    await run;
+    await this.pipeline.flush(target);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopTimers();
-    this.acc.dispose();
     // Wall time, not the business clock: the budget is what the process has left before it is killed.
     const end = performance.now() + this.o.closeTimeoutMs;
     const left = () => Math.max(0, end - performance.now());
     // Abort a call still out a little before the end, so its grains are written back before the store closes.
     const reserve = Math.min(1000, Math.floor(this.o.closeTimeoutMs / 4));
-    let failure: unknown;
     try {
-      // Usage first: saving it never waits behind a running cycle's AWS call.
-      await within(this.checkpoint(), left(), "saving usage to the store");
-    } catch (err) {
-      failure = err;
-      // Last resort: the unsaved usage goes to the log, so an operator can still bill it.
-      this.o.logger.error(
-        { unsaved: this.acc.drain().map((d) => ({ ...d, hour: new Date(d.hour).toISOString() })) },
-        "marketmeter: close() could not save usage to the store",
-      );
-    }
-    let sending: Promise<void> | undefined;
-    if (!failure) {
-      sending = this.sendAtClose();
-      try {
-        await within(sending, left() - reserve, "sending what is due");
-      } catch (err) {
-        const error = asError("STORE_ERROR", "close() could not send everything due", err);
-        this.o.logger.warn(
-          { error: error.message },
-          "marketmeter: close() left grains for the next start (a durable store keeps them)",
-        );
-        this.emit("error", { error, phase: "close" });
-      }
-    }
-    // A call still out is aborted: its grains are written back as retrying (uncertain), or stay leased.
-    this.stopping.abort();
-    await within(
-      Promise.allSettled([sending, this.cycle].filter((p) => p !== undefined)),
-      left(),
-      "stopping",
-    ).catch(() => {});
-    if (!failure && !this.store.durable) await this.reportLostAtClose().catch(() => {});
-    try {
-      await within(this.buyers.close(), left(), "closing the buyer lifecycle");
-    } catch (err) {
-      this.o.logger.warn({ error: String(err) }, "marketmeter: closing the buyer lifecycle failed");
-    }
-    try {
-      await within(this.store.close(), Math.max(left(), 0), "closing the store");
+      await this.pipeline.close(left, reserve, async () => {
+        try {
+          await within(this.buyers.close(), left(), "closing the buyer lifecycle");
+        } catch (err) {
+          this.o.logger.warn({ error: String(err) }, "marketmeter: closing the buyer lifecycle failed");
+        }
+      });
     } finally {
       this.clients?.destroy();
     }
-    if (failure) throw failure;
-  }
-
-  /** Closes the hours that are final (every open hour with a memory store) and sends what is due. */
-  private async sendAtClose(): Promise<void> {
-    const now = this.o.clock();
-    if (!this.store.durable) {
-      // Nothing survives this process: send every open hour now rather than lose it. A restart in
-      // the same hour then meets DuplicateRecord for these grains (reported), which is the lesser loss.
-      const n = await this.store.closeGrains({ hourBefore: Number.MAX_SAFE_INTEGER, now });
-      if (n > 0)
-        this.o.logger.warn(
-          { grains: n },
-          "marketmeter: memory store: open hours are sent at close(); use a durable store to keep them open across restarts",
-        );
-    }
-    await this.closeDue();
-    // A cycle already running keeps its claims; wait for it (its calls have deadlines) before sending.
-    if (this.cycle) await this.cycle.catch(() => {});
-    await this.reporter.sendDue();
-  }
-
-  private async reportLostAtClose(): Promise<void> {
-    const left = await this.store.list({ states: ["pending", "closed", "retrying"] });
-    if (left.length === 0) return;
-    const error = new MarketplaceError(
-      "CLOSED",
-      `${left.length} grain(s) could not be sent before close() and are lost with the memory store`,
-      { details: { grains: left.map(describe) } },
-    );
-    this.o.logger.error({ grains: left.map(describe) }, "marketmeter: unsent usage lost at close()");
-    this.emit("error", { error, phase: "close" });
   }
 
   async report(query: ReportQuery = {}): Promise<GrainReport[]> {
@@ -646,7 +376,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     if (!this.closed) await this.checkpoint();
     const from = toMs(query.from, "from");
     const to = toMs(query.to, "to");
-    const rows = await this.store.list({
+    const rows = await this.pipeline.list({
       ...(from !== undefined ? { hourFrom: hourStart(from) } : {}),
       ...(to !== undefined ? { hourTo: to } : {}),
       ...(query.states ? { states: query.states } : {}),
@@ -667,33 +397,20 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     const hour = toMs(query.hour, "hour");
     if (hour === undefined) throw new MarketplaceError("INVALID_ARGUMENT", "grain() needs an hour");
     if (!this.closed) await this.checkpoint();
-    const g = await this.store.get(grainKey(key, query.dimension, hourStart(hour)));
+    const g = await this.pipeline.get(grainKey(key, query.dimension, hourStart(hour)));
     return g ? toReport(g) : undefined;
   }
 
   stats(): MarketplaceStats {
-    const r = this.reporter.stats;
+    const { lastCheckpointAt, ...r } = this.pipeline.stats();
     return {
       records: this.acc.records,
       quantity: this.acc.quantity,
       inMemoryGrains: this.acc.size,
-      checkpoints: this.counters.checkpoints,
-      checkpointErrors: this.counters.checkpointErrors,
-      lastCheckpointAt: this.counters.lastCheckpointAt ? new Date(this.counters.lastCheckpointAt) : undefined,
-      carriedForward: this.counters.carriedForward,
       ...r,
+      lastCheckpointAt: lastCheckpointAt ? new Date(lastCheckpointAt) : undefined,
     };
   }
-}
-
-function describe(g: StoredGrain) {
-  return {
-    identityKey: g.identityKey,
-    dimension: g.dimension,
-    hour: new Date(g.hour).toISOString(),
-    quantity: g.quantity,
-    state: g.state,
-  };
 }
 
 function toReport(g: StoredGrain): GrainReport {
@@ -731,29 +448,6 @@ function toMs(v: Date | number | undefined, name: string): number | undefined {
   if (typeof t !== "number" || !Number.isFinite(t))
     throw new MarketplaceError("INVALID_ARGUMENT", `${name} must be a Date or epoch milliseconds`);
   return t;
-}
-
-function asError(code: "STORE_ERROR", message: string, cause: unknown): MarketplaceError {
-  if (isMarketplaceError(cause)) return cause;
-  return new MarketplaceError(code, `${message}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-    cause,
-  });
-}
-
-/** Waits for `p` at most `ms` (what is left of close()'s budget); `p` itself is abandoned, not stopped. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new MarketplaceError("CLOSED", `close(): ${what} did not finish within closeTimeoutMs`)),
-      Math.max(0, ms),
-    );
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

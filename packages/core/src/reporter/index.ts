@@ -1,6 +1,8 @@
 // Front door of the reporter concern: batching, pacing, retrying and the typed events.
 export { Reporter, grainInfo } from "./reporter.js";
-export type { ReporterOptions, ReporterStats, SendFn } from "./reporter.js";
+export type { ReporterOptions, ReporterStats } from "./reporter.js";
+export { awsSender, dryRunSender } from "./sender.js";
+export type { SendResult, UsageSender } from "./sender.js";
 export { RateLimiter } from "./limiter.js";
 export type { RateLimiterOptions } from "./limiter.js";
 export { backoffDelay } from "./backoff.js";

@@ -3,11 +3,7 @@
  * and writes every outcome back to the store. It owns retrying (the SDK is configured with few or no
  * retries), so every retry is durable: the next attempt time lives in the store and survives restarts.
  */
-import type {
-  BatchMeterUsageCommandOutput,
-  BatchMeterUsageRequest,
-  UsageRecordResult,
-} from "@aws-sdk/client-marketplace-metering";
+import type { UsageRecordResult } from "@aws-sdk/client-marketplace-metering";
 import { MarketplaceError } from "../errors/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
 import { parseGrainKey } from "../stores/grain.js";
@@ -25,12 +21,7 @@ import {
 import { classifyError, errorMessage, errorName } from "./classify.js";
 import type { Emit, GrainInfo } from "./events.js";
 import type { RateLimiter } from "./limiter.js";
-
-/** Sends one BatchMeterUsage call with its deadline; `signal` aborts it (shutdown). */
-export type SendFn = (
-  input: BatchMeterUsageRequest,
-  signal?: AbortSignal,
-) => Promise<Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">>;
+import type { SendResult, UsageSender } from "./sender.js";
 
 /** What the seller should check for a grain whose fate AWS never told us. */
 export const UNCERTAIN_CHECK =
@@ -39,8 +30,8 @@ const UNCERTAIN_REASON = `an attempt's answer was lost and AWS's acceptance wind
 
 export interface ReporterOptions {
   store: UsageStore;
-  /** Sends one BatchMeterUsage call; absent in dry-run mode. */
-  send: SendFn | undefined;
+  /** Sends one BatchMeterUsage call: to AWS, or nowhere in dry-run mode. */
+  sender: UsageSender;
   clock: Clock;
   logger: Logger;
   emit: Emit;
@@ -216,18 +207,18 @@ export class Reporter {
   /** One call (or, after a request-level validation error, a bisection into smaller calls). */
   private async sendRecords(batch: Batch, records: PreparedRecord[]): Promise<void> {
     const { logger } = this.o;
-    const dryRun = this.o.send === undefined;
-    let out: Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">;
+    const { sender } = this.o;
+    const dryRun = sender.dryRun;
+    let out: SendResult;
     const input = requestOf({ ...batch, records });
     try {
-      if (dryRun) {
-        out = { Results: input.UsageRecords!.map((r) => ({ UsageRecord: r, Status: "Success" })) };
-      } else {
+      // Only real calls are paced, fenced by the lease and counted.
+      if (!dryRun) {
         await this.o.limiter.acquire();
         if (!(await this.keepOrRelease(records))) return;
         this.stats.calls++;
-        out = await this.o.send!(input, this.o.signal);
       }
+      out = await sender.send(input, this.o.signal);
     } catch (err) {
       this.stats.callErrors++;
       const kind = classifyError(err);
@@ -246,7 +237,7 @@ export class Reporter {
       }
       const now = this.o.clock();
       if (kind === "invalid" || kind === "product") {
-        await this.finish(records, () => ({ state: "rejected", reason: message }), now);
+        await this.rejectAll(records, () => ({ state: "rejected", reason: message }), now);
         return;
       }
       if (kind === "timestamp") {
@@ -278,11 +269,7 @@ export class Reporter {
     await this.settleResults(records, out, dryRun);
   }
 
-  private async settleResults(
-    records: PreparedRecord[],
-    out: Pick<BatchMeterUsageCommandOutput, "Results" | "UnprocessedRecords">,
-    dryRun: boolean,
-  ): Promise<void> {
+  private async settleResults(records: PreparedRecord[], out: SendResult, dryRun: boolean): Promise<void> {
     const byKey = new Map(records.map((r) => [recordKey(r.record), r]));
     const verdicts = new Map<PreparedRecord, UsageRecordResult>();
     for (const res of out.Results ?? []) {
@@ -401,7 +388,7 @@ export class Reporter {
       await this.retry(retryUnknown, "no result returned for the record", true, now);
   }
 
-  private async finish(
+  private async rejectAll(
     records: PreparedRecord[],
     verdict: () => { state: "rejected"; reason: string },
     now: number,
