@@ -4,11 +4,7 @@
  * locked, so two instances cannot both link it; a notification id is marked seen by one insert, so a
  * redelivered event is applied once.
  */
-import {
-  type CustomerRecord,
-  type DirectoryStore,
-  MarketplaceError,
-} from "@marketmeter/core";
+import { type CustomerRecord, type DirectoryStore, MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
   type StoredRegistration,

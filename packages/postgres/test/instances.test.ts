@@ -1,12 +1,7 @@
 // Several instances on one database: leases with fencing tokens, claims that never overlap, and a property
 // test over interleavings of add / close / claim / settle / crash from simulated instances.
-import type {
-  StoredGrain,
-  UsageStore,
-} from "@marketmeter/core";
-import type {
-  AddContext,
-} from "@marketmeter/core/store";
+import type { StoredGrain, UsageStore } from "@marketmeter/core";
+import type { AddContext } from "@marketmeter/core/store";
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
