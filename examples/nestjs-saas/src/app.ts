@@ -45,8 +45,8 @@ import {
   type EmulatorSettings,
   isAddressInUse,
   lineLogger,
-  PortInUseError,
   type MarketplaceSetup,
+  PortInUseError,
   ROUTES,
   setupMarketplace,
 } from "./marketplace.js";

@@ -1,16 +1,16 @@
 import { BatchMeterUsageCommand, MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type GrainInfo, type MarketplaceEvents, isMarketplaceError, memoryStore } from "../src/index.js";
+import { type GrainInfo, isMarketplaceError, type MarketplaceEvents, memoryStore } from "../src/index.js";
 import {
   CA1,
   CA2,
+  credentials,
   DEMO,
   HOUR,
-  LEG,
-  TRANS,
-  type TestBed,
-  credentials,
   hangingServer,
+  LEG,
+  type TestBed,
+  TRANS,
   testBed,
 } from "./helpers.js";
 

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { toEpochMs } from "./clock.js";
 import { invalidConfig, isEmulatorError } from "./errors.js";
 import type { FaultConfig } from "./faults.js";

@@ -16,9 +16,9 @@ import {
   epoch,
   H09,
   metering,
+  RESOLVE,
   raw,
   rejects,
-  RESOLVE,
   startTestEmulator,
   UUID,
 } from "./helpers.js";

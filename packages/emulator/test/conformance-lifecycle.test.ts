@@ -16,9 +16,9 @@ import {
   H09,
   H10,
   metering,
+  ResolveCustomerCommand,
   raw,
   rejects,
-  ResolveCustomerCommand,
   startTestEmulator,
 } from "./lifecycle-helpers.js";
 

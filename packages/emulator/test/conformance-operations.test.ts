@@ -1,5 +1,9 @@
 import { createPublicKey, verify } from "node:crypto";
 import {
+  GetEntitlementsCommand,
+  MarketplaceEntitlementServiceClient,
+} from "@aws-sdk/client-marketplace-entitlement-service";
+import {
   BatchMeterUsageCommand,
   CustomerNotEntitledException,
   DisabledApiException,
@@ -25,10 +29,6 @@ import {
   TimestampOutOfBoundsException,
   type UsageRecord,
 } from "@aws-sdk/client-marketplace-metering";
-import {
-  GetEntitlementsCommand,
-  MarketplaceEntitlementServiceClient,
-} from "@aws-sdk/client-marketplace-entitlement-service";
 import { ConfiguredRetryStrategy } from "@smithy/util-retry";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../src/index.js";
@@ -43,9 +43,9 @@ import {
   H09,
   H10,
   metering,
-  raw,
   REGISTER,
   RESOLVE,
+  raw,
   rejects,
   rejectsNamed,
   startTestEmulator,

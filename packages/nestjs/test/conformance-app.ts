@@ -7,13 +7,13 @@ import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
 import {
   type AccessAllowed,
+  getSubscription,
   MarketplaceModule,
   MarketplaceService,
   Meter,
   RequireSubscription,
   SkipMetering,
   Subscription,
-  getSubscription,
 } from "../src/index.js";
 import type { Platform } from "./app.js";
 

@@ -3,12 +3,12 @@ import { type ChildProcess, fork } from "node:child_process";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
-import { type Marketplace, createMarketplace } from "@marketmeter/core";
-import { type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { createMarketplace, type Marketplace } from "@marketmeter/core";
+import { demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";
-import { CA1, CA2, DEMO, HOUR, LEG, TRANS, credentials, tempDb } from "./helpers.js";
+import { CA1, CA2, credentials, DEMO, HOUR, LEG, TRANS, tempDb } from "./helpers.js";
 
 const IDENTITIES = [CA1, CA2, LEG, TRANS] as const;
 const NAMES = ["CA1", "CA2", "LEG", "TRANS"] as const;

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../errors/index.js";
 import {
-  DEFAULT_METER_STATE,
   applyMeterSpec,
   createMeter,
+  DEFAULT_METER_STATE,
   findMeterState,
   firstToFinish,
   meterStateOf,
@@ -11,7 +11,7 @@ import {
   skipMeteringOf,
 } from "./metering.js";
 import { declareHttpSettings } from "./settings.js";
-import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { dryMarketplace, ID, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [req: { customer?: unknown; rows?: number }];
 const open: Array<{ close(): Promise<void> }> = [];

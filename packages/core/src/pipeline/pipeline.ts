@@ -3,10 +3,10 @@
  * (checkpoint), freezes final hours (close), and has the reporter claim, send and settle them, with the
  * sender it is given (AWS or dry-run). The marketplace facade only forwards to it.
  */
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
-import { type Clock, HOUR_MS, type Logger, hourStart } from "../runtime/index.js";
 import { type Emit, RateLimiter, Reporter, type ReporterStats, type UsageSender } from "../reporter/index.js";
+import { type Clock, HOUR_MS, hourStart, type Logger } from "../runtime/index.js";
 import type { ListQuery, StoredGrain, UsageDelta, UsageStore } from "../stores/index.js";
 import { type Accumulator, acceptanceDeadline } from "../usage/index.js";
 

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { HOUR_MS } from "../runtime/index.js";
 import { grainKey, newGrain } from "../stores/grain.js";
 import { backoffDelay } from "./backoff.js";
-import { MAX_REQUEST_BYTES, buildBatches, prepareRecord, requestBytes, requestOf } from "./batch.js";
+import { buildBatches, MAX_REQUEST_BYTES, prepareRecord, requestBytes, requestOf } from "./batch.js";
 import { classifyError } from "./classify.js";
 import { RateLimiter } from "./limiter.js";
 

@@ -12,8 +12,8 @@ import { acceptanceDeadline, isAcceptable } from "../usage/window.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 import {
   type Batch,
-  type PreparedRecord,
   buildBatches,
+  type PreparedRecord,
   prepareRecord,
   recordKey,
   requestOf,

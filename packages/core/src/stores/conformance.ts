@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { HOUR_MS } from "../runtime/index.js";
-import { MAX_QUANTITY, grainKey } from "./grain.js";
+import { grainKey, MAX_QUANTITY } from "./grain.js";
 import type { AddContext, StoredGrain, UsageStore } from "./types.js";
 
 /** What the suite needs to create stores. */

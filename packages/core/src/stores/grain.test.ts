@@ -2,13 +2,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS } from "../runtime/index.js";
 import {
-  MAX_QUANTITY,
   applyAdd,
   applyClaim,
   applyRelease,
   applySettle,
   grainKey,
   isClaimable,
+  MAX_QUANTITY,
   newGrain,
   parseGrainKey,
   splitDelta,

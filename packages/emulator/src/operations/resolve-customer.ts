@@ -1,7 +1,7 @@
+import { createHash } from "node:crypto";
 import { ApiError } from "../errors.js";
 import { Violations } from "../wire/shapes.js";
 import type { OpContext, OpResult } from "./context.js";
-import { createHash } from "node:crypto";
 
 export interface ResolveCustomerInput {
   RegistrationToken?: string;
