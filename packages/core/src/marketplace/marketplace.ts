@@ -9,8 +9,8 @@ import type { CustomerRecord, Entitlement, Registration } from "../directory/ind
 import { MarketplaceError } from "../errors/index.js";
 import { declareHttpSettings } from "../http/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
-import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/buyers.js";
 import type { LifecycleOutcome } from "../lifecycle/index.js";
+import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/index.js";
 import { UsagePipeline, within } from "../pipeline/index.js";
 import type { IncomingRequest } from "../registration/index.js";
 import {

@@ -10,10 +10,10 @@ import {
 import type { DirectoryStore } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
-import type { BuyersOptions } from "../lifecycle/buyers.js";
+import type { BuyersOptions } from "../lifecycle/index.js";
 import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock } from "../runtime/index.js";
-import { memoryStore } from "../stores/memory.js";
-import type { UsageStore } from "../stores/types.js";
+import type { UsageStore } from "../stores/index.js";
+import { memoryStore } from "../stores/index.js";
 
 /** A product this instance meters. */
 export interface ProductConfig {

@@ -5,8 +5,8 @@
  */
 import type { BatchMeterUsageRequest, UsageRecord } from "@aws-sdk/client-marketplace-metering";
 import { type Identity, type IdentityMode, identityFromKey, identityMode } from "../identity/index.js";
-import type { StoredGrain } from "../stores/types.js";
-import { MAX_ALLOCATIONS, MAX_TAGS, tagsFromKey } from "../usage/tags.js";
+import type { StoredGrain } from "../stores/index.js";
+import { MAX_ALLOCATIONS, MAX_TAGS, tagsFromKey } from "../usage/index.js";
 
 export const MAX_RECORDS_PER_CALL = 25;
 /** Serialized request size we stay under (AWS: < 1 MB), with headroom for SDK framing. */

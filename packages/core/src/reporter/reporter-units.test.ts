@@ -8,7 +8,7 @@ import {
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS } from "../runtime/index.js";
-import { grainKey, newGrain } from "../stores/grain.js";
+import { grainKey, newGrain } from "../stores/index.js";
 import { backoffDelay } from "./backoff.js";
 import { buildBatches, MAX_REQUEST_BYTES, prepareRecord, requestBytes, requestOf } from "./batch.js";
 import { classifyError } from "./classify.js";

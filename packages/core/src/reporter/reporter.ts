@@ -6,9 +6,9 @@
 import type { UsageRecordResult } from "@aws-sdk/client-marketplace-metering";
 import { MarketplaceError } from "../errors/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
-import { parseGrainKey } from "../stores/grain.js";
-import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/types.js";
-import { acceptanceDeadline, isAcceptable } from "../usage/window.js";
+import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/index.js";
+import { parseGrainKey } from "../stores/index.js";
+import { acceptanceDeadline, isAcceptable } from "../usage/index.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 import {
   type Batch,
