@@ -51,9 +51,13 @@ export class RateLimiter {
         continue;
       }
       const horizon = t - this.windowMs - this.margin;
-      while (this.starts.length > 0 && this.starts[0]! <= horizon) this.starts.shift();
-      if (this.starts.length < this.perWindow) break;
-      await this.sleep(this.starts[0]! - horizon);
+      let first = this.starts[0];
+      while (first !== undefined && first <= horizon) {
+        this.starts.shift();
+        first = this.starts[0];
+      }
+      if (first === undefined || this.starts.length < this.perWindow) break;
+      await this.sleep(first - horizon);
     }
     this.starts.push(this.now());
   }
