@@ -78,6 +78,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     aws: options.aws,
     emulator: options.emulator,
     logger,
+    // Who pays for a request, declared once: meterUsage and requireSubscription both use it.
+    getCustomer: (_req, res) => tenantOf(res),
   });
   const { marketplace, emulator } = setup;
   const tenants = openTenants(join(setup.dataDir, "tenants.db"));
@@ -98,7 +100,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
       .end();
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: (_req, res) => tenantOf(res), dimension: "api_calls" }));
+  app.use(meterUsage(marketplace, { dimension: "api_calls" }));
 
   app.get("/health", skipMetering(), (_req, res) => {
     res.json({ ok: true });
@@ -152,7 +154,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     next();
   };
   const api = express.Router();
-  api.use(authenticate, requireSubscription(marketplace, { getCustomer: (_req, res) => tenantOf(res) }));
+  api.use(authenticate, requireSubscription(marketplace));
   api.get("/quotes", (req, res) => {
     res.json(quote(parseSymbol(req.query.symbol), new Date(setup.now())));
   });

@@ -71,6 +71,8 @@ export interface RunningApp {
 // marketmeter's variables plus this app's: the tenant of the API key, and the rows a report returned.
 type AppEnv = { Variables: MarketplaceEnv["Variables"] & { tenant?: Tenant; rows?: number } };
 
+const tenantOf = (c: Context<AppEnv>) => c.get("tenant")?.id;
+
 export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.error(line));
   const logger = lineLogger(log);
@@ -79,6 +81,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     aws: options.aws,
     emulator: options.emulator,
     logger,
+    // Who pays for a request, declared once: meterUsage and requireSubscription both use it.
+    getCustomer: tenantOf,
   });
   const { marketplace, emulator } = setup;
   const tenants = openTenants(join(setup.dataDir, "tenants.db"));
@@ -88,7 +92,6 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   const app = new Hono<AppEnv>();
   const send = (body: string, status = 200) => new Response(body, { status, headers: PAGE_HEADERS });
   const form = async (c: Context) => (await c.req.parseBody()) as Record<string, unknown>;
-  const tenantOf = (c: Context<AppEnv>) => c.get("tenant")?.id;
   // Every POST answers 303 to a page (post-redirect-get), so reloading that page repeats nothing.
   const views = createViews();
   const redirect = (c: Context, location: string, view: View) =>
@@ -98,7 +101,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     });
 
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls" }));
+  app.use(meterUsage(marketplace, { dimension: "api_calls" }));
 
   app.get("/health", skipMetering(), (c) => c.json({ ok: true }));
   app.get("/", () => send(homePage({ demo, productCode: setup.productCode })));
@@ -144,7 +147,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     c.set("tenant", tenant);
     await next();
   };
-  app.use("/api/*", authenticate, requireSubscription(marketplace, { getCustomer: tenantOf }));
+  app.use("/api/*", authenticate, requireSubscription(marketplace));
   app.get("/api/quotes", (c) => c.json(quote(parseSymbol(c.req.query("symbol")), new Date(setup.now()))));
   // Billed by what the response contains: one `report_rows` per row (and no `api_calls`).
   app.get(

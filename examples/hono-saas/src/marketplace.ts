@@ -90,6 +90,10 @@ export function lineLogger(log: (line: string) => void): Logger {
   return { debug() {}, info() {}, warn: line("warn"), error: line("error") };
 }
 
+/** The adapter's customer resolver type (its own request shape); NestJS declares it on the module instead. */
+type MarketplaceOptionsOf = Parameters<typeof createMarketplace>[0];
+export type GetCustomer = MarketplaceOptionsOf extends { getCustomer?: infer G } ? G : never;
+
 /**
  * Creates the marketplace. With `aws`, it meters to AWS and keeps its data in `dataDir`. Without it, it
  * starts the emulator and keeps its data in `dataDir/demo`, which starts empty each time because the
@@ -100,8 +104,11 @@ export async function setupMarketplace(options: {
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
   logger: Logger;
+  /** Who a request belongs to, declared once for every metering middleware and subscription check. */
+  getCustomer?: GetCustomer;
 }): Promise<MarketplaceSetup> {
   const { aws, logger } = options;
+  const customer = options.getCustomer ? { getCustomer: options.getCustomer } : {};
   if (aws) {
     const dataDir = options.dataDir;
     const marketplace = createMarketplace({
@@ -112,6 +119,7 @@ export async function setupMarketplace(options: {
       aws: { region: aws.region }, // credentials come from the AWS SDK's default chain
       gracePeriodMs: GRACE_PERIOD_MS,
       logger,
+      ...customer,
       buyers: { eventBridge: { secret: aws.webhookSecret }, sns: { autoConfirm: true } },
     });
     return {
@@ -155,6 +163,7 @@ export async function setupMarketplace(options: {
     clock: now,
     gracePeriodMs: GRACE_PERIOD_MS,
     logger,
+    ...customer,
     buyers: {
       eventBridge: { secret },
       sns: { trustedCertificateOrigins: [emulator.endpoint], autoConfirm: true },

@@ -73,6 +73,8 @@ export interface RunningApp {
 // marketmeter's state plus this app's: the tenant of the API key, and the rows a report returned.
 type State = MarketplaceState & { tenant?: Tenant; rows?: number };
 
+const tenantOf = (ctx: Context) => (ctx.state as State).tenant?.id;
+
 export async function startApp(options: StartAppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.error(line));
   const logger = lineLogger(log);
@@ -81,6 +83,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     aws: options.aws,
     emulator: options.emulator,
     logger,
+    // Who pays for a request, declared once: meterUsage and requireSubscription both use it.
+    getCustomer: tenantOf,
   });
   const { marketplace, emulator } = setup;
   const tenants = openTenants(join(setup.dataDir, "tenants.db"));
@@ -97,7 +101,6 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
   // Only the sign-up and demo forms are parsed here; marketmeter's routes read their raw bodies themselves.
   const form = bodyParser({ enableTypes: ["form"], formLimit: "8kb" });
   const formOf = (ctx: Context) => (ctx.request.body ?? {}) as Record<string, unknown>;
-  const tenantOf = (ctx: Context) => (ctx.state as State).tenant?.id;
   // Every POST answers 303 to a page (post-redirect-get), so reloading that page repeats nothing.
   const views = createViews();
   const redirect = (ctx: Context, location: string, view: View) => {
@@ -126,7 +129,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     }
   });
   // Every finished request of a tenant with status < 400 is one `api_calls`, unless a route says otherwise.
-  app.use(meterUsage(marketplace, { getCustomer: tenantOf, dimension: "api_calls" }));
+  app.use(meterUsage(marketplace, { dimension: "api_calls" }));
 
   router.get("/health", skipMetering(), (ctx) => {
     ctx.body = { ok: true };
@@ -177,7 +180,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     await next();
   };
   const api = new Router<State>({ prefix: "/api" });
-  api.use(authenticate, requireSubscription(marketplace, { getCustomer: tenantOf }));
+  api.use(authenticate, requireSubscription(marketplace));
   api.get("/quotes", (ctx) => {
     ctx.body = quote(parseSymbol(ctx.query.symbol), new Date(setup.now()));
   });

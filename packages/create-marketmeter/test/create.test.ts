@@ -140,7 +140,8 @@ describe("a scaffolded app installs and passes its own tests", () => {
     const r = spawnSync("pnpm", ["exec", "vitest", "run", "test/smoke.test.ts"], {
       cwd: dir,
       encoding: "utf8",
-      env: { ...process.env, CI: "true" },
+      // Plain text, so the summary line can be read whatever the caller's terminal settings.
+      env: { ...process.env, CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Tests\s+\d+ passed/);
