@@ -1,6 +1,7 @@
 // Records per second delivered to the emulator with the reporter paced at 10 calls per second.
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
 import { createMarketplace } from "../packages/core/dist/index.js";
 import { DEMO, demoConfig, startEmulator } from "../packages/emulator/dist/index.js";
 

@@ -15,9 +15,9 @@
 // XSECONDS (1.5), PCYCLES (paired cycles, 8), PSECONDS (1.5).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
-import { fileURLToPath } from "node:url";
 
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 const harness = await import(new URL("./overhead/harness.mjs", import.meta.url).href);
 // NestJS, prom-client and the adapter resolve from the NestJS package, which has them as dev dependencies.

@@ -4,6 +4,7 @@
 // variants (the A/B method).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_EC2_METADATA_DISABLED ??= "true";
+
 import { serveVariants } from "./harness.mjs";
 import { start, startSwitch } from "./servers.mjs";
 

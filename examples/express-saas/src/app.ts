@@ -3,6 +3,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import type { Emulator } from "@marketmeter/emulator";
 import {
   eventBridgeHandler,
   isMarketplaceError,
@@ -14,7 +15,6 @@ import {
   skipMetering,
   snsHandler,
 } from "@marketmeter/express";
-import type { Emulator } from "@marketmeter/emulator";
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from "express";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
@@ -32,8 +32,8 @@ import {
   apiKeyPage,
   autoSubmitPage,
   demoPage,
-  html,
   homePage,
+  html,
   KEY_PAGE_GONE,
   messagePage,
   PAGE_HEADERS,

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../src/app.js";
+import { defined } from "./defined.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -24,7 +25,7 @@ beforeAll(async () => {
     emulator: { port: 0, now: "2026-07-15T10:30:00Z", frozen: true },
     log: (line) => logs.push(line),
   });
-  emulatorUrl = app.emulator!.endpoint;
+  emulatorUrl = defined(app.emulator).endpoint;
 });
 
 afterAll(async () => {
@@ -36,7 +37,7 @@ afterAll(async () => {
 let cookie = "";
 const remember = (res: Response) => {
   const set = res.headers.get("set-cookie");
-  if (set) cookie = set.split(";")[0]!;
+  if (set) cookie = defined(set.split(";")[0]);
   return res;
 };
 const post = async (url: string, form: Record<string, string>) =>
@@ -74,7 +75,7 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
   secrets.push(token);
   const registered = await post(`${app.url}/marketplace/register`, { "x-amzn-marketplace-token": token });
   expect(registered.status).toBe(303);
-  const signUpUrl = new URL(registered.headers.get("location")!, app.url);
+  const signUpUrl = new URL(defined(registered.headers.get("location")), app.url);
   expect(signUpUrl.pathname).toBe("/signup");
   const form = await fetch(signUpUrl);
   expect(form.status).toBe(200);
@@ -83,7 +84,7 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
   const done = await postAndReload(
     `${app.url}/signup`,
     {
-      registration: signUpUrl.searchParams.get("registration")!,
+      registration: defined(signUpUrl.searchParams.get("registration")),
       name,
       email: `${name.toLowerCase()}@example.com`,
     },
@@ -94,8 +95,8 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
   expect(apiKey).toBeDefined();
   // A reload shows the same key (it used to re-post the form: 409, and the key was lost).
   expect(/mm_[A-Za-z0-9_-]{32}/.exec(done.reload)?.[0]).toBe(apiKey);
-  secrets.push(apiKey!);
-  return { apiKey: apiKey!, account: account! };
+  secrets.push(defined(apiKey));
+  return { apiKey: defined(apiKey), account: defined(account) };
 }
 
 const call = (path: string, apiKey?: string) =>
@@ -122,7 +123,7 @@ describe("express-saas", () => {
     expect(reload).toBe(page);
     const tokenA = /name="x-amzn-marketplace-token" value="([^"]+)"/.exec(page)?.[1];
     expect(tokenA).toBeDefined();
-    const a = await signUp(tokenA!, "Ann");
+    const a = await signUp(defined(tokenA), "Ann");
 
     // Buyer B through the emulator's control API, as a test or script would.
     const sub = await control<{ license: { licenseArn: string } }>("/_emulator/buyers/subscribe", {

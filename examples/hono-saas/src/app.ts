@@ -3,12 +3,11 @@
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
-import { HTTPException } from "hono/http-exception";
 import type { Emulator } from "@marketmeter/emulator";
 import {
-  type MarketplaceEnv,
   eventBridgeHandler,
   type Marketplace,
+  type MarketplaceEnv,
   meter,
   meterUsage,
   registrationHandler,
@@ -17,6 +16,7 @@ import {
   snsHandler,
 } from "@marketmeter/hono";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
 import {

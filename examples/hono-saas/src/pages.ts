@@ -20,7 +20,7 @@ const ESCAPES: Record<string, string> = {
   '"': "&quot;",
   "'": "&#39;",
 };
-const escapeText = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+const escapeText = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 function render(value: unknown): string {
   if (value instanceof Html) return value.value;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defined } from "./defined.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const main = join(root, "dist", "main.js");
@@ -31,7 +32,7 @@ const children: ChildProcessWithoutNullStreams[] = [];
 const servers: Server[] = [];
 afterEach(() => {
   for (const c of children.splice(0))
-    if (c.exitCode === null && c.signalCode === null) process.kill(-c.pid!, "SIGKILL");
+    if (c.exitCode === null && c.signalCode === null) process.kill(-defined(c.pid), "SIGKILL");
   for (const s of servers.splice(0)) s.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -117,12 +118,14 @@ async function signUp(app: string, emulator: string): Promise<string> {
   const form = (f: Record<string, string>, cookie = "") =>
     ({ method: "POST", body: new URLSearchParams(f), redirect: "manual", headers: { cookie } }) as const;
   const registered = await fetch(`${app}/marketplace/register`, form({ "x-amzn-marketplace-token": token }));
-  const registration = new URL(registered.headers.get("location")!, app).searchParams.get("registration")!;
+  const registration = defined(
+    new URL(defined(registered.headers.get("location")), app).searchParams.get("registration"),
+  );
   const done = await fetch(`${app}/signup`, form({ registration, name: "Ann", email: "ann@example.com" }));
   expect(done.status).toBe(303);
-  const cookie = done.headers.get("set-cookie")!.split(";")[0]!;
+  const cookie = defined(defined(done.headers.get("set-cookie")).split(";")[0]);
   const page = await (await fetch(`${app}/signup/done`, { headers: { cookie } })).text();
-  return /mm_[A-Za-z0-9_-]{32}/.exec(page)![0];
+  return defined(/mm_[A-Za-z0-9_-]{32}/.exec(page))[0];
 }
 
 /** A request the server has started (it answered 100-continue) and waits to finish: shutdown waits too. */
@@ -147,7 +150,7 @@ describe("koa-saas CLI", () => {
     const [, app] = await cli.waitFor(/app: +(http:\/\/\S+)\//);
     const [, emulator] = await cli.waitFor(/AWS endpoint: +(http:\/\/\S+) /);
     await cli.waitFor(/Press Ctrl-C to stop/);
-    const key = await signUp(app!, emulator!);
+    const key = await signUp(defined(app), defined(emulator));
     for (let i = 0; i < 2; i++) {
       const res = await fetch(`${app}/api/quotes?symbol=ACME`, {
         headers: { authorization: `Bearer ${key}` },
@@ -158,12 +161,12 @@ describe("koa-saas CLI", () => {
     const { now } = await json<{ now: string }>(`${emulator}/_emulator/clock`);
     const hour = Math.floor(Date.parse(now) / 3_600_000) * 3_600_000;
     await json(`${emulator}/_emulator/clock`, { advanceMs: hour + 3_600_000 + 301_000 - Date.parse(now) });
-    const release = await inFlight(app!);
+    const release = await inFlight(defined(app));
 
-    process.kill(-cli.proc.pid!, "SIGINT");
+    process.kill(-defined(cli.proc.pid), "SIGINT");
     await cli.waitFor(/\bSIGINT\b/);
     // pnpm forwards the same Ctrl-C a moment later; the shutdown is still waiting for the request.
-    process.kill(-cli.proc.pid!, "SIGINT");
+    process.kill(-defined(cli.proc.pid), "SIGINT");
     await cli.waitFor(/shutdown is in progress/);
     release();
 
@@ -198,7 +201,7 @@ describe("koa-saas CLI", () => {
     });
     await cli.waitFor(/running against AWS Marketplace in us-east-1/);
     expect(cli.err()).toMatch(/WARNING: MARKETMETER_WEBHOOK_SECRET is not set\.\n.*EventBridge/);
-    process.kill(-cli.proc.pid!, "SIGTERM");
+    process.kill(-defined(cli.proc.pid), "SIGTERM");
     expect(await cli.ended).toEqual({ code: 0, signal: null });
   });
 });

@@ -45,8 +45,8 @@ import {
   type EmulatorSettings,
   isAddressInUse,
   lineLogger,
-  PortInUseError,
   type MarketplaceSetup,
+  PortInUseError,
   ROUTES,
   setupMarketplace,
 } from "./marketplace.js";
@@ -234,7 +234,10 @@ class DemoController {
   ) {}
 
   private get emulator(): Emulator {
-    return this.app.setup.emulator!;
+    // The demo routes exist only in emulator mode; without an emulator there is nothing to drive.
+    const emulator = this.app.setup.emulator;
+    if (emulator === undefined) throw new NotFoundException("The demo runs only in emulator mode");
+    return emulator;
   }
 
   private async show(req: Request, res: Response) {

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
         `  AWS endpoint:     ${app.emulator.endpoint} (the emulator)`,
       ]
     : [
-        `nestjs-saas is running against AWS Marketplace in ${config.aws!.region}:`,
+        `nestjs-saas is running against AWS Marketplace in ${config.aws?.region ?? "(no region set)"}:`,
         `  app:              ${app.url}/`,
         `  fulfillment URL:  <your public URL>${ROUTES.register}`,
         `  EventBridge:      <your public URL>${ROUTES.eventBridge}`,

@@ -4,10 +4,10 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { createMarketplace, type Logger, type Marketplace } from "@marketmeter/nestjs";
-import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
 // The emulator is loaded with import() (see marketplace.ts), so its types are the ES module ones.
 import type { Emulator } from "@marketmeter/emulator" with { "resolution-mode": "import" };
+import { createMarketplace, type Logger, type Marketplace } from "@marketmeter/nestjs";
+import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
 
 /**
  * The dimensions of your listing, spelled exactly as in the AWS Marketplace Management Portal.

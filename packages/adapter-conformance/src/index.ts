@@ -29,9 +29,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type CustomerRef, type Marketplace, createMarketplace } from "@marketmeter/core";
+import { type CustomerRef, createMarketplace, type Marketplace } from "@marketmeter/core";
 import * as http from "@marketmeter/core/http";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
 export { DEMO };

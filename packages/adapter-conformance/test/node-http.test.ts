@@ -1,6 +1,6 @@
 // The conformance suite against a plain node:http app written directly on core's `http` layer: proves the
 // shared layer holds all the behaviour, so each framework adapter stays a thin translation.
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as http from "@marketmeter/core/http";
 import { type ConformanceApp, type ConformanceHooks, describeAdapterConformance } from "../src/index.js";

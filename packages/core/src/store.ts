@@ -1,25 +1,22 @@
 // Entry `@marketmeter/core/store`: what people who write a usage store or a directory store need: the
 // grain rules every store applies the same way, the hour arithmetic, and the conformance suites.
-export { systemClock, hourStart, HOUR_MS } from "./runtime/index.js";
+
+export { directoryStoreConformance, sampleCustomer, sampleRegistration } from "./directory/conformance.js";
+export type {
+  ClaimResult,
+  CustomerRecord,
+  CustomerStatus,
+  DirectoryStore,
+  Entitlement,
+  EntitlementSnapshot,
+  Registration,
+  StoredRegistration,
+} from "./directory/index.js";
+export { Directory, parseCustomerRecord, parseStoredRegistration } from "./directory/index.js";
 export type { Clock } from "./runtime/index.js";
-export {
-  GRAIN_STATES,
-  MAX_QUANTITY,
-  isTerminalState,
-  grainKey,
-  parseGrainKey,
-  applyAdd,
-  applyClaim,
-  applyRelease,
-  applySettle,
-  holdsLease,
-  compareForClaim,
-  isClaimable,
-  matchesQuery,
-  mergeAllocations,
-  splitDelta,
-  newGrain,
-} from "./stores/index.js";
+export { HOUR_MS, hourStart, systemClock } from "./runtime/index.js";
+export type { StoreConformanceTarget } from "./stores/conformance.js";
+export { storeConformance } from "./stores/conformance.js";
 export type {
   AddContext,
   AddResult,
@@ -36,19 +33,23 @@ export type {
   UsageDelta,
   UsageStore,
 } from "./stores/index.js";
-export { acceptanceDeadline, isAcceptable, tagSetKey, MAX_ALLOCATIONS, MAX_TAGS } from "./usage/index.js";
+export {
+  applyAdd,
+  applyClaim,
+  applyRelease,
+  applySettle,
+  compareForClaim,
+  GRAIN_STATES,
+  grainKey,
+  holdsLease,
+  isClaimable,
+  isTerminalState,
+  MAX_QUANTITY,
+  matchesQuery,
+  mergeAllocations,
+  newGrain,
+  parseGrainKey,
+  splitDelta,
+} from "./stores/index.js";
 export type { Allocation, Tags } from "./usage/index.js";
-export { Directory, parseCustomerRecord, parseStoredRegistration } from "./directory/index.js";
-export type {
-  ClaimResult,
-  CustomerRecord,
-  CustomerStatus,
-  DirectoryStore,
-  Entitlement,
-  EntitlementSnapshot,
-  Registration,
-  StoredRegistration,
-} from "./directory/index.js";
-export { storeConformance } from "./stores/conformance.js";
-export type { StoreConformanceTarget } from "./stores/conformance.js";
-export { directoryStoreConformance, sampleCustomer, sampleRegistration } from "./directory/conformance.js";
+export { acceptanceDeadline, isAcceptable, MAX_ALLOCATIONS, MAX_TAGS, tagSetKey } from "./usage/index.js";

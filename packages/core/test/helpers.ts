@@ -4,11 +4,11 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { once } from "node:events";
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
-import { type MarketplaceOptions, createMarketplace } from "../src/index.js";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
+import { createMarketplace, type MarketplaceOptions } from "../src/index.js";
 
 export { DEMO };
 export const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };

@@ -2,16 +2,16 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { createSign } from "node:crypto";
-import { type IncomingMessage, type Server, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MarketplaceEntitlementServiceClient } from "@aws-sdk/client-marketplace-entitlement-service";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../src/errors/index.js";
 import type { Identity } from "../src/identity/index.js";
 import { type Buyers, createBuyers } from "../src/lifecycle/index.js";
-import { type Marketplace, createMarketplace } from "../src/marketplace/index.js";
+import { createMarketplace, type Marketplace } from "../src/marketplace/index.js";
 import { type FetchLike, type SnsEnvelope, snsStringToSign } from "../src/sns/index.js";
 import { makeSigner } from "../src/sns/self-signed.test-helper.js";
 

@@ -3,12 +3,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 // The buyer lifecycle as users reach it: through the marketplace instance, with final metering and
 // CustomerNotSubscribed feedback wired inside createMarketplace (no hand wiring in the app).
-import { type IncomingMessage, type Server, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../src/errors/index.js";
-import { type Marketplace, createMarketplace } from "../src/marketplace/index.js";
+import { createMarketplace, type Marketplace } from "../src/marketplace/index.js";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
 const SECRET = "facade-webhook-secret-0123";

@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { defined } from "./defined.js";
 import { extractSnippets, type Snippet } from "./snippets.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,7 +79,7 @@ function diagnose(): Map<string, string[]> {
       for (const l of out.values()) l.push(`${where}: TS${d.code} ${message}`);
       continue;
     }
-    const { line } = d.file!.getLineAndCharacterOfPosition(d.start);
+    const { line } = defined(d.file).getLineAndCharacterOfPosition(d.start);
     list.push(`${snippet.file}:${snippet.line + 1 + line}: TS${d.code} ${message}`);
   }
   return out;

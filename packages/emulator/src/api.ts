@@ -22,22 +22,29 @@ const SERVICES: Record<string, readonly OperationName[]> = {
 /** Operations that answer DisabledApiException outside the supported Region list. */
 const REGIONAL: readonly OperationName[] = ["BatchMeterUsage", "ResolveCustomer", "RegisterUsage"];
 
-type Handler = {
-  validate(input: never): void;
-  run(ctx: OpContext, input: never): OpResult | Promise<OpResult>;
-};
+type Run = (ctx: OpContext) => OpResult | Promise<OpResult>;
+/** Checks an input's shape and returns the operation, bound to the checked input. */
+type Handler = (input: never) => Run;
+
+/** Pairs a shape check with its operation, so the operation only ever sees what the check returned. */
+function checkedOperation<I, V>(
+  validate: (input: I) => V,
+  run: (ctx: OpContext, input: V) => OpResult | Promise<OpResult>,
+): Handler {
+  return (input: I) => {
+    const checked = validate(input);
+    return (ctx) => run(ctx, checked);
+  };
+}
 
 function handlers(signer: RegisterUsageSigner): Record<OperationName, Handler> {
   return {
-    BatchMeterUsage: { validate: validateBatchMeterUsage, run: batchMeterUsage },
-    MeterUsage: { validate: validateMeterUsage, run: meterUsage },
-    RegisterUsage: {
-      validate: validateRegisterUsage,
-      run: (ctx, input) => registerUsage(ctx, input, signer),
-    },
-    ResolveCustomer: { validate: validateResolveCustomer, run: resolveCustomer },
-    GetEntitlements: { validate: validateGetEntitlements, run: getEntitlements },
-  } as Record<OperationName, Handler>;
+    BatchMeterUsage: checkedOperation(validateBatchMeterUsage, batchMeterUsage),
+    MeterUsage: checkedOperation(validateMeterUsage, meterUsage),
+    RegisterUsage: checkedOperation(validateRegisterUsage, (ctx, input) => registerUsage(ctx, input, signer)),
+    ResolveCustomer: checkedOperation(validateResolveCustomer, resolveCustomer),
+    GetEntitlements: checkedOperation(validateGetEntitlements, getEntitlements),
+  };
 }
 
 /** Formats a request-log entry as one readable line (time, Region, operation, outcome). */
@@ -72,6 +79,7 @@ export class ApiServer {
     await state.processDue();
     const now = state.now();
 
+    const invocationId = header(req, "amz-sdk-invocation-id");
     const finish = (status: number, summary: string, errorType?: string) => {
       const call: ApiCall = {
         time: new Date(now).toISOString(),
@@ -82,9 +90,7 @@ export class ApiServer {
         ...(errorType ? { errorType } : {}),
         ...(attempt !== undefined ? { attempt } : {}),
         ...(max !== undefined ? { maxAttempts: max } : {}),
-        ...(header(req, "amz-sdk-invocation-id")
-          ? { invocationId: header(req, "amz-sdk-invocation-id")!.slice(0, 100) }
-          : {}),
+        ...(invocationId ? { invocationId: invocationId.slice(0, 100) } : {}),
         requestId,
         summary,
       };
@@ -174,8 +180,7 @@ export class ApiServer {
       }
       // 2. types, then shape constraints
       const input = bind(INPUT_SCHEMAS[op], parsed) as never;
-      const handler = this.ops[op];
-      handler.validate(input);
+      const run = this.ops[op](input);
       // 3. Region availability
       if (REGIONAL.includes(op) && !state.profile.regions.includes(region)) {
         throw new ApiError(
@@ -198,10 +203,7 @@ export class ApiServer {
         );
       }
       // 5.–7. the operation itself
-      const result = await handler.run(
-        { state, region, requestId, now, header: (n) => header(req, n) },
-        input,
-      );
+      const result = await run({ state, region, requestId, now, header: (n) => header(req, n) });
       finish(200, result.summary);
       reply(200, result.output);
     } catch (e) {

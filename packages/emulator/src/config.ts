@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { toEpochMs } from "./clock.js";
 import { invalidConfig, isEmulatorError } from "./errors.js";
 import type { FaultConfig } from "./faults.js";
@@ -139,11 +139,11 @@ export const DEFAULT_SELLER_ACCOUNT_ID = "111122223333";
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-function str(
-  path: string,
-  v: unknown,
-  opts: { optional?: boolean; pattern?: RegExp; max?: number; min?: number } = {},
-) {
+type StrOptions = { pattern?: RegExp; max?: number; min?: number };
+/** A required string (a missing one is a configuration error), or an optional one with `optional: true`. */
+function str(path: string, v: unknown, opts?: StrOptions & { optional?: false }): string;
+function str(path: string, v: unknown, opts: StrOptions & { optional: true }): string | undefined;
+function str(path: string, v: unknown, opts: StrOptions & { optional?: boolean } = {}): string | undefined {
   if (v === undefined && opts.optional) return undefined;
   if (typeof v !== "string") throw invalidConfig(`${path} must be a string`);
   if (v.length < (opts.min ?? 1)) throw invalidConfig(`${path} must not be empty`);
@@ -239,11 +239,11 @@ export interface Entitlement {
 
 export function parseProduct(v: unknown, path: string, sellerAccountId: string): Product {
   if (!isObject(v)) throw invalidConfig(`${path} must be an object`);
-  const productCode = str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 })!;
+  const productCode = str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 });
   if (!Array.isArray(v.dimensions) || v.dimensions.length === 0) {
     throw invalidConfig(`${path}.dimensions must be a non-empty array of dimension keys`);
   }
-  const dimensions = v.dimensions.map((d, i) => str(`${path}.dimensions[${i}]`, d, { max: 255 })!);
+  const dimensions = v.dimensions.map((d, i) => str(`${path}.dimensions[${i}]`, d, { max: 255 }));
   return {
     productCode,
     productId: str(`${path}.productId`, v.productId, { optional: true }) ?? `prod-${hex(productCode, 13)}`,
@@ -263,7 +263,7 @@ export function parseProduct(v: unknown, path: string, sellerAccountId: string):
 
 export function parseLicense(v: unknown, path: string): License {
   if (!isObject(v)) throw invalidConfig(`${path} must be an object`);
-  const licenseArn = str(`${path}.licenseArn`, v.licenseArn, { pattern: LICENSE_ARN })!;
+  const licenseArn = str(`${path}.licenseArn`, v.licenseArn, { pattern: LICENSE_ARN });
   const status = oneOf(`${path}.status`, v.status, ["active", "pending", "deprovisioned"] as const, "active");
   let activatedAt = time(`${path}.activatedAt`, v.activatedAt);
   const deprovisionedAt = time(`${path}.deprovisionedAt`, v.deprovisionedAt);
@@ -278,8 +278,8 @@ export function parseLicense(v: unknown, path: string): License {
     customerAWSAccountId: str(`${path}.customerAWSAccountId`, v.customerAWSAccountId, {
       pattern: ACCOUNT,
       max: 255,
-    })!,
-    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 })!,
+    }),
+    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 }),
     activatedAt,
     deprovisionedAt,
     agreementEndedAt: time(`${path}.agreementEndedAt`, v.agreementEndedAt),
@@ -291,7 +291,7 @@ export function parseLicense(v: unknown, path: string): License {
 
 export function parseCustomer(v: unknown, path: string, defaultTime: number): Customer {
   if (!isObject(v)) throw invalidConfig(`${path} must be an object`);
-  const customerIdentifier = str(`${path}.customerIdentifier`, v.customerIdentifier, { max: 255 })!;
+  const customerIdentifier = str(`${path}.customerIdentifier`, v.customerIdentifier, { max: 255 });
   const status = oneOf(
     `${path}.status`,
     v.status,
@@ -303,8 +303,8 @@ export function parseCustomer(v: unknown, path: string, defaultTime: number): Cu
     customerAWSAccountId: str(`${path}.customerAWSAccountId`, v.customerAWSAccountId, {
       pattern: ACCOUNT,
       max: 255,
-    })!,
-    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 })!,
+    }),
+    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 }),
     status,
     unsubscribedAt:
       time(`${path}.unsubscribedAt`, v.unsubscribedAt) ??
@@ -325,7 +325,7 @@ export function parseEntitlement(v: unknown, path: string): Entitlement {
   } else if (typeof raw === "boolean") value = { BooleanValue: raw };
   else if (typeof raw === "string") value = { StringValue: raw };
   else if (isObject(raw) && Object.keys(raw).length === 1) {
-    const [k, x] = Object.entries(raw)[0]!;
+    const [k, x] = Object.entries(raw)[0] ?? [];
     const ok =
       (k === "IntegerValue" && Number.isInteger(x)) ||
       (k === "DoubleValue" && typeof x === "number" && Number.isFinite(x)) ||
@@ -339,8 +339,8 @@ export function parseEntitlement(v: unknown, path: string): Entitlement {
     );
   }
   const e: Entitlement = {
-    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 })!,
-    dimension: str(`${path}.dimension`, v.dimension, { max: 255 })!,
+    productCode: str(`${path}.productCode`, v.productCode, { pattern: PRODUCT_CODE, max: 255 }),
+    dimension: str(`${path}.dimension`, v.dimension, { max: 255 }),
     customerAWSAccountId: str(`${path}.customerAWSAccountId`, v.customerAWSAccountId, {
       optional: true,
       pattern: ACCOUNT,
@@ -369,7 +369,7 @@ export interface TokenInput {
 export function parseTokenInput(v: unknown, path: string): TokenInput {
   if (!isObject(v)) throw invalidConfig(`${path} must be an object`);
   const t: TokenInput = {
-    token: str(`${path}.token`, v.token)!,
+    token: str(`${path}.token`, v.token),
     licenseArn: str(`${path}.licenseArn`, v.licenseArn, { optional: true, pattern: LICENSE_ARN }),
     customerIdentifier: str(`${path}.customerIdentifier`, v.customerIdentifier, { optional: true, max: 255 }),
     productCode: str(`${path}.productCode`, v.productCode, {

@@ -10,12 +10,12 @@ import {
 } from "./config.js";
 import { EmulatorError, invalidArgument, isEmulatorError } from "./errors.js";
 import type { FaultConfig } from "./faults.js";
-import type { Notifier } from "./notify/index.js";
-import type { BuyerState, EmulatorState, LedgerFilter } from "./state.js";
 import { postFulfillmentForm } from "./marketplace/setup.js";
+import type { Notifier } from "./notify/index.js";
 import { isNotifierError } from "./notify/index.js";
-import { renderBillingPage } from "./ui/index.js";
+import type { BuyerState, EmulatorState, LedgerFilter } from "./state.js";
 import type { WebhookConfig } from "./types.js";
+import { renderBillingPage } from "./ui/index.js";
 import { isLoopback, readBody, send, sendJson } from "./wire/http.js";
 
 /** What the control API needs from the running emulator. */

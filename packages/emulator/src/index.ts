@@ -11,23 +11,23 @@
 export { formatCall } from "./api.js";
 export { createClock, type EmulatorClock } from "./clock.js";
 export {
+  type Customer,
   type CustomerConfig,
   type CustomerStatus,
   DEFAULT_SELLER_ACCOUNT_ID,
   DEMO,
   demoConfig,
   type EmulatorConfig,
+  type Entitlement,
   type EntitlementConfig,
   type EntitlementValue,
-  type LicenseConfig,
-  type ProductConfig,
-  type TokenConfig,
-  type Customer,
   type License,
-  type Product,
-  type Entitlement,
-  type Token,
+  type LicenseConfig,
   loadConfig,
+  type Product,
+  type ProductConfig,
+  type Token,
+  type TokenConfig,
 } from "./config.js";
 export { EmulatorError, type EmulatorErrorCode, isEmulatorError } from "./errors.js";
 export type {
@@ -38,15 +38,7 @@ export type {
   RecordMatch,
   UnprocessedFault,
 } from "./faults.js";
-export {
-  DEFAULT_REGIONS,
-  defaultProfile,
-  OPERATIONS,
-  type OperationName,
-  type Profile,
-  type ProfilePatch,
-} from "./profile.js";
-export { type Emulator, type StartEmulatorOptions, startEmulator } from "./server.js";
+export { fulfillmentFormBody, postFulfillmentForm, type SetUpAccountResult } from "./marketplace/setup.js";
 export {
   buildEventBridgeEvents,
   createNotifier,
@@ -64,8 +56,15 @@ export {
   toSqsBody,
   validateWebhooks,
 } from "./notify/index.js";
-export { fulfillmentFormBody, postFulfillmentForm, type SetUpAccountResult } from "./marketplace/setup.js";
-export { BillingPageError, type BillingPageInput, renderBillingPage } from "./ui/index.js";
+export {
+  DEFAULT_REGIONS,
+  defaultProfile,
+  OPERATIONS,
+  type OperationName,
+  type Profile,
+  type ProfilePatch,
+} from "./profile.js";
+export { type Emulator, type StartEmulatorOptions, startEmulator } from "./server.js";
 export {
   type BuyerRef,
   type BuyerState,
@@ -84,6 +83,7 @@ export type {
   RejectedRequest,
   WebhookConfig,
 } from "./types.js";
+export { BillingPageError, type BillingPageInput, renderBillingPage } from "./ui/index.js";
 
 /**
  * Creates the emulator's state without a server (fixtures, clock, ledger, lifecycle), e.g. to inspect a
@@ -96,4 +96,5 @@ export type {
 export function createEmulatorState(options: EmulatorStateOptions = {}): EmulatorState {
   return new EmulatorState(options);
 }
+
 import { EmulatorState, type EmulatorStateOptions } from "./state.js";

@@ -16,7 +16,7 @@ import type {
 import { handleControl } from "./control.js";
 import { EmulatorError, invalidArgument } from "./errors.js";
 import type { FaultConfig } from "./faults.js";
-import { type SetUpAccountResult, postFulfillmentForm } from "./marketplace/setup.js";
+import { postFulfillmentForm, type SetUpAccountResult } from "./marketplace/setup.js";
 import { createNotifier, type Notifier, validateWebhooks } from "./notify/index.js";
 import type { Profile, ProfilePatch } from "./profile.js";
 import {

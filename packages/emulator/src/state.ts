@@ -2,22 +2,22 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createClock, type EmulatorClock, toEpochMs } from "./clock.js";
 import {
   type Customer,
+  type CustomerConfig,
   DEFAULT_SELLER_ACCOUNT_ID,
   type EmulatorConfig,
   type Entitlement,
   type EntitlementConfig,
   type License,
   type LicenseConfig,
+  loadConfig,
   type Product,
   type ProductConfig,
-  type CustomerConfig,
-  type Token,
-  loadConfig,
   parseCustomer,
   parseEntitlement,
   parseLicense,
   parseProduct,
   parseTokenInput,
+  type Token,
   withPath,
 } from "./config.js";
 import { EmulatorError, invalidArgument } from "./errors.js";

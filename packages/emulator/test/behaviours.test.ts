@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { defined } from "./defined.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");
@@ -27,7 +28,7 @@ export function parseBehaviours(markdown: string): Behaviour[] {
   markdown.split("\n").forEach((line, i) => {
     const start = /^- `([^`]+)` (.*)$/.exec(line);
     if (start) {
-      current = { id: start[1]!, line: i + 1, text: start[2]!.trim() };
+      current = { id: defined(start[1]), line: i + 1, text: defined(start[2]).trim() };
       out.push(current);
     } else if (current && /^ {2}\S/.test(line)) {
       current.text += ` ${line.trim()}`;
@@ -80,7 +81,7 @@ export function textsOf(fileName: string, source: string): Citation[] {
       const name = calleeRoot(node.expression);
       const title = literalText(node.arguments[0]);
       if (name && TEST_FUNCTIONS.has(name) && title !== undefined) {
-        out.push({ kind: "title", text: title, line: lineOf(node.arguments[0]!.getStart(sf)) });
+        out.push({ kind: "title", text: title, line: lineOf(defined(node.arguments[0]).getStart(sf)) });
       }
     }
     for (const child of node.getChildren(sf)) visit(child);
@@ -117,7 +118,7 @@ export function checkTexts(
       });
     }
     for (const m of t.text.matchAll(CITATION)) {
-      if (!areas.has(m[1]!)) continue;
+      if (!areas.has(defined(m[1]))) continue;
       if (ids.has(m[0])) cited.push(m[0]);
       else problems.push({ where: at, problem: `cites ${m[0]}, which BEHAVIOURS.md does not define` });
     }
@@ -153,7 +154,7 @@ function sourceFiles(): string[] {
 
 const behaviours = parseBehaviours(readFileSync(DOC, "utf8"));
 const ids = new Set(behaviours.map((b) => b.id));
-const areas = new Set(behaviours.map((b) => b.id.split(".")[0]!));
+const areas = new Set(behaviours.map((b) => defined(b.id.split(".")[0])));
 
 describe("BEHAVIOURS.md", () => {
   it("defines well-formed, unique ids, each saying where the behaviour comes from", () => {

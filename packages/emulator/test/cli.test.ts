@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MarketplaceMeteringClient, ResolveCustomerCommand } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defined } from "./defined.js";
 import { credentials, DEMO } from "./helpers.js";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -94,7 +95,7 @@ describe("marketmeter-emulator CLI", () => {
   it("a busy --port is named with the fix, exit 1", async () => {
     const first = start(["--port", "0", "--quiet"]);
     const [, port] = await first.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    const second = start(["--port", port!, "--quiet"]);
+    const second = start(["--port", defined(port), "--quiet"]);
     // `child` tracks the last start(); keep the first one killed at the end too.
     const exited = await second.exited;
     first.proc.kill("SIGKILL");

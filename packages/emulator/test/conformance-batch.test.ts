@@ -20,6 +20,7 @@ import {
   epoch,
   H09,
   H10,
+  member,
   metering,
   raw,
   rejects,
@@ -84,7 +85,7 @@ describe("BatchMeterUsage shape validation", () => {
   it("batch-shape.records-required: UsageRecords missing → ValidationException", async () => {
     const r = await raw(emu, BMU, { ProductCode: DEMO.P_L });
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("ValidationException");
+    expect(member(r.json, "__type")).toBe("ValidationException");
   });
 
   it("batch-shape.empty-list: UsageRecords [] → 200 with empty Results and UnprocessedRecords", async () => {
@@ -115,14 +116,14 @@ describe("BatchMeterUsage shape validation", () => {
       UsageRecords: [{ CustomerAWSAccountId: DEMO.A1, LicenseArn: DEMO.L1, Dimension: "api_calls" }],
     });
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("ValidationException");
+    expect(member(r.json, "__type")).toBe("ValidationException");
   });
 
   it("batch-shape.dimension-length: Dimension missing, empty or 256 characters → ValidationException", async () => {
     const r = await raw(emu, BMU, {
       UsageRecords: [{ Timestamp: epoch(H09), CustomerAWSAccountId: DEMO.A1, LicenseArn: DEMO.L1 }],
     });
-    expect(r.json.__type).toBe("ValidationException");
+    expect(member(r.json, "__type")).toBe("ValidationException");
     await rejectsNamed(bmu(c(), [ca(H09, "", 1)]), "ValidationException");
     await rejectsNamed(bmu(c(), [ca(H09, "d".repeat(256), 1)]), "ValidationException");
     expect(emu.ledger()).toEqual([]);
@@ -157,7 +158,7 @@ describe("BatchMeterUsage shape validation", () => {
         { Timestamp: epoch(H10), CustomerAWSAccountId: DEMO.A1, LicenseArn: DEMO.L1, Dimension: "api_calls" },
       ],
     });
-    expect("Quantity" in r.json.Results[0].UsageRecord).toBe(false);
+    expect(member(r.json, "Results", 0, "UsageRecord")).not.toHaveProperty("Quantity");
   });
 
   it("batch-shape.product-code-pattern: ProductCode with a bad character or longer than 255 → ValidationException", async () => {
@@ -651,7 +652,7 @@ describe("Allocations and tags", () => {
       BMU,
       rawRecord({ UsageAllocations: [{ AllocatedUsageQuantity: 1, Tags: [{ Key: "BU" }] }] }),
     );
-    expect(missingValue.json.__type).toBe("InvalidTagException");
+    expect(member(missingValue.json, "__type")).toBe("InvalidTagException");
     expect((await bmu(c(), [withAlloc(1, [alloc(1, [["team#1", "a!b"]])])])).Results?.[0]?.Status).toBe(
       "Success",
     );
@@ -672,7 +673,7 @@ describe("Allocations and tags", () => {
       InvalidUsageAllocationsException,
     );
     const r = await raw(emu, BMU, rawRecord({ UsageAllocations: [{ Tags: [{ Key: "a", Value: "1" }] }] }));
-    expect(r.json.__type).toBe("InvalidUsageAllocationsException");
+    expect(member(r.json, "__type")).toBe("InvalidUsageAllocationsException");
   });
 
   it("batch-dimension.unknown: unknown (case-sensitive) dimension → InvalidUsageDimensionException for the whole batch", async () => {

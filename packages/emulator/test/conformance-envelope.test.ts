@@ -15,10 +15,11 @@ import {
   DEMO,
   epoch,
   H09,
+  member,
   metering,
+  RESOLVE,
   raw,
   rejects,
-  RESOLVE,
   startTestEmulator,
   UUID,
 } from "./helpers.js";
@@ -50,7 +51,7 @@ describe("Envelope and protocol", () => {
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toBe("application/x-amz-json-1.1");
     expect(r.headers.get("x-amzn-requestid")).toMatch(UUID);
-    expect(r.json.Results[0].Status).toBe("Success");
+    expect(member(r.json, "Results", 0, "Status")).toBe("Success");
     const out = await bmu(metering(emu), [ca(H09, "gb_stored", 1)]);
     expect(out.$metadata.requestId).toMatch(UUID);
   });
@@ -58,27 +59,27 @@ describe("Envelope and protocol", () => {
   it("envelope.unknown-operation: unknown X-Amz-Target operation → UnknownOperationException", async () => {
     const r = await raw(emu, "AWSMPMeteringService.DoesNotExist", {});
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("UnknownOperationException");
+    expect(member(r.json, "__type")).toBe("UnknownOperationException");
   });
 
   it("envelope.missing-target: missing X-Amz-Target → UnknownOperationException", async () => {
     const r = await raw(emu, undefined, {});
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("UnknownOperationException");
+    expect(member(r.json, "__type")).toBe("UnknownOperationException");
   });
 
   it("envelope.malformed-json: body that is not JSON → SerializationException", async () => {
     const r = await raw(emu, BMU, '{"UsageRecords": [');
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("SerializationException");
+    expect(member(r.json, "__type")).toBe("SerializationException");
   });
 
   it("envelope.empty-body: empty body is parsed as {} and then required members are checked", async () => {
     for (const target of [BMU, RESOLVE]) {
       const r = await raw(emu, target, "");
       expect(r.status).toBe(400);
-      expect(r.json.__type).toBe("ValidationException");
-      expect(r.json.message).toMatch(/must not be null/);
+      expect(member(r.json, "__type")).toBe("ValidationException");
+      expect(member(r.json, "message")).toMatch(/must not be null/);
     }
   });
 
@@ -118,23 +119,23 @@ describe("Envelope and protocol", () => {
 
   it("envelope.numeric-timestamps: timestamps in responses are JSON numbers", async () => {
     const r = await raw(emu, BMU, caRaw(1784106934));
-    expect(typeof r.json.Results[0].UsageRecord.Timestamp).toBe("number");
+    expect(typeof member(r.json, "Results", 0, "UsageRecord", "Timestamp")).toBe("number");
     emu.setFaults({ BatchMeterUsage: { unprocessed: { next: 1 } } });
     const u = await raw(emu, BMU, caRaw(1784106000, 2, { Dimension: "gb_stored" }));
-    expect(typeof u.json.UnprocessedRecords[0].Timestamp).toBe("number");
+    expect(typeof member(u.json, "UnprocessedRecords", 0, "Timestamp")).toBe("number");
   });
 
   it("envelope.fractional-timestamps: request timestamps with a fraction are accepted", async () => {
     const r = await raw(emu, BMU, caRaw(1784106000.5));
     expect(r.status).toBe(200);
-    expect(r.json.Results[0].Status).toBe("Success");
-    expect(r.json.Results[0].UsageRecord.Timestamp).toBe(1784106000.5);
+    expect(member(r.json, "Results", 0, "Status")).toBe("Success");
+    expect(member(r.json, "Results", 0, "UsageRecord", "Timestamp")).toBe(1784106000.5);
   });
 
   it("envelope.string-timestamp: a timestamp sent as a string → SerializationException", async () => {
     const r = await raw(emu, BMU, caRaw("2026-07-15T09:00:00Z"));
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("SerializationException");
+    expect(member(r.json, "__type")).toBe("SerializationException");
     expect(emu.ledger()).toEqual([]);
   });
 
@@ -142,7 +143,7 @@ describe("Envelope and protocol", () => {
     for (const q of ["5", 1.5]) {
       const r = await raw(emu, BMU, caRaw(epoch(H09), q));
       expect(r.status).toBe(400);
-      expect(r.json.__type).toBe("SerializationException");
+      expect(member(r.json, "__type")).toBe("SerializationException");
     }
     expect(emu.ledger()).toEqual([]);
   });
@@ -150,12 +151,16 @@ describe("Envelope and protocol", () => {
   it("envelope.omit-unset: unset optional output members are omitted, not null", async () => {
     const r = await raw(emu, RESOLVE, { RegistrationToken: DEMO.T_OK });
     expect(r.status).toBe(200);
-    expect(Object.keys(r.json).sort()).toEqual(["CustomerAWSAccountId", "LicenseArn", "ProductCode"]);
+    expect(Object.keys(r.json as object).sort()).toEqual([
+      "CustomerAWSAccountId",
+      "LicenseArn",
+      "ProductCode",
+    ]);
     expect(r.text).not.toContain("null");
     await raw(emu, BMU, caRaw(epoch(H09), 10));
     const dup = await raw(emu, BMU, caRaw(epoch(H09), 12));
-    expect(dup.json.Results[0].Status).toBe("DuplicateRecord");
-    expect("MeteringRecordId" in dup.json.Results[0]).toBe(false);
+    expect(member(dup.json, "Results", 0, "Status")).toBe("DuplicateRecord");
+    expect(member(dup.json, "Results", 0)).not.toHaveProperty("MeteringRecordId");
     expect(dup.text).not.toContain("null");
   });
 
@@ -167,7 +172,7 @@ describe("Envelope and protocol", () => {
     expect(emu.ledger({ region: "ap-southeast-2" })).toHaveLength(1);
     const noAuth = await raw(emu, BMU, caRaw(epoch(H09)), { auth: false });
     expect(noAuth.status).toBe(403);
-    expect(noAuth.json.__type).toBe("MissingAuthenticationTokenException");
+    expect(member(noAuth.json, "__type")).toBe("MissingAuthenticationTokenException");
   });
 
   it("envelope.case-sensitive-members: member names are case-sensitive: lower-case productCode is ignored (ProductCode absent)", async () => {
@@ -178,7 +183,7 @@ describe("Envelope and protocol", () => {
       ],
     });
     expect(r.status).toBe(400);
-    expect(r.json.__type).toBe("InvalidProductCodeException");
+    expect(member(r.json, "__type")).toBe("InvalidProductCodeException");
     const ok = await raw(emu, BMU, {
       ProductCode: DEMO.P_L,
       UsageRecords: [
@@ -191,7 +196,7 @@ describe("Envelope and protocol", () => {
         },
       ],
     });
-    expect(ok.json.Results[0].Status).toBe("Success");
+    expect(member(ok.json, "Results", 0, "Status")).toBe("Success");
     expect(emu.ledger()[0]?.quantity).toBe(1);
   });
 });

@@ -5,6 +5,8 @@ import {
 } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createEmulatorState, demoConfig, type Emulator, type LifecycleNotification } from "../src/index.js";
+import { defined } from "./defined.js";
+import { member } from "./helpers.js";
 import {
   at,
   BatchMeterUsageCommand,
@@ -16,9 +18,9 @@ import {
   H09,
   H10,
   metering,
+  ResolveCustomerCommand,
   raw,
   rejects,
-  ResolveCustomerCommand,
   startTestEmulator,
 } from "./lifecycle-helpers.js";
 
@@ -38,7 +40,7 @@ describe("Deprovisioning and other lifecycle changes", () => {
       config: demoConfig({ frozen: true }),
       emit: async (n) => void seen.push(n),
     });
-    expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(true);
+    expect(state.licenseActive(defined(state.licenses.get(DEMO.L1)))).toBe(true);
     await state.deprovision({ licenseArn: DEMO.L1 });
     expect(seen.map((n) => n.action)).toEqual(["agreement-ended", "license-deprovisioned"]);
     expect(seen[1]).toMatchObject({
@@ -49,9 +51,9 @@ describe("Deprovisioning and other lifecycle changes", () => {
     });
     expect(seen[1]?.time.toISOString()).toBe(DEMO.now);
     state.clock.advance(3600_000 - 1000);
-    expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(true);
+    expect(state.licenseActive(defined(state.licenses.get(DEMO.L1)))).toBe(true);
     state.clock.advance(1000);
-    expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(false);
+    expect(state.licenseActive(defined(state.licenses.get(DEMO.L1)))).toBe(false);
 
     // Over the wire, with the same clock moves.
     await emu.deprovision({ licenseArn: DEMO.L1 });
@@ -70,12 +72,12 @@ describe("Deprovisioning and other lifecycle changes", () => {
     });
     await state.deprovision({ licenseArn: DEMO.L1 });
     expect(seen.map((n) => n.action)).toEqual(["agreement-ended"]);
-    expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(true);
+    expect(state.licenseActive(defined(state.licenses.get(DEMO.L1)))).toBe(true);
     state.clock.advance(3600_000);
     await state.processDue();
     expect(seen.map((n) => n.action)).toEqual(["agreement-ended", "license-deprovisioned"]);
     expect(seen[1]?.time.toISOString()).toBe("2026-07-15T11:30:00.000Z");
-    expect(state.licenseActive(state.licenses.get(DEMO.L1)!)).toBe(false);
+    expect(state.licenseActive(defined(state.licenses.get(DEMO.L1)))).toBe(false);
   });
 
   it("lifecycle.legacy-unsubscribe: unsubscribe-pending now, unsubscribe-success when the final window closes", async () => {
@@ -85,7 +87,7 @@ describe("Deprovisioning and other lifecycle changes", () => {
       emit: async (n) => void seen.push(n),
     });
     await state.unsubscribe({ customerIdentifier: DEMO.C1 });
-    const c1 = state.findCustomer(DEMO.C1)!;
+    const c1 = defined(state.findCustomer(DEMO.C1));
     expect(seen.map((n) => n.action)).toEqual(["unsubscribe-pending"]);
     expect(state.customerActive(c1)).toBe(true);
     state.clock.advance(3600_000);
@@ -240,7 +242,7 @@ describe("End-to-end scenarios", () => {
         },
       ],
     });
-    expect(r.json.Results[0].Status).toBe("Success");
+    expect(member(r.json, "Results", 0, "Status")).toBe("Success");
     expect(emu.ledger()[1]).toMatchObject({ timestamp: 1784109600, hour: "2026-07-15T10:00:00.000Z" });
   });
 

@@ -1,5 +1,9 @@
 import { createPublicKey, verify } from "node:crypto";
 import {
+  GetEntitlementsCommand,
+  MarketplaceEntitlementServiceClient,
+} from "@aws-sdk/client-marketplace-entitlement-service";
+import {
   BatchMeterUsageCommand,
   CustomerNotEntitledException,
   DisabledApiException,
@@ -25,13 +29,10 @@ import {
   TimestampOutOfBoundsException,
   type UsageRecord,
 } from "@aws-sdk/client-marketplace-metering";
-import {
-  GetEntitlementsCommand,
-  MarketplaceEntitlementServiceClient,
-} from "@aws-sdk/client-marketplace-entitlement-service";
 import { ConfiguredRetryStrategy } from "@smithy/util-retry";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../src/index.js";
+import { defined } from "./defined.js";
 import {
   at,
   BMU,
@@ -42,10 +43,11 @@ import {
   epoch,
   H09,
   H10,
+  member,
   metering,
-  raw,
   REGISTER,
   RESOLVE,
+  raw,
   rejects,
   rejectsNamed,
   startTestEmulator,
@@ -96,11 +98,11 @@ describe("Limits, throttling, injected faults", () => {
     const padded = (size: number) => base + " ".repeat(size - Buffer.byteLength(base));
     const tooBig = await raw(emu, BMU, padded(1_048_576));
     expect(tooBig.status).toBe(400);
-    expect(tooBig.json.__type).toBe("ValidationException");
+    expect(member(tooBig.json, "__type")).toBe("ValidationException");
     expect(emu.ledger()).toEqual([]);
     const fits = await raw(emu, BMU, padded(1_048_575));
     expect(fits.status).toBe(200);
-    expect(fits.json.Results[0].Status).toBe("Success");
+    expect(member(fits.json, "Results", 0, "Status")).toBe("Success");
     // 25 records × 2,500 tagged allocations, sent by the SDK.
     const records: UsageRecord[] = Array.from({ length: 25 }, (_, i) => ({
       ...ca(
@@ -201,14 +203,14 @@ describe("Limits, throttling, injected faults", () => {
         },
       ],
     });
-    expect(r.json.UnprocessedRecords[0]).toEqual({
+    expect(member(r.json, "UnprocessedRecords", 0)).toEqual({
       Timestamp: epoch(H09),
       CustomerAWSAccountId: DEMO.A1,
       LicenseArn: DEMO.L1,
       Dimension: "gb_stored",
       Quantity: 2,
     });
-    expect("Status" in r.json.UnprocessedRecords[0]).toBe(false);
+    expect(member(r.json, "UnprocessedRecords", 0)).not.toHaveProperty("Status");
     expect(emu.ledger({ dimension: "gb_stored" })).toEqual([]);
     emu.setFaults({});
     const again = await bmu(c(), out.UnprocessedRecords ?? []);
@@ -391,10 +393,10 @@ describe("MeterUsage", () => {
 const decodeJwt = (jwt: string) => {
   const [h, p, s] = jwt.split(".");
   return {
-    header: JSON.parse(Buffer.from(h!, "base64url").toString()),
-    payload: JSON.parse(Buffer.from(p!, "base64url").toString()),
+    header: JSON.parse(Buffer.from(defined(h), "base64url").toString()),
+    payload: JSON.parse(Buffer.from(defined(p), "base64url").toString()),
     data: `${h}.${p}`,
-    signature: Buffer.from(s!, "base64url"),
+    signature: Buffer.from(defined(s), "base64url"),
   };
 };
 
@@ -402,7 +404,7 @@ describe("RegisterUsage", () => {
   it("register-usage.success: valid call → a JWT Signature (verifiable with the emulator key), no PublicKeyRotationTimestamp", async () => {
     const out = await register(resource("task-1"));
     expect(out.PublicKeyRotationTimestamp).toBeUndefined();
-    const jwt = decodeJwt(out.Signature!);
+    const jwt = decodeJwt(defined(out.Signature));
     expect(jwt.header).toMatchObject({ alg: "RS256", typ: "JWT" });
     expect(jwt.payload).toMatchObject({
       productCode: DEMO.P_CA,
@@ -413,7 +415,7 @@ describe("RegisterUsage", () => {
     expect(verify("sha256", Buffer.from(jwt.data), createPublicKey(pem), jwt.signature)).toBe(true);
     expect(verify("sha256", Buffer.from(`${jwt.data}x`), createPublicKey(pem), jwt.signature)).toBe(false);
     const r = await raw(emu, REGISTER, { ProductCode: DEMO.P_CA, PublicKeyVersion: 1 });
-    expect(Object.keys(r.json)).toEqual(["Signature"]);
+    expect(Object.keys(r.json as object)).toEqual(["Signature"]);
   });
 
   it("register-usage.key-version: PublicKeyVersion 0 → ValidationException; unsupported version → InvalidPublicKeyVersionException", async () => {
@@ -431,7 +433,7 @@ describe("RegisterUsage", () => {
       { ProductCode: DEMO.P_CA, PublicKeyVersion: 2 },
       { headers: { "x-emu-resource-id": "task-1" } },
     );
-    expect(r.json.PublicKeyRotationTimestamp).toBe(epoch(new Date("2026-06-01T00:00:00Z")));
+    expect(member(r.json, "PublicKeyRotationTimestamp")).toBe(epoch(new Date("2026-06-01T00:00:00Z")));
   });
 
   it("register-usage.first-call-entitlement: not entitled on a task's first call → CustomerNotEntitledException; after a successful first call, later calls pass even unsubscribed", async () => {
@@ -465,7 +467,7 @@ describe("RegisterUsage", () => {
   it("register-usage.nonce: Nonce longer than 255 → ValidationException; the Nonce is echoed in the JWT", async () => {
     await rejectsNamed(register(resource("task-1"), { Nonce: "n".repeat(256) }), "ValidationException");
     const out = await register(resource("task-1"), { Nonce: "nonce-123" });
-    expect(decodeJwt(out.Signature!).payload.nonce).toBe("nonce-123");
+    expect(decodeJwt(defined(out.Signature)).payload.nonce).toBe("nonce-123");
   });
 });
 
@@ -510,7 +512,7 @@ describe("ResolveCustomer", () => {
   it('resolve-customer.token-required: RegistrationToken "" or missing → ValidationException', async () => {
     await rejectsNamed(resolve(c(), ""), "ValidationException");
     const r = await raw(emu, RESOLVE, {});
-    expect(r.json.__type).toBe("ValidationException");
+    expect(member(r.json, "__type")).toBe("ValidationException");
   });
 
   it("resolve-customer.other-seller: token of another seller's product → InvalidTokenException", async () => {

@@ -14,6 +14,7 @@ import {
   isEmulatorError,
   startEmulator,
 } from "../src/index.js";
+import { defined } from "./defined.js";
 import { bmu, ca, DEMO, entitlement, H09, H10, metering, rejects, startTestEmulator } from "./helpers.js";
 
 let emu: Emulator;
@@ -229,7 +230,7 @@ describe("GetEntitlements", () => {
       const out = await e.send(
         new GetEntitlementsCommand({ ProductCode: DEMO.P_OTHER, MaxResults: 3, NextToken: token }),
       );
-      seen.push(...(out.Entitlements ?? []).map((x) => x.CustomerAWSAccountId!));
+      seen.push(...(out.Entitlements ?? []).map((x) => defined(x.CustomerAWSAccountId)));
       token = out.NextToken;
       pages++;
     } while (token);

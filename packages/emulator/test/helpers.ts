@@ -71,13 +71,11 @@ export function entitlement(emu: Emulator, region = "us-east-1"): MarketplaceEnt
 }
 
 /** Adds emulator-only headers (x-emu-resource-id, …) to every request of a client. */
-export function addHeaders(
-  client: { middlewareStack: { add: (...a: any[]) => void } },
-  headers: Record<string, string>,
-): void {
+export function addHeaders(client: MarketplaceMeteringClient, headers: Record<string, string>): void {
   client.middlewareStack.add(
-    (next: (a: any) => Promise<unknown>) => async (args: any) => {
-      Object.assign(args.request.headers, headers);
+    (next) => async (args) => {
+      const request = (args as { request?: { headers?: Record<string, string> } }).request;
+      if (request?.headers) Object.assign(request.headers, headers);
       return next(args);
     },
     { step: "build", name: "emulatorHeaders" },
@@ -108,7 +106,7 @@ export function bmu(client: MarketplaceMeteringClient, UsageRecords: UsageRecord
 }
 
 /** Awaits a rejection and checks it is the modeled exception class. */
-export async function rejects<T>(p: Promise<unknown>, cls: abstract new (...args: any[]) => T): Promise<T> {
+export async function rejects<T>(p: Promise<unknown>, cls: abstract new (...args: never[]) => T): Promise<T> {
   const err = await p.then(
     () => {
       throw new Error(`expected ${cls.name}, but the call succeeded`);
@@ -141,7 +139,18 @@ export interface RawResponse {
   status: number;
   headers: Headers;
   text: string;
-  json: any;
+  /** The parsed body; read members with {@link member}. */
+  json: unknown;
+}
+
+/** The member of a parsed body at `path` (`undefined` when a step is missing), for assertions. */
+export function member(value: unknown, ...path: Array<string | number>): unknown {
+  let v = value;
+  for (const step of path) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Record<string | number, unknown>)[step];
+  }
+  return v;
 }
 
 /** A hand-made SigV4-looking Authorization header (the emulator reads only the credential scope). */
@@ -165,7 +174,7 @@ export async function raw(
   const payload = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
   const res = await fetch(`${emu.endpoint}/`, { method: "POST", headers, body: payload });
   const text = await res.text();
-  let json: any;
+  let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {

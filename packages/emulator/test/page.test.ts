@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BillingPageError, escapeHtml, renderBillingPage } from "../src/ui/index.js";
+import { defined } from "./defined.js";
 import { A1, L1, NOW, P_CA, SAMPLE_ROWS, sampleDuplicates, sampleRecords, XSS } from "./page-fixtures.js";
 
 function count(html: string, needle: string): number {
@@ -74,12 +75,12 @@ describe("billing page (static HTML)", () => {
   it("groups several records of one grain into one row with the summed quantity", () => {
     const [first] = sampleRecords();
     const page = renderBillingPage({
-      records: [first!, { ...first!, quantity: 5, meteringRecordId: "mrid-second" }],
+      records: [defined(first), { ...defined(first), quantity: 5, meteringRecordId: "mrid-second" }],
       duplicates: [],
       now: NOW,
     });
     expect(rows(page)).toHaveLength(1);
-    expect(page).toContain(`data-quantity="${first!.quantity + 5}"`);
+    expect(page).toContain(`data-quantity="${defined(first).quantity + 5}"`);
     expect(page).toContain("mrid-second");
   });
 
@@ -141,7 +142,11 @@ describe("billing page (static HTML)", () => {
     // Also inert in attributes, the chart and the title.
     const evil = renderBillingPage({
       records: [
-        { ...sampleRecords()[0]!, dimension: `"><svg onload=alert(1)>`, productCode: "</td><script>" },
+        {
+          ...defined(sampleRecords()[0]),
+          dimension: `"><svg onload=alert(1)>`,
+          productCode: "</td><script>",
+        },
       ],
       duplicates: [],
       now: NOW,
@@ -180,7 +185,7 @@ describe("billing page (static HTML)", () => {
   it("draws only the most recent hours when there are many, and says so", () => {
     const [base] = sampleRecords();
     const records = Array.from({ length: 72 }, (_, i) => ({
-      ...base!,
+      ...defined(base),
       hour: new Date(Date.parse("2026-07-12T00:00:00.000Z") + i * 3_600_000).toISOString(),
       meteringRecordId: `m-${i}`,
     }));
@@ -189,7 +194,11 @@ describe("billing page (static HTML)", () => {
     expect(page).toContain('data-testid="chart-truncated">48 earlier hour(s)');
     expect(rows(page)).toHaveLength(72);
     // Hours without usage inside the drawn range are gaps, not squeezed out.
-    const gap = renderBillingPage({ records: [records[0]!, records[5]!], duplicates: [], now: NOW });
+    const gap = renderBillingPage({
+      records: [defined(records[0]), defined(records[5])],
+      duplicates: [],
+      now: NOW,
+    });
     expect(count(gap, 'data-testid="chart-bar"')).toBe(2);
     expect(gap).toContain("6 hour(s) from 2026-07-12 00:00 to 2026-07-12 05:00 UTC");
   });
@@ -201,10 +210,10 @@ describe("billing page (static HTML)", () => {
     expect(bad({ records: {}, duplicates: [], now: NOW })).toThrow(coded);
     expect(bad({ records: [], duplicates: [], now: new Date(Number.NaN) })).toThrow(coded);
     expect(
-      bad({ records: [{ ...sampleRecords()[0]!, hour: "yesterday" }], duplicates: [], now: NOW }),
+      bad({ records: [{ ...defined(sampleRecords()[0]), hour: "yesterday" }], duplicates: [], now: NOW }),
     ).toThrow(/hour/);
     expect(
-      bad({ records: [{ ...sampleRecords()[0]!, quantity: Number.NaN }], duplicates: [], now: NOW }),
+      bad({ records: [{ ...defined(sampleRecords()[0]), quantity: Number.NaN }], duplicates: [], now: NOW }),
     ).toThrow(coded);
     expect(bad({ records: [], duplicates: [], now: NOW, autoRefresh: -1 })).toThrow(coded);
     expect(bad({ records: [], duplicates: [], now: NOW, stackBy: "region" })).toThrow(coded);

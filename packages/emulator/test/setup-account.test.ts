@@ -1,5 +1,5 @@
 // "Set up your account" (setup-account.* in BEHAVIOURS.md), and webhook configuration that can never silence notifications.
-import { type IncomingMessage, type Server, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Emulator, fulfillmentFormBody } from "../src/index.js";

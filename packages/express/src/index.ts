@@ -3,31 +3,12 @@
  * as Express middleware. A thin translation over the framework-free layer in `@marketmeter/core`.
  */
 import type { AccessAllowed, CustomerRef, Marketplace, MarketplaceOptions } from "@marketmeter/core";
-import { MarketplaceError, createMarketplace as createCoreMarketplace } from "@marketmeter/core";
+import { createMarketplace as createCoreMarketplace, MarketplaceError } from "@marketmeter/core";
 import * as http from "@marketmeter/core/http";
 import type { Request, RequestHandler, Response } from "express";
 
 // The core's user-facing API, re-exported so an app installs one package; adapter-author and
 // store-author names stay in `@marketmeter/core/http` and `@marketmeter/core/store`.
-export {
-  MarketplaceError,
-  activeEntitlements,
-  closeOnShutdown,
-  createAwsClients,
-  createBuyers,
-  identityFromKey,
-  identityKey,
-  identityMode,
-  isMarketplaceError,
-  isValidAccountId,
-  isValidLicenseArn,
-  isValidProductCode,
-  licenseIdOf,
-  memoryDirectoryStore,
-  memoryStore,
-  parseIdentity,
-  silentLogger,
-} from "@marketmeter/core";
 export type {
   AccessAllowed,
   AccessDecision,
@@ -83,6 +64,25 @@ export type {
   UsageInput,
   UsageStore,
   ZeroRecordsOptions,
+} from "@marketmeter/core";
+export {
+  activeEntitlements,
+  closeOnShutdown,
+  createAwsClients,
+  createBuyers,
+  identityFromKey,
+  identityKey,
+  identityMode,
+  isMarketplaceError,
+  isValidAccountId,
+  isValidLicenseArn,
+  isValidProductCode,
+  licenseIdOf,
+  MarketplaceError,
+  memoryDirectoryStore,
+  memoryStore,
+  parseIdentity,
+  silentLogger,
 } from "@marketmeter/core";
 
 /** Handler arguments every Express callback receives. */

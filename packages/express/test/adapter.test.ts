@@ -2,16 +2,16 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import type { AddressInfo } from "node:net";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  type Marketplace,
   closeOnShutdown,
   createMarketplace,
   eventBridgeHandler,
   getMarketplace,
   isMarketplaceError,
+  type Marketplace,
   meter,
   meterUsage,
   registrationHandler,

@@ -1,8 +1,8 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-import express from "express";
 import { TEST_IDENTITY, testResources } from "@marketmeter/adapter-conformance";
+import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { getMarketplace, meter, meterUsage, skipMetering } from "../src/index.js";
 

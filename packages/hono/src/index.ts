@@ -10,25 +10,6 @@ import { HTTPException } from "hono/http-exception";
 
 // The core's user-facing API, re-exported so an app installs one package; adapter-author and
 // store-author names stay in `@marketmeter/core/http` and `@marketmeter/core/store`.
-export {
-  MarketplaceError,
-  activeEntitlements,
-  closeOnShutdown,
-  createAwsClients,
-  createBuyers,
-  identityFromKey,
-  identityKey,
-  identityMode,
-  isMarketplaceError,
-  isValidAccountId,
-  isValidLicenseArn,
-  isValidProductCode,
-  licenseIdOf,
-  memoryDirectoryStore,
-  memoryStore,
-  parseIdentity,
-  silentLogger,
-} from "@marketmeter/core";
 export type {
   AccessAllowed,
   AccessDecision,
@@ -84,6 +65,25 @@ export type {
   UsageInput,
   UsageStore,
   ZeroRecordsOptions,
+} from "@marketmeter/core";
+export {
+  activeEntitlements,
+  closeOnShutdown,
+  createAwsClients,
+  createBuyers,
+  identityFromKey,
+  identityKey,
+  identityMode,
+  isMarketplaceError,
+  isValidAccountId,
+  isValidLicenseArn,
+  isValidProductCode,
+  licenseIdOf,
+  MarketplaceError,
+  memoryDirectoryStore,
+  memoryStore,
+  parseIdentity,
+  silentLogger,
 } from "@marketmeter/core";
 
 /**

@@ -5,8 +5,8 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type MarketplaceEnv,
   createMarketplace,
+  type MarketplaceEnv,
   meterUsage,
   registrationHandler,
   skipMetering,

@@ -2,11 +2,11 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
-import type { HTTPException } from "hono/http-exception";
 import type { Context, Hono } from "hono";
+import type { HTTPException } from "hono/http-exception";
 import {
-  type MarketplaceEnv,
   eventBridgeHandler,
+  type MarketplaceEnv,
   meter,
   meterUsage,
   registrationHandler,

@@ -9,25 +9,6 @@ import type { Context, Middleware } from "koa";
 
 // The core's user-facing API, re-exported so an app installs one package; adapter-author and
 // store-author names stay in `@marketmeter/core/http` and `@marketmeter/core/store`.
-export {
-  MarketplaceError,
-  activeEntitlements,
-  closeOnShutdown,
-  createAwsClients,
-  createBuyers,
-  identityFromKey,
-  identityKey,
-  identityMode,
-  isMarketplaceError,
-  isValidAccountId,
-  isValidLicenseArn,
-  isValidProductCode,
-  licenseIdOf,
-  memoryDirectoryStore,
-  memoryStore,
-  parseIdentity,
-  silentLogger,
-} from "@marketmeter/core";
 export type {
   AccessAllowed,
   AccessDecision,
@@ -83,6 +64,25 @@ export type {
   UsageInput,
   UsageStore,
   ZeroRecordsOptions,
+} from "@marketmeter/core";
+export {
+  activeEntitlements,
+  closeOnShutdown,
+  createAwsClients,
+  createBuyers,
+  identityFromKey,
+  identityKey,
+  identityMode,
+  isMarketplaceError,
+  isValidAccountId,
+  isValidLicenseArn,
+  isValidProductCode,
+  licenseIdOf,
+  MarketplaceError,
+  memoryDirectoryStore,
+  memoryStore,
+  parseIdentity,
+  silentLogger,
 } from "@marketmeter/core";
 
 /** Handler arguments every Koa callback receives. */

@@ -6,8 +6,8 @@ import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conf
 import type Koa from "koa";
 import type { Context, Middleware } from "koa";
 import {
-  type MarketplaceState,
   eventBridgeHandler,
+  type MarketplaceState,
   meter,
   meterUsage,
   registrationHandler,

@@ -2,8 +2,8 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import Router from "@koa/router";
-import Koa from "koa";
 import { TEST_IDENTITY, testResources } from "@marketmeter/adapter-conformance";
+import Koa from "koa";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MarketplaceState, meter, meterUsage, skipMetering } from "../src/index.js";
 

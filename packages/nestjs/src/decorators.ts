@@ -2,7 +2,9 @@
 import { MarketplaceError } from "@marketmeter/core";
 import * as http from "@marketmeter/core/http";
 import {
+  applyDecorators,
   type CallHandler,
+  createParamDecorator,
   type ExecutionContext,
   Injectable,
   type NestInterceptor,
@@ -10,14 +12,12 @@ import {
   UseFilters,
   UseGuards,
   UseInterceptors,
-  applyDecorators,
-  createParamDecorator,
 } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
 import { type Observable, tap } from "rxjs";
 import { REQ_RESULT } from "./metering.js";
 import { METER_METADATA, type MeterQuantity, SUBSCRIPTION_METADATA } from "./options.js";
-import { SubscriptionGuard, SubscriptionProblemFilter, getSubscription } from "./subscription.guard.js";
+import { getSubscription, SubscriptionGuard, SubscriptionProblemFilter } from "./subscription.guard.js";
 
 /** A route's metering override, or `@SkipMetering()`. */
 type MeterSpec = http.MeterSpec<unknown[]> | typeof SKIP;

@@ -4,26 +4,7 @@
  */
 // The core's user-facing API, re-exported so an app installs one package; adapter-author and
 // store-author names stay in `@marketmeter/core/http` and `@marketmeter/core/store`.
-export {
-  MarketplaceError,
-  activeEntitlements,
-  closeOnShutdown,
-  createAwsClients,
-  createBuyers,
-  createMarketplace,
-  identityFromKey,
-  identityKey,
-  identityMode,
-  isMarketplaceError,
-  isValidAccountId,
-  isValidLicenseArn,
-  isValidProductCode,
-  licenseIdOf,
-  memoryDirectoryStore,
-  memoryStore,
-  parseIdentity,
-  silentLogger,
-} from "@marketmeter/core";
+
 export type {
   AccessAllowed,
   AccessDecision,
@@ -80,21 +61,41 @@ export type {
   UsageStore,
   ZeroRecordsOptions,
 } from "@marketmeter/core";
-export { MarketplaceModule } from "./marketplace.module.js";
-export type { MarketplaceModuleAsyncOptions } from "./marketplace.module.js";
-export { MarketplaceService } from "./marketplace.service.js";
-export { Meter, SkipMetering, RequireSubscription, Subscription, MeterInterceptor } from "./decorators.js";
-export type { RequireSubscriptionOptions } from "./decorators.js";
 export {
-  SubscriptionGuard,
-  getSubscription,
-  SubscriptionRequiredException,
-  SubscriptionProblemFilter,
-  PROBLEM_CONTENT_TYPE,
-} from "./subscription.guard.js";
+  activeEntitlements,
+  closeOnShutdown,
+  createAwsClients,
+  createBuyers,
+  createMarketplace,
+  identityFromKey,
+  identityKey,
+  identityMode,
+  isMarketplaceError,
+  isValidAccountId,
+  isValidLicenseArn,
+  isValidProductCode,
+  licenseIdOf,
+  MarketplaceError,
+  memoryDirectoryStore,
+  memoryStore,
+  parseIdentity,
+  silentLogger,
+} from "@marketmeter/core";
+export type { RequireSubscriptionOptions } from "./decorators.js";
+export { Meter, MeterInterceptor, RequireSubscription, SkipMetering, Subscription } from "./decorators.js";
+export type { MarketplaceModuleAsyncOptions } from "./marketplace.module.js";
+export { MarketplaceModule } from "./marketplace.module.js";
+export { MarketplaceService } from "./marketplace.service.js";
 export type {
   MarketplaceModuleDefinition,
   MarketplaceModuleOptions,
   MarketplaceRoutes,
   MeterQuantity,
 } from "./options.js";
+export {
+  getSubscription,
+  PROBLEM_CONTENT_TYPE,
+  SubscriptionGuard,
+  SubscriptionProblemFilter,
+  SubscriptionRequiredException,
+} from "./subscription.guard.js";

@@ -1,7 +1,7 @@
 /** `MarketplaceModule`: configuration, the after-response metering hook, routes and shutdown. */
 import {
-  ConfigurableModuleBuilder,
   type ConfigurableModuleAsyncOptions,
+  ConfigurableModuleBuilder,
   type DynamicModule,
   Inject,
   type MiddlewareConsumer,
@@ -14,12 +14,12 @@ import { HttpAdapterHost } from "@nestjs/core";
 import { MarketplaceService } from "./marketplace.service.js";
 import { Metering } from "./metering.js";
 import {
+  invalid,
   MARKETPLACE_OPTIONS,
   type MarketplaceModuleDefinition,
   type MarketplaceModuleOptions,
   RESOLVED,
   type Resolved,
-  invalid,
   resolveOptions,
   validateRoutes,
 } from "./options.js";

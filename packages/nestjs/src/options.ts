@@ -1,11 +1,11 @@
 /** Options of `MarketplaceModule`, the tokens they live under, and their resolution. */
 import {
   type CustomerRef,
+  createMarketplace,
   type Logger,
   type Marketplace,
   MarketplaceError,
   type MarketplaceOptions,
-  createMarketplace,
 } from "@marketmeter/core";
 import * as http from "@marketmeter/core/http";
 import { Logger as NestLogger } from "@nestjs/common";

@@ -1,7 +1,7 @@
 /** `SubscriptionGuard`: lets only buyers with a current subscription through (`@RequireSubscription`). */
 import type { AccessAllowed } from "@marketmeter/core";
-import * as http from "@marketmeter/core/http";
 import type { Problem } from "@marketmeter/core/http";
+import * as http from "@marketmeter/core/http";
 import {
   type ArgumentsHost,
   type CanActivate,

@@ -3,15 +3,15 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import type { ModuleMetadata } from "@nestjs/common";
 import {
+  MarketplaceModule,
   type MarketplaceModuleOptions,
   type MarketplaceOptions,
-  MarketplaceModule,
   MarketplaceService,
 } from "../src/index.js";
-import { type Platform, type Started, customerFromHeaders, startApp } from "./app.js";
+import { customerFromHeaders, type Platform, type Started, startApp } from "./app.js";
 
 export { DEMO };
 export const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };

@@ -2,12 +2,12 @@ import type { Emulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type App,
+  billed,
   DEMO,
   HOUR,
+  hit,
   ROUTES,
   SECRET,
-  billed,
-  hit,
   startEmu,
   startMeteredApp,
   waitFor,

@@ -7,17 +7,35 @@ import { ExpressAdapter } from "@nestjs/platform-express";
 import { FastifyAdapter } from "@nestjs/platform-fastify";
 import {
   type AccessAllowed,
+  getSubscription,
   MarketplaceModule,
   MarketplaceService,
   Meter,
   RequireSubscription,
   SkipMetering,
   Subscription,
-  getSubscription,
 } from "../src/index.js";
 import type { Platform } from "./app.js";
 
-const header = (req: any, name: string): string | undefined => (req.raw ?? req).headers[name];
+/** What these routes use of a response, common to Express's response and Fastify's reply. */
+interface PlatformResponse {
+  status(code: number): unknown;
+  header(name: string, value: string): unknown;
+  getHeader(name: string): unknown;
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+const headersOf = (x: unknown): Headers | undefined =>
+  typeof x === "object" && x !== null && "headers" in x && typeof x.headers === "object" && x.headers !== null
+    ? (x.headers as Headers)
+    : undefined;
+
+/** A request header from Express's request or Fastify's (whose Node request is `raw`). */
+const header = (req: unknown, name: string): string | undefined => {
+  const raw = typeof req === "object" && req !== null && "raw" in req ? req.raw : undefined;
+  const value = (headersOf(raw) ?? headersOf(req))?.[name];
+  return Array.isArray(value) ? value[0] : value;
+};
 
 function controllerFor(hooks: ConformanceHooks) {
   @Controller()
@@ -30,7 +48,7 @@ function controllerFor(hooks: ConformanceHooks) {
     }
 
     @Get("status/:code")
-    status(@Param("code") code: string, @Res({ passthrough: true }) res: any) {
+    status(@Param("code") code: string, @Res({ passthrough: true }) res: PlatformResponse) {
       res.status(Number(code));
       return `status ${code}`;
     }
@@ -46,9 +64,9 @@ function controllerFor(hooks: ConformanceHooks) {
       return "stored";
     }
 
-    @Meter("api_calls", (_req: unknown, res: any) => Number(res.getHeader("x-rows")))
+    @Meter("api_calls", (_req: unknown, res: PlatformResponse) => Number(res.getHeader("x-rows")))
     @Get("rows")
-    rows(@Query("n") n: string, @Res({ passthrough: true }) res: any) {
+    rows(@Query("n") n: string, @Res({ passthrough: true }) res: PlatformResponse) {
       res.header("x-rows", n);
       return Array.from({ length: Number(n) }, (_, i) => ({ row: i }));
     }

@@ -10,7 +10,7 @@ import { ModuleRef, Reflector } from "@nestjs/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type * as Source from "../src/index.js";
 import { startApp } from "./app.js";
-import { A, DEMO, HOUR, billed, hit, marketplaceOptions, silent, startEmu } from "./bed.js";
+import { A, billed, DEMO, HOUR, hit, marketplaceOptions, silent, startEmu } from "./bed.js";
 
 const cjsPath = fileURLToPath(new URL("../dist/cjs/index.js", import.meta.url));
 if (!existsSync(cjsPath))

@@ -5,19 +5,18 @@ import { Test } from "@nestjs/testing";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as nest from "../src/index.js";
 import {
-  Meter,
-  MarketplaceModule,
   type AccessAllowed,
+  createMarketplace,
+  isMarketplaceError,
+  MarketplaceModule,
   MarketplaceService,
+  Meter,
   RequireSubscription,
   Subscription,
   SubscriptionGuard,
-  createMarketplace,
-  isMarketplaceError,
 } from "../src/index.js";
-import { ApiController, customerFromHeaders } from "./app.js";
-import { A, DEMO, HOUR, billed, hit, marketplaceOptions, startEmu } from "./bed.js";
-import { startApp } from "./app.js";
+import { ApiController, customerFromHeaders, startApp } from "./app.js";
+import { A, billed, DEMO, HOUR, hit, marketplaceOptions, startEmu } from "./bed.js";
 
 let emu: Emulator;
 beforeAll(async () => {

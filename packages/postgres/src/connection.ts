@@ -6,7 +6,7 @@
  */
 import { MarketplaceError } from "@marketmeter/core";
 import pg from "pg";
-import { DEFAULT_SCHEMA, SCHEMA_VERSION, checkSchema, postgresMigrations } from "./migrations.js";
+import { checkSchema, DEFAULT_SCHEMA, postgresMigrations, SCHEMA_VERSION } from "./migrations.js";
 
 /** What the stores need of a query result. */
 export interface PgQueryResult<R = Record<string, unknown>> {

@@ -7,15 +7,15 @@
 import { type CustomerRecord, type DirectoryStore, MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
-  type StoredRegistration,
   parseCustomerRecord,
   parseStoredRegistration,
+  type StoredRegistration,
 } from "@marketmeter/core/store";
 import {
-  type PostgresConnectionOptions,
   ensureSchema,
   invalid,
   openConnection,
+  type PostgresConnectionOptions,
   storeError,
   transaction,
 } from "./connection.js";

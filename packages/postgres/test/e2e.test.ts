@@ -1,8 +1,8 @@
 // End to end: two marketplace instances share one PostgreSQL schema and send to the emulator over HTTP with
 // the real AWS SDK; every grain reaches the ledger exactly once.
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
-import { type Marketplace, createMarketplace } from "@marketmeter/core";
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { createMarketplace, type Marketplace } from "@marketmeter/core";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";

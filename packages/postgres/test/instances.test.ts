@@ -6,6 +6,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
+import { defined } from "./defined.js";
 import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
 
 const HOUR = 3_600_000;
@@ -30,7 +31,7 @@ afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
 });
 afterEach(async () => {
-  while (schemas.length) await dropSchema(schemas.pop()!);
+  while (schemas.length) await dropSchema(defined(schemas.pop()));
 });
 function instances(n: number): UsageStore[] {
   const schema = freshSchema();
@@ -48,19 +49,29 @@ describe.runIf(hasDatabase)("two or more instances on one database", () => {
     expect(ga?.leaseToken).toBe(1);
     // a stalls past its lease; b takes the grain over.
     const [gb] = await b.claim({ owner: "b", now: t + 2_000, leaseMs: 60_000, limit: 10 });
-    expect(gb).toMatchObject({ key: ga!.key, leaseOwner: "b", leaseToken: 2, uncertain: true, quantity: 7 });
+    expect(gb).toMatchObject({
+      key: defined(ga).key,
+      leaseOwner: "b",
+      leaseToken: 2,
+      uncertain: true,
+      quantity: 7,
+    });
     const stale = await a.settle(
-      [{ key: ga!.key, leaseToken: 1, state: "sent", meteringRecordId: "from-a" }],
+      [{ key: defined(ga).key, leaseToken: 1, state: "sent", meteringRecordId: "from-a" }],
       { owner: "a", now: t + 500 },
     );
-    expect(stale).toEqual({ applied: 0, refused: [ga!.key] });
-    expect(await a.release([{ key: ga!.key, leaseToken: 1 }], "a")).toBe(0);
+    expect(stale).toEqual({ applied: 0, refused: [defined(ga).key] });
+    expect(await a.release([{ key: defined(ga).key, leaseToken: 1 }], "a")).toBe(0);
     const fresh = await b.settle(
-      [{ key: gb!.key, leaseToken: 2, state: "sent", meteringRecordId: "from-b" }],
+      [{ key: defined(gb).key, leaseToken: 2, state: "sent", meteringRecordId: "from-b" }],
       { owner: "b", now: t + 3_000 },
     );
     expect(fresh).toEqual({ applied: 1, refused: [] });
-    expect(await a.get(ga!.key)).toMatchObject({ state: "sent", meteringRecordId: "from-b", quantity: 7 });
+    expect(await a.get(defined(ga).key)).toMatchObject({
+      state: "sent",
+      meteringRecordId: "from-b",
+      quantity: 7,
+    });
   });
 
   it("concurrent claims from three instances never take the same grain", async () => {
@@ -71,8 +82,8 @@ describe.runIf(hasDatabase)("two or more instances on one database", () => {
       hour: H0,
       quantity: i + 1,
     }));
-    await stores[0]!.add(deltas, ctxAt(H0 + 60_000));
-    await stores[1]!.closeGrains({ hourBefore: H0 + HOUR, now: H0 + HOUR + 400_000 });
+    await defined(stores[0]).add(deltas, ctxAt(H0 + 60_000));
+    await defined(stores[1]).closeGrains({ hourBefore: H0 + HOUR, now: H0 + HOUR + 400_000 });
     const now = H0 + HOUR + 500_000;
     const rounds = await Promise.all(
       stores.flatMap((s, i) =>
@@ -81,7 +92,7 @@ describe.runIf(hasDatabase)("two or more instances on one database", () => {
     );
     const keys = rounds.flat().map((g) => g.key);
     expect(new Set(keys).size).toBe(keys.length);
-    const rest = await stores[2]!.claim({ owner: "late", now, leaseMs: 60_000, limit: 100 });
+    const rest = await defined(stores[2]).claim({ owner: "late", now, leaseMs: 60_000, limit: 100 });
     expect(keys.length + rest.length).toBe(60);
     expect(new Set([...keys, ...rest.map((g) => g.key)]).size).toBe(60);
   });
@@ -102,7 +113,7 @@ describe.runIf(hasDatabase)("two or more instances on one database", () => {
         ),
       ),
     );
-    const all = await stores[0]!.list();
+    const all = await defined(stores[0]).list();
     expect(all.map((g) => [g.identityKey, g.quantity])).toEqual([
       ["C|p|x", 3 * 15],
       ["C|p|y", 15],
@@ -180,7 +191,7 @@ describe.runIf(hasDatabase)("property: interleaved instances", () => {
           };
           const exec = async (c: Cmd, at: number) => {
             if (c.k === "advance") return;
-            const s = stores[c.i]!;
+            const s = defined(stores[c.i]);
             const owner = `i${c.i}`;
             if (c.k === "add") {
               const hour = Math.floor(at / HOUR) * HOUR - c.late * HOUR;
@@ -195,11 +206,11 @@ describe.runIf(hasDatabase)("property: interleaved instances", () => {
               const got = await s.claim({ owner, now: at, leaseMs: c.leaseMin * 60_000, limit: c.limit });
               for (const g of got) {
                 claimed(g);
-                held[c.i]!.push({ key: g.key, token: g.leaseToken });
+                defined(held[c.i]).push({ key: g.key, token: g.leaseToken });
                 stepClaims.push({ owner, g, until: at + c.leaseMin * 60_000 });
               }
             } else if (c.k === "settle") {
-              const mine = held[c.i]!.splice(0, c.n);
+              const mine = defined(held[c.i]).splice(0, c.n);
               if (mine.length === 0) return;
               if (c.outcome === "release") {
                 const n = await s.release(
@@ -253,14 +264,14 @@ describe.runIf(hasDatabase)("property: interleaved instances", () => {
             stepFreed = [];
             for (const c of step) if (c.k === "advance") now += c.min * 60_000;
           }
-          const grains = await stores[0]!.list();
+          const grains = await defined(stores[0]).list();
           for (const [key, owners] of sentBy) expect(owners, key).toHaveLength(1);
           for (const g of grains) {
             if (frozen.has(g.key)) expect(g.quantity, g.key).toBe(frozen.get(g.key));
             if (g.state === "sent") expect(g.meteringRecordId).toBe(sentBy.get(g.key)?.[0]);
           }
           expect(grains.reduce((n, g) => n + g.quantity, 0)).toBe(added);
-          await dropSchema(schemas.pop()!);
+          await dropSchema(defined(schemas.pop()));
         },
       ),
       { numRuns: 25 },

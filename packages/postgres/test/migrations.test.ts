@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isMarketplaceError } from "@marketmeter/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { postgresDirectoryStore, postgresMigrations, postgresStore } from "../src/index.js";
+import { defined } from "./defined.js";
 import { adminPool, dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
 
 const schemas: string[] = [];
@@ -17,8 +18,8 @@ function store(s: string, extra: { migrate?: boolean } = {}) {
   return st;
 }
 afterEach(async () => {
-  while (closers.length) await closers.pop()!();
-  while (schemas.length) await dropSchema(schemas.pop()!);
+  while (closers.length) await defined(closers.pop())();
+  while (schemas.length) await dropSchema(defined(schemas.pop()));
 });
 
 async function versions(s: string): Promise<Array<{ version: number; name: string; applied: boolean }>> {
@@ -32,9 +33,9 @@ describe("postgresMigrations", () => {
   it("ships sql/001_init.sql with the same SQL, for the default schema", () => {
     const file = readFileSync(new URL("../sql/001_init.sql", import.meta.url), "utf8");
     const [v1] = postgresMigrations();
-    expect(v1!.version).toBe(1);
-    expect(file).toContain(v1!.sql);
-    expect(postgresMigrations({ schema: "billing" })[0]!.sql).toContain('"billing".grains');
+    expect(defined(v1).version).toBe(1);
+    expect(file).toContain(defined(v1).sql);
+    expect(defined(postgresMigrations({ schema: "billing" })[0]).sql).toContain('"billing".grains');
   });
 
   it("refuses a schema name that is not a plain identifier", () => {

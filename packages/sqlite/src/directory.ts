@@ -11,9 +11,9 @@ import {
   type ClaimResult,
   type CustomerRecord,
   type DirectoryStore,
-  type StoredRegistration,
   parseCustomerRecord,
   parseStoredRegistration,
+  type StoredRegistration,
 } from "@marketmeter/core/store";
 import Database from "better-sqlite3";
 

@@ -1,4 +1,5 @@
 // Public API of @marketmeter/sqlite.
-export { sqliteStore } from "./store.js";
+
+export { type SqliteDirectoryStoreOptions, sqliteDirectoryStore } from "./directory.js";
 export type { SqliteStoreOptions } from "./store.js";
-export { sqliteDirectoryStore, type SqliteDirectoryStoreOptions } from "./directory.js";
+export { sqliteStore } from "./store.js";

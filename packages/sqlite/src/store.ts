@@ -5,9 +5,14 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { MarketplaceError } from "@marketmeter/core";
 import {
   type AddContext,
   type AddResult,
+  applyAdd,
+  applyClaim,
+  applyRelease,
+  applySettle,
   type ClaimOptions,
   type CloseGrainsFilter,
   GRAIN_STATES,
@@ -19,12 +24,7 @@ import {
   type StoredGrain,
   type UsageDelta,
   type UsageStore,
-  applyAdd,
-  applyClaim,
-  applyRelease,
-  applySettle,
 } from "@marketmeter/core/store";
-import { MarketplaceError } from "@marketmeter/core";
 import Database from "better-sqlite3";
 
 /** Options of {@link sqliteStore}. */

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
 import { createBuyers } from "@marketmeter/core";
 import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/store";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
 import { sqliteDirectoryStore } from "../src/directory.js";
 
 const dirs: string[] = [];

@@ -3,12 +3,13 @@ import { type ChildProcess, fork } from "node:child_process";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
-import { type Marketplace, createMarketplace } from "@marketmeter/core";
-import { type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { createMarketplace, type Marketplace } from "@marketmeter/core";
+import { demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";
-import { CA1, CA2, DEMO, HOUR, LEG, TRANS, credentials, tempDb } from "./helpers.js";
+import { defined } from "./defined.js";
+import { CA1, CA2, credentials, DEMO, HOUR, LEG, TRANS, tempDb } from "./helpers.js";
 
 const IDENTITIES = [CA1, CA2, LEG, TRANS] as const;
 const NAMES = ["CA1", "CA2", "LEG", "TRANS"] as const;
@@ -115,7 +116,7 @@ describe("durability (sqlite + emulator)", () => {
               const dim: Dim = s.who >= 2 ? "api_calls" : s.dim;
               const tags = TAGS[s.tag];
               m.record({
-                identity: IDENTITIES[s.who]!,
+                identity: defined(IDENTITIES[s.who]),
                 dimension: dim,
                 quantity: s.q,
                 timestamp: now - s.lateMin * 60_000,
@@ -143,7 +144,7 @@ describe("durability (sqlite + emulator)", () => {
               saved();
               m = makeInstance(path, () => now, `i${++gen}`);
             } else if (s.k === "final") {
-              await m.flush({ identity: IDENTITIES[s.who]! });
+              await m.flush({ identity: defined(IDENTITIES[s.who]) });
               saved();
             } else {
               emu.setFaults({ BatchMeterUsage: { [s.f]: { next: s.n } } });

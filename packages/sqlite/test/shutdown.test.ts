@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { createMarketplace } from "@marketmeter/core";
 import { describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";
-import { CA1, DEMO, HOUR, credentials, hangingServer, tempDb } from "./helpers.js";
+import { CA1, credentials, DEMO, HOUR, hangingServer, tempDb } from "./helpers.js";
 
 describe("close() while AWS hangs", () => {
   it("saves the current hour first and resolves within closeTimeoutMs; the call's grain stays uncertain", async () => {

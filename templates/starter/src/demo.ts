@@ -1,7 +1,7 @@
 // Emulator mode only: the buttons of the demo page do what AWS Marketplace and time would do.
 import { randomInt } from "node:crypto";
-import type { Marketplace } from "{{adapter}}";
 import type { Emulator } from "@marketmeter/emulator";
+import type { Marketplace } from "{{adapter}}";
 import { GRACE_PERIOD_MS } from "./marketplace.js";
 
 const HOUR_MS = 3_600_000;

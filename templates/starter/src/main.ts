@@ -41,7 +41,7 @@ async function main(): Promise<void> {
         `  AWS endpoint:     ${app.emulator.endpoint} (the emulator)`,
       ]
     : [
-        `{{name}} is running against AWS Marketplace in ${config.aws!.region}:`,
+        `{{name}} is running against AWS Marketplace in ${config.aws?.region ?? "(no region set)"}:`,
         `  app:              ${app.url}/`,
         `  fulfillment URL:  <your public URL>${ROUTES.register}`,
         `  EventBridge:      <your public URL>${ROUTES.eventBridge}`,

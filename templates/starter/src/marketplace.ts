@@ -3,9 +3,9 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import type { Emulator } from "@marketmeter/emulator";
 import { createMarketplace, type Logger, type Marketplace } from "{{adapter}}";
 import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
-import type { Emulator } from "@marketmeter/emulator";
 
 /**
  * The dimensions of your listing, spelled exactly as in the AWS Marketplace Management Portal.

@@ -1,5 +1,5 @@
 /** Access decisions: synchronous, O(1), from the customer directory's in-memory cache. */
-export { decideAccess, deny, DENIAL_HTTP_STATUS } from "./decide.js";
+
 export type {
   AccessAllowed,
   AccessDecision,
@@ -7,3 +7,4 @@ export type {
   AccessDenied,
   DecideOptions,
 } from "./decide.js";
+export { DENIAL_HTTP_STATUS, decideAccess, deny } from "./decide.js";

@@ -1,4 +1,4 @@
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, identityKey, licenseIdOf } from "../identity/index.js";
 import { freezeCustomer } from "./records.js";
 import type { CustomerRecord, DirectoryStore } from "./types.js";

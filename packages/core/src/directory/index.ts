@@ -1,9 +1,8 @@
 /** The customer directory: buyers, their tenants and lifecycle state, cached in memory over a store. */
 export { Directory } from "./directory.js";
-export { memoryDirectoryStore } from "./memory.js";
 export type { MemoryDirectoryStoreOptions } from "./memory.js";
-export { parseCustomerRecord, parseStoredRegistration, freezeCustomer, compact } from "./records.js";
-export { CUSTOMER_STATUSES } from "./types.js";
+export { memoryDirectoryStore } from "./memory.js";
+export { compact, freezeCustomer, parseCustomerRecord, parseStoredRegistration } from "./records.js";
 export type {
   ClaimResult,
   CustomerRecord,
@@ -15,3 +14,4 @@ export type {
   Registration,
   StoredRegistration,
 } from "./types.js";
+export { CUSTOMER_STATUSES } from "./types.js";

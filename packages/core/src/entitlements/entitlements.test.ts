@@ -1,13 +1,13 @@
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MarketplaceEntitlementServiceClient } from "@aws-sdk/client-marketplace-entitlement-service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Directory, memoryDirectoryStore } from "../directory/index.js";
 import { silentLogger } from "../runtime/index.js";
-import { EntitlementCache, activeEntitlements, entitlementFilter, toEntitlement } from "./entitlements.js";
+import { activeEntitlements, EntitlementCache, entitlementFilter, toEntitlement } from "./entitlements.js";
 
 // A scripted GetEntitlements endpoint for shapes the emulator does not produce (an empty page that
 // still carries a NextToken, a NextToken that repeats), spoken over the real awsJson1_1 wire.

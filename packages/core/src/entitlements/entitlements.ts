@@ -1,17 +1,17 @@
 import {
   type Entitlement as AwsEntitlement,
+  type GetEntitlementFilterName,
   GetEntitlementsCommand,
   type GetEntitlementsCommandOutput,
-  type GetEntitlementFilterName,
   type MarketplaceEntitlementServiceClient,
 } from "@aws-sdk/client-marketplace-entitlement-service";
 import { callDeadlineOf, withDeadline } from "../aws/index.js";
 import {
   type CustomerRecord,
+  compact,
   type Directory,
   type Entitlement,
   type EntitlementSnapshot,
-  compact,
 } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type Identity, identityKey } from "../identity/index.js";

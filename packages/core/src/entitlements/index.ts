@@ -1,3 +1,4 @@
 /** Contract entitlements (GetEntitlements) with pagination, a TTL cache and refresh on notifications. */
-export { EntitlementCache, activeEntitlements, entitlementFilter, toEntitlement } from "./entitlements.js";
+
 export type { EntitlementsOptions } from "./entitlements.js";
+export { activeEntitlements, EntitlementCache, entitlementFilter, toEntitlement } from "./entitlements.js";

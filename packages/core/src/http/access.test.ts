@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createGuard } from "./access.js";
 import { declareHttpSettings } from "./settings.js";
-import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { dryMarketplace, ID, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [customer: unknown];
 const open: Array<{ close(): Promise<void> }> = [];

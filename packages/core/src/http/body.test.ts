@@ -1,6 +1,7 @@
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defined } from "../../test/defined.js";
 import { isMarketplaceError } from "../errors/index.js";
 import { readNodeBody, readWebBody } from "./body.js";
 
@@ -63,7 +64,7 @@ describe("readNodeBody", () => {
 describe("readWebBody", () => {
   it("reads, limits and handles missing bodies", async () => {
     const ok = await readWebBody(new Request("http://x/", { method: "POST", body: "hello" }), 5);
-    expect(Buffer.from(ok!).toString()).toBe("hello");
+    expect(Buffer.from(defined(ok)).toString()).toBe("hello");
     await expect(
       readWebBody(new Request("http://x/", { method: "POST", body: "hello!" }), 5),
     ).rejects.toMatchObject({

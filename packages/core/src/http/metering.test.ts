@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { defined } from "../../test/defined.js";
 import { isMarketplaceError } from "../errors/index.js";
 import {
-  DEFAULT_METER_STATE,
   applyMeterSpec,
   createMeter,
+  DEFAULT_METER_STATE,
   findMeterState,
   firstToFinish,
   meterStateOf,
@@ -11,7 +12,7 @@ import {
   skipMeteringOf,
 } from "./metering.js";
 import { declareHttpSettings } from "./settings.js";
-import { ID, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { dryMarketplace, ID, licenseUpdated } from "./testbed.test-helper.js";
 
 type Args = [req: { customer?: unknown; rows?: number }];
 const open: Array<{ close(): Promise<void> }> = [];
@@ -70,7 +71,7 @@ describe("createMeter", () => {
       const req = { customer: ID };
       const state = meter.begin(req);
       expect(state).toBeDefined();
-      meter.finish(state!, status, [req]);
+      meter.finish(defined(state), status, [req]);
     }
     expect(m.stats()).toMatchObject({ records: 4, quantity: 4 });
     const [grain] = await m.report();
@@ -95,11 +96,11 @@ describe("createMeter", () => {
       a,
       parseMeterSpec<Args>("tokens", (req) => req.rows ?? 0),
     );
-    await meter.finish(meter.begin(a)!, 200, [{ rows: 40 }]);
+    await meter.finish(defined(meter.begin(a)), 200, [{ rows: 40 }]);
     const b = {};
     skipMeteringOf(b);
-    meter.finish(meter.begin(b)!, 200, [{}]);
-    meter.finish(meter.begin({})!, 200, [{}]);
+    meter.finish(defined(meter.begin(b)), 200, [{}]);
+    meter.finish(defined(meter.begin({})), 200, [{}]);
     expect(m.stats().records).toBe(2);
     const rows = await m.report();
     expect(rows.map((r) => [r.dimension, r.quantity]).sort()).toEqual([
@@ -110,8 +111,8 @@ describe("createMeter", () => {
 
   it("resolves async customers and quantities; failures go to onError and never throw", async () => {
     const { m, meter, errors } = meterWithErrors();
-    await meter.finish(meter.begin({})!, 200, [{ customer: Promise.resolve(ID) }]);
-    await meter.finish(meter.begin({})!, 200, [{ customer: Promise.reject(new Error("db down")) }]);
+    await meter.finish(defined(meter.begin({})), 200, [{ customer: Promise.resolve(ID) }]);
+    await meter.finish(defined(meter.begin({})), 200, [{ customer: Promise.reject(new Error("db down")) }]);
     const throwing = createMeter<Args>(m, {
       getCustomer: () => {
         throw new Error("boom");
@@ -120,13 +121,13 @@ describe("createMeter", () => {
       onError: (e) => errors.push(e),
       logger: silent,
     });
-    expect(() => throwing.finish(throwing.begin({})!, 200, [{}])).not.toThrow();
+    expect(() => throwing.finish(defined(throwing.begin({})), 200, [{}])).not.toThrow();
     const bad = {};
     applyMeterSpec(bad, parseMeterSpec<Args>({ quantity: () => -1 }));
-    await meter.finish(meter.begin(bad)!, 200, [{ customer: ID }]);
+    await meter.finish(defined(meter.begin(bad)), 200, [{ customer: ID }]);
     const unknown = {};
     applyMeterSpec(unknown, parseMeterSpec<Args>("no_such_dimension"));
-    await meter.finish(meter.begin(unknown)!, 200, [{ customer: ID }]);
+    await meter.finish(defined(meter.begin(unknown)), 200, [{ customer: ID }]);
     expect(m.stats().records).toBe(1);
     expect(errors.map((e) => (isMarketplaceError(e) ? e.code : (e as Error).message))).toEqual([
       "db down",
@@ -138,14 +139,14 @@ describe("createMeter", () => {
 
   it("bills tenants through the customer directory and reports tenants without a subscription", async () => {
     const { m, meter, errors } = meterWithErrors();
-    meter.finish(meter.begin({})!, 200, [{ customer: "tenant-1" }]);
+    meter.finish(defined(meter.begin({})), 200, [{ customer: "tenant-1" }]);
     expect(errors).toHaveLength(1);
     expect(isMarketplaceError(errors[0], "ACCESS_DENIED")).toBe(true);
     await m.handleEventBridge(licenseUpdated());
-    const record = m.buyers.directory.getByIdentity(ID)!;
+    const record = defined(m.buyers.directory.getByIdentity(ID));
     await m.buyers.directory.save({ ...record, tenantId: "tenant-1" });
-    meter.finish(meter.begin({})!, 200, [{ customer: { tenantId: "tenant-1" } }]);
-    meter.finish(meter.begin({})!, 200, [{ customer: undefined }]);
+    meter.finish(defined(meter.begin({})), 200, [{ customer: { tenantId: "tenant-1" } }]);
+    meter.finish(defined(meter.begin({})), 200, [{ customer: undefined }]);
     expect(m.stats().records).toBe(1);
     expect((await m.report())[0]).toMatchObject({ identity: ID, quantity: 1 });
   });
@@ -166,7 +167,7 @@ describe("createMeter", () => {
       [{}, ""], // anonymous
       [{}, 42], // not a customer: an error, never a throw
     ] as const)
-      late.push(meter.finish(meter.begin(carrier)!, 200, [{ customer }]));
+      late.push(meter.finish(defined(meter.begin(carrier)), 200, [{ customer }]));
     await Promise.all(late);
     expect(m.stats()).toMatchObject({ records: 4, quantity: 4 });
     expect(errors.map((e) => (isMarketplaceError(e) ? e.code : e))).toEqual(["INVALID_ARGUMENT"]);

@@ -4,10 +4,10 @@
  * Nothing here may fail, delay or change a response: every error goes to the logger and `onError`.
  */
 import type { AccessAllowed } from "../access/index.js";
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
+import type { IdentityInput } from "../identity/index.js";
 import type { Logger } from "../runtime/index.js";
 import { isTenant, subjectOf } from "./customer.js";
-import type { IdentityInput } from "../identity/index.js";
 import { httpSettingsOf } from "./settings.js";
 import type { CustomerRef, MeteringTarget } from "./types.js";
 

@@ -1,7 +1,7 @@
 /**
  * Error bodies: RFC 9457 problem details for programs, a small readable page for the buyer's browser.
  */
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import type { HttpResult } from "./types.js";
 
 /** An RFC 9457 problem details object (`application/problem+json`). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { problemError, problemOf } from "./problem.js";
 import { createRoute } from "./route.js";
 import { declareHttpSettings } from "./settings.js";
-import { P, SECRET, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { dryMarketplace, licenseUpdated, P, SECRET } from "./testbed.test-helper.js";
 import type { HttpResult } from "./types.js";
 
 const form = "application/x-www-form-urlencoded";

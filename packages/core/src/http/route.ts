@@ -7,19 +7,19 @@ import { MarketplaceError } from "../errors/index.js";
 import type { IncomingRequest } from "../registration/index.js";
 import type { ParsedBody } from "./body.js";
 import {
-  type RegistrationHandlerOptions,
   handleRegistration,
+  type RegistrationHandlerOptions,
   registrationError,
   resolveRegistrationOptions,
 } from "./registration.js";
 import { httpSettingsOf } from "./settings.js";
 import type { HttpResult, LifecycleTarget, RegistrationTarget } from "./types.js";
 import {
+  handleWebhook,
   type ResolvedWebhookOptions,
+  resolveWebhookOptions,
   type WebhookHandlerOptions,
   type WebhookKind,
-  handleWebhook,
-  resolveWebhookOptions,
   webhookError,
 } from "./webhooks.js";
 

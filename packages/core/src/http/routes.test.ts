@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { handleRegistration, resolveRegistrationOptions } from "./registration.js";
-import { SECRET, dryMarketplace, licenseUpdated } from "./testbed.test-helper.js";
+import { dryMarketplace, licenseUpdated, SECRET } from "./testbed.test-helper.js";
 import { handleWebhook, resolveWebhookOptions } from "./webhooks.js";
 
 const open: Array<{ close(): Promise<void> }> = [];

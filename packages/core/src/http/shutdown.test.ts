@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { isMarketplaceError } from "../errors/index.js";
 import type { Logger } from "../runtime/index.js";
 import { closeOnShutdown } from "./shutdown.js";
-import { ID, dryMarketplace } from "./testbed.test-helper.js";
+import { dryMarketplace, ID } from "./testbed.test-helper.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

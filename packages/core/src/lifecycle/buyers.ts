@@ -7,8 +7,8 @@ import {
   Directory,
   type DirectoryStore,
   type Entitlement,
-  type Registration,
   memoryDirectoryStore,
+  type Registration,
 } from "../directory/index.js";
 import { EntitlementCache } from "../entitlements/index.js";
 import { MarketplaceError } from "../errors/index.js";
@@ -16,11 +16,11 @@ import { type Identity, type IdentityInput, isValidProductCode, parseIdentity } 
 import { type IncomingRequest, Registrar } from "../registration/index.js";
 import { type Clock, type Logger, silentLogger, systemClock } from "../runtime/index.js";
 import {
+  createSnsVerifier,
   DEFAULT_MAX_CLOCK_SKEW_MS,
   type FetchLike,
   type SnsTopicOwner,
   type SnsVerifier,
-  createSnsVerifier,
 } from "../sns/index.js";
 import type { LifecycleEvent } from "./events.js";
 import { handleEventBridgeInput, handleSnsInput } from "./handlers.js";

@@ -1,14 +1,14 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { MarketplaceError } from "../errors/index.js";
 import {
-  type IncomingRequest,
   headerOf,
+  type IncomingRequest,
   invalidRequest,
   isIncomingRequest,
   readBody,
 } from "../registration/index.js";
 import type { Logger } from "../runtime/index.js";
-import { type FetchLike, type SnsVerifier, parseSnsEnvelope, readLimited } from "../sns/index.js";
+import { type FetchLike, parseSnsEnvelope, readLimited, type SnsVerifier } from "../sns/index.js";
 import { parseEventBridgeEvent, parseSnsNotification } from "./events.js";
 import type { LifecycleOutcome, LifecycleProcessor } from "./processor.js";
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { type CustomerRecord, type CustomerStatus, type Directory, compact } from "../directory/index.js";
+import { type CustomerRecord, type CustomerStatus, compact, type Directory } from "../directory/index.js";
 import type { EntitlementCache } from "../entitlements/index.js";
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, isValidAccountId, isValidLicenseArn, parseIdentity } from "../identity/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
 import type { IgnoredNotification, LifecycleAction, LifecycleEvent } from "./events.js";

@@ -2,12 +2,12 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { createSign } from "node:crypto";
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Identity } from "../identity/index.js";
 import { type SnsEnvelope, snsStringToSign } from "../sns/index.js";
-import { type TestSigner, makeSigner } from "../sns/self-signed.test-helper.js";
+import { makeSigner, type TestSigner } from "../sns/self-signed.test-helper.js";
 import { createBuyers } from "./buyers.js";
 
 const P = "pleg1234567890abcdefghijk";

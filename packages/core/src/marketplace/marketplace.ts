@@ -2,28 +2,29 @@
  * A configured marketplace instance: the hot-path `record()`, the checkpoint that moves in-memory sums
  * into the store, the closer that freezes final hours, and the reporter that sends them.
  */
+
+import type { AccessDecision } from "../access/index.js";
 import { type AwsClients, callTimeoutMs, createAwsClients } from "../aws/index.js";
+import type { CustomerRecord, Entitlement, Registration } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
+import { declareHttpSettings } from "../http/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
-import { hourStart } from "../runtime/index.js";
+import type { LifecycleOutcome } from "../lifecycle/index.js";
+import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/index.js";
+import { UsagePipeline, within } from "../pipeline/index.js";
+import type { IncomingRequest } from "../registration/index.js";
 import {
+  awsSender,
+  dryRunSender,
   type Emit,
   type MarketplaceEventName,
   type MarketplaceEvents,
   type ReporterStats,
-  awsSender,
-  dryRunSender,
 } from "../reporter/index.js";
-import { type GrainState, type StoredGrain, type UsageStore, grainKey } from "../stores/index.js";
-import { Accumulator, type UsageInput, tagsFromKey } from "../usage/index.js";
-import type { AccessDecision } from "../access/index.js";
-import type { CustomerRecord, Entitlement, Registration } from "../directory/index.js";
-import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/buyers.js";
-import type { LifecycleOutcome } from "../lifecycle/index.js";
-import { UsagePipeline, within } from "../pipeline/index.js";
-import type { IncomingRequest } from "../registration/index.js";
+import { hourStart } from "../runtime/index.js";
+import { type GrainState, grainKey, type StoredGrain, type UsageStore } from "../stores/index.js";
+import { Accumulator, tagsFromKey, type UsageInput } from "../usage/index.js";
 import { LEASE_MARGIN_MS, type MarketplaceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import { declareHttpSettings } from "../http/index.js";
 
 /** A grain as `report()` returns it. */
 export interface GrainReport {

@@ -2,18 +2,18 @@
 import { randomUUID } from "node:crypto";
 import {
   type AwsOptions,
-  DEFAULT_REQUEST_TIMEOUT_MS,
   callTimeoutMs,
   connectionTimeoutMs,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   parseAwsOptions,
 } from "../aws/index.js";
+import type { DirectoryStore } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
+import type { BuyersOptions } from "../lifecycle/index.js";
 import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock } from "../runtime/index.js";
-import { memoryStore } from "../stores/memory.js";
-import type { UsageStore } from "../stores/types.js";
-import type { BuyersOptions } from "../lifecycle/buyers.js";
-import type { DirectoryStore } from "../directory/index.js";
+import type { UsageStore } from "../stores/index.js";
+import { memoryStore } from "../stores/index.js";
 
 /** A product this instance meters. */
 export interface ProductConfig {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseAwsOptions } from "../aws/index.js";
 import { isMarketplaceError } from "../errors/index.js";
 import { identityFromKey, identityKey, parseIdentity } from "../identity/index.js";
-import { memoryStore } from "../stores/memory.js";
+import { memoryStore } from "../stores/index.js";
 import { resolveOptions } from "./options.js";
 
 const account = fc.stringMatching(/^[0-9]{12}$/);

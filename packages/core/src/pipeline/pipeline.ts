@@ -3,10 +3,10 @@
  * (checkpoint), freezes final hours (close), and has the reporter claim, send and settle them, with the
  * sender it is given (AWS or dry-run). The marketplace facade only forwards to it.
  */
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
-import { type Clock, HOUR_MS, type Logger, hourStart } from "../runtime/index.js";
 import { type Emit, RateLimiter, Reporter, type ReporterStats, type UsageSender } from "../reporter/index.js";
+import { type Clock, HOUR_MS, hourStart, type Logger } from "../runtime/index.js";
 import type { ListQuery, StoredGrain, UsageDelta, UsageStore } from "../stores/index.js";
 import { type Accumulator, acceptanceDeadline } from "../usage/index.js";
 
@@ -52,25 +52,25 @@ export interface PipelineStats extends ReporterStats {
 }
 
 export class UsagePipeline {
-  private readonly o: UsagePipelineOptions;
-  private readonly acc: Accumulator;
-  private readonly store: UsageStore;
-  private readonly reporter: Reporter;
-  private timers: NodeJS.Timeout[] = [];
-  private checkpointChain: Promise<void> = Promise.resolve();
-  private cycle: Promise<void> | undefined;
+  readonly #o: UsagePipelineOptions;
+  readonly #acc: Accumulator;
+  readonly #store: UsageStore;
+  readonly #reporter: Reporter;
+  #timers: NodeJS.Timeout[] = [];
+  #checkpointChain: Promise<void> = Promise.resolve();
+  #cycle: Promise<void> | undefined;
   /** Aborted at close: no call starts any more and the one in flight is aborted. */
-  private readonly stopping = new AbortController();
-  private lastZeroHour: number;
+  readonly #stopping = new AbortController();
+  #lastZeroHour: number;
   /** Final windows whose end-of-window flush ran (identity key + window end). */
-  private readonly finalSweeps = new Set<string>();
-  private readonly counters = { checkpoints: 0, checkpointErrors: 0, carriedForward: 0, lastCheckpointAt: 0 };
+  readonly #finalSweeps = new Set<string>();
+  readonly #counters = { checkpoints: 0, checkpointErrors: 0, carriedForward: 0, lastCheckpointAt: 0 };
 
   constructor(options: UsagePipelineOptions) {
-    this.o = options;
-    this.acc = options.accumulator;
-    this.store = options.store;
-    this.reporter = new Reporter({
+    this.#o = options;
+    this.#acc = options.accumulator;
+    this.#store = options.store;
+    this.#reporter = new Reporter({
       store: options.store,
       sender: options.sender,
       clock: options.clock,
@@ -79,7 +79,7 @@ export class UsagePipeline {
       owner: options.owner,
       leaseMs: options.leaseMs,
       leaseSafetyMs: options.leaseSafetyMs,
-      signal: this.stopping.signal,
+      signal: this.#stopping.signal,
       claimLimit: 100,
       backoff: options.retry,
       random: options.random,
@@ -87,78 +87,78 @@ export class UsagePipeline {
       windowWarningMs: options.windowWarningMs,
       throttlePauseMs: 1000,
     });
-    this.lastZeroHour = this.openFrom(options.clock()) - 2 * HOUR_MS;
+    this.#lastZeroHour = this.#openFrom(options.clock()) - 2 * HOUR_MS;
   }
 
   /** Hours before this one are final (closed by the closer). */
-  private openFrom(now: number): number {
-    return hourStart(now - this.o.gracePeriodMs);
+  #openFrom(now: number): number {
+    return hourStart(now - this.#o.gracePeriodMs);
   }
 
   /**
    * Late usage for a final hour that has no grain yet may still start one (its hour has never been sent)
    * while AWS will accept that hour for a good while longer; older usage goes to the current hour.
    */
-  private lateFrom(now: number): number {
-    const margin = Math.min(23 * HOUR_MS, Math.max(4 * HOUR_MS, this.o.windowWarningMs + HOUR_MS));
+  #lateFrom(now: number): number {
+    const margin = Math.min(23 * HOUR_MS, Math.max(4 * HOUR_MS, this.#o.windowWarningMs + HOUR_MS));
     let h = hourStart(now - 24 * HOUR_MS);
     while (acceptanceDeadline(h) - now < margin) h += HOUR_MS;
-    return Math.min(h, this.openFrom(now));
+    return Math.min(h, this.#openFrom(now));
   }
 
   /** Starts the checkpoint and reporting timers (idempotent). */
   start(): void {
-    if (this.timers.length > 0) return;
+    if (this.#timers.length > 0) return;
     const cp = setInterval(() => {
-      this.acc.tick();
+      this.#acc.tick();
       this.checkpoint().catch(() => {});
-    }, this.o.checkpointIntervalMs);
+    }, this.#o.checkpointIntervalMs);
     const rp = setInterval(() => {
-      if (!this.cycle) this.runCycle().catch(() => {});
-    }, this.o.reportIntervalMs);
+      if (!this.#cycle) this.#runCycle().catch(() => {});
+    }, this.#o.reportIntervalMs);
     cp.unref();
     rp.unref();
-    this.timers = [cp, rp];
+    this.#timers = [cp, rp];
   }
 
-  private stopTimers(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+  #stopTimers(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
   }
 
   /** Writes in-memory sums to the store; checkpoints run one after the other. */
   checkpoint(): Promise<void> {
-    const run = this.checkpointChain.then(() => this.doCheckpoint());
-    this.checkpointChain = run.catch(() => {});
+    const run = this.#checkpointChain.then(() => this.#doCheckpoint());
+    this.#checkpointChain = run.catch(() => {});
     return run;
   }
 
-  private async doCheckpoint(): Promise<void> {
-    if (this.acc.size === 0) return;
-    const deltas = this.acc.drain();
-    const now = this.o.clock();
+  async #doCheckpoint(): Promise<void> {
+    if (this.#acc.size === 0) return;
+    const deltas = this.#acc.drain();
+    const now = this.#o.clock();
     let result: Awaited<ReturnType<UsageStore["add"]>>;
     try {
-      result = await this.store.add(deltas, { now, openFrom: this.lateFrom(now), carryTo: hourStart(now) });
+      result = await this.#store.add(deltas, { now, openFrom: this.#lateFrom(now), carryTo: hourStart(now) });
     } catch (err) {
       // The add is atomic: nothing was written, so the sums go back into memory for the next try.
-      this.acc.restore(deltas);
-      this.counters.checkpointErrors++;
+      this.#acc.restore(deltas);
+      this.#counters.checkpointErrors++;
       const error = asError(
         "STORE_ERROR",
         "checkpoint to the store failed; usage is kept in memory and retried",
         err,
       );
-      this.o.logger.error({ error: error.message, grains: deltas.length }, "marketmeter: checkpoint failed");
-      this.o.emit("error", { error, phase: "checkpoint" });
+      this.#o.logger.error({ error: error.message, grains: deltas.length }, "marketmeter: checkpoint failed");
+      this.#o.emit("error", { error, phase: "checkpoint" });
       throw error;
     }
-    this.counters.checkpoints++;
-    this.counters.lastCheckpointAt = now;
+    this.#counters.checkpoints++;
+    this.#counters.lastCheckpointAt = now;
     for (const c of result.carried) {
-      this.counters.carriedForward++;
+      this.#counters.carriedForward++;
       const identity = identityFromKey(c.identityKey);
-      this.o.logger.info(
+      this.#o.logger.info(
         {
           dimension: c.dimension,
           from: new Date(c.fromHour).toISOString(),
@@ -168,7 +168,7 @@ export class UsagePipeline {
         },
         "marketmeter: usage carried forward to a later hour",
       );
-      this.o.emit("carriedForward", {
+      this.#o.emit("carriedForward", {
         identity,
         dimension: c.dimension,
         from: new Date(c.fromHour),
@@ -183,59 +183,59 @@ export class UsagePipeline {
    * A cancelling buyer keeps access in the final window; their usage of that window (carried past the
    * first final flush) is sent when access ends, just before AWS stops accepting it.
    */
-  private async sweepFinalWindows(): Promise<void> {
-    const now = this.o.clock();
-    for (const { identity, finalWindowEndsAt } of this.o.finalWindowsClosing(now)) {
-      const key = this.acc.resolveIdentity(identity).key;
+  async #sweepFinalWindows(): Promise<void> {
+    const now = this.#o.clock();
+    for (const { identity, finalWindowEndsAt } of this.#o.finalWindowsClosing(now)) {
+      const key = this.#acc.resolveIdentity(identity).key;
       // Once per hour: usage carried past a final flush waits in the next hour, which can only be sent
       // once that hour has begun.
       const mark = `${key}@${finalWindowEndsAt}@${hourStart(now)}`;
-      if (this.finalSweeps.has(mark)) continue;
-      await this.store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey: key, now });
-      await this.reporter.sendDue({ identityKey: key, urgent: true });
-      this.finalSweeps.add(mark);
-      if (this.finalSweeps.size > 100_000) this.finalSweeps.clear();
+      if (this.#finalSweeps.has(mark)) continue;
+      await this.#store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey: key, now });
+      await this.#reporter.sendDue({ identityKey: key, urgent: true });
+      this.#finalSweeps.add(mark);
+      if (this.#finalSweeps.size > 100_000) this.#finalSweeps.clear();
     }
   }
 
   /** Zero records for the hours that became final, then freezes every final pending grain. */
-  private async closeDue(): Promise<void> {
-    const now = this.o.clock();
-    const openFrom = this.openFrom(now);
-    const z = this.o.zeroRecords;
-    if (z && this.lastZeroHour + HOUR_MS < openFrom) {
+  async #closeDue(): Promise<void> {
+    const now = this.#o.clock();
+    const openFrom = this.#openFrom(now);
+    const z = this.#o.zeroRecords;
+    if (z && this.#lastZeroHour + HOUR_MS < openFrom) {
       const ids = typeof z.identities === "function" ? z.identities() : z.identities;
-      const dims = z.dimensions ?? this.o.dimensions;
-      const first = Math.max(this.lastZeroHour + HOUR_MS, openFrom - 24 * HOUR_MS);
+      const dims = z.dimensions ?? this.#o.dimensions;
+      const first = Math.max(this.#lastZeroHour + HOUR_MS, openFrom - 24 * HOUR_MS);
       const deltas: UsageDelta[] = [];
       for (const input of ids) {
         let key: string;
         try {
-          key = this.acc.resolveIdentity(input).key;
+          key = this.#acc.resolveIdentity(input).key;
         } catch (err) {
-          this.o.logger.warn({ error: String(err) }, "marketmeter: zeroRecords identity skipped");
+          this.#o.logger.warn({ error: String(err) }, "marketmeter: zeroRecords identity skipped");
           continue;
         }
         for (let h = first; h < openFrom; h += HOUR_MS)
           for (const d of dims)
             deltas.push({ identityKey: key, dimension: d, hour: h, quantity: 0, ensure: true });
       }
-      if (deltas.length > 0) await this.store.add(deltas, { now, openFrom, carryTo: hourStart(now) });
-      this.lastZeroHour = openFrom - HOUR_MS;
+      if (deltas.length > 0) await this.#store.add(deltas, { now, openFrom, carryTo: hourStart(now) });
+      this.#lastZeroHour = openFrom - HOUR_MS;
     }
-    await this.store.closeGrains({ hourBefore: openFrom, now });
+    await this.#store.closeGrains({ hourBefore: openFrom, now });
   }
 
   /** checkpoint -> final windows -> close -> claim, send, settle -> window warnings; one at a time. */
-  private runCycle(): Promise<void> {
-    if (this.cycle) return this.cycle;
+  #runCycle(): Promise<void> {
+    if (this.#cycle) return this.#cycle;
     const run = (async () => {
       try {
         await this.checkpoint();
-        await this.sweepFinalWindows();
-        await this.closeDue();
-        await this.reporter.sendDue();
-        await this.reporter.sweep();
+        await this.#sweepFinalWindows();
+        await this.#closeDue();
+        await this.#reporter.sendDue();
+        await this.#reporter.sweep();
       } catch (err) {
         if (
           !isMarketplaceError(err, "STORE_ERROR") ||
@@ -246,15 +246,15 @@ export class UsagePipeline {
             "reporting cycle failed; it is retried on the next cycle",
             err,
           );
-          this.o.logger.error({ error: error.message }, "marketmeter: reporting cycle failed");
-          this.o.emit("error", { error, phase: "send" });
+          this.#o.logger.error({ error: error.message }, "marketmeter: reporting cycle failed");
+          this.#o.emit("error", { error, phase: "send" });
         }
         throw err;
       } finally {
-        this.cycle = undefined;
+        this.#cycle = undefined;
       }
     })();
-    this.cycle = run;
+    this.#cycle = run;
     return run;
   }
 
@@ -263,22 +263,22 @@ export class UsagePipeline {
    * and sent at once; their later usage of that hour moves to the next hour.
    */
   async flush(identityKey?: string): Promise<void> {
-    if (this.cycle) await this.cycle.catch(() => {});
+    if (this.#cycle) await this.#cycle.catch(() => {});
     if (identityKey === undefined) {
-      await this.runCycle();
+      await this.#runCycle();
       return;
     }
     const run = (async () => {
       try {
         await this.checkpoint();
-        const now = this.o.clock();
-        await this.store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey, now });
-        await this.reporter.sendDue({ identityKey, urgent: true });
+        const now = this.#o.clock();
+        await this.#store.closeGrains({ hourBefore: hourStart(now) + HOUR_MS, identityKey, now });
+        await this.#reporter.sendDue({ identityKey, urgent: true });
       } finally {
-        this.cycle = undefined;
+        this.#cycle = undefined;
       }
     })();
-    this.cycle = run;
+    this.#cycle = run;
     await run;
   }
 
@@ -287,8 +287,8 @@ export class UsagePipeline {
    * call still out, then runs `beforeStoreClose` and closes the store. Throws when usage could not be saved.
    */
   async close(left: () => number, reserve: number, beforeStoreClose: () => Promise<void>): Promise<void> {
-    this.stopTimers();
-    this.acc.dispose();
+    this.#stopTimers();
+    this.#acc.dispose();
     let failure: unknown;
     try {
       // Usage first: saving it never waits behind a running cycle's AWS call.
@@ -296,81 +296,81 @@ export class UsagePipeline {
     } catch (err) {
       failure = err;
       // Last resort: the unsaved usage goes to the log, so an operator can still bill it.
-      this.o.logger.error(
-        { unsaved: this.acc.drain().map((d) => ({ ...d, hour: new Date(d.hour).toISOString() })) },
+      this.#o.logger.error(
+        { unsaved: this.#acc.drain().map((d) => ({ ...d, hour: new Date(d.hour).toISOString() })) },
         "marketmeter: close() could not save usage to the store",
       );
     }
     let sending: Promise<void> | undefined;
     if (!failure) {
-      sending = this.sendAtClose();
+      sending = this.#sendAtClose();
       try {
         await within(sending, left() - reserve, "sending what is due");
       } catch (err) {
         const error = asError("STORE_ERROR", "close() could not send everything due", err);
-        this.o.logger.warn(
+        this.#o.logger.warn(
           { error: error.message },
           "marketmeter: close() left grains for the next start (a durable store keeps them)",
         );
-        this.o.emit("error", { error, phase: "close" });
+        this.#o.emit("error", { error, phase: "close" });
       }
     }
     // A call still out is aborted: its grains are written back as retrying (uncertain), or stay leased.
-    this.stopping.abort();
+    this.#stopping.abort();
     await within(
-      Promise.allSettled([sending, this.cycle].filter((p) => p !== undefined)),
+      Promise.allSettled([sending, this.#cycle].filter((p) => p !== undefined)),
       left(),
       "stopping",
     ).catch(() => {});
-    if (!failure && !this.store.durable) await this.reportLostAtClose().catch(() => {});
+    if (!failure && !this.#store.durable) await this.#reportLostAtClose().catch(() => {});
     await beforeStoreClose();
-    await within(this.store.close(), Math.max(left(), 0), "closing the store");
+    await within(this.#store.close(), Math.max(left(), 0), "closing the store");
     if (failure) throw failure;
   }
 
   /** Closes the hours that are final (every open hour with a memory store) and sends what is due. */
-  private async sendAtClose(): Promise<void> {
-    const now = this.o.clock();
-    if (!this.store.durable) {
+  async #sendAtClose(): Promise<void> {
+    const now = this.#o.clock();
+    if (!this.#store.durable) {
       // Nothing survives this process: send every open hour now rather than lose it. A restart in
       // the same hour then meets DuplicateRecord for these grains (reported), which is the lesser loss.
-      const n = await this.store.closeGrains({ hourBefore: Number.MAX_SAFE_INTEGER, now });
+      const n = await this.#store.closeGrains({ hourBefore: Number.MAX_SAFE_INTEGER, now });
       if (n > 0)
-        this.o.logger.warn(
+        this.#o.logger.warn(
           { grains: n },
           "marketmeter: memory store: open hours are sent at close(); use a durable store to keep them open across restarts",
         );
     }
-    await this.closeDue();
+    await this.#closeDue();
     // A cycle already running keeps its claims; wait for it (its calls have deadlines) before sending.
-    if (this.cycle) await this.cycle.catch(() => {});
-    await this.reporter.sendDue();
+    if (this.#cycle) await this.#cycle.catch(() => {});
+    await this.#reporter.sendDue();
   }
 
-  private async reportLostAtClose(): Promise<void> {
-    const left = await this.store.list({ states: ["pending", "closed", "retrying"] });
+  async #reportLostAtClose(): Promise<void> {
+    const left = await this.#store.list({ states: ["pending", "closed", "retrying"] });
     if (left.length === 0) return;
     const error = new MarketplaceError(
       "CLOSED",
       `${left.length} grain(s) could not be sent before close() and are lost with the memory store`,
       { details: { grains: left.map(describe) } },
     );
-    this.o.logger.error({ grains: left.map(describe) }, "marketmeter: unsent usage lost at close()");
-    this.o.emit("error", { error, phase: "close" });
+    this.#o.logger.error({ grains: left.map(describe) }, "marketmeter: unsent usage lost at close()");
+    this.#o.emit("error", { error, phase: "close" });
   }
 
   /** Stored grains, for audits. */
   list(query: ListQuery): Promise<StoredGrain[]> {
-    return this.store.list(query);
+    return this.#store.list(query);
   }
 
   /** One stored grain, for audits. */
   get(key: string): Promise<StoredGrain | undefined> {
-    return this.store.get(key);
+    return this.#store.get(key);
   }
 
   stats(): PipelineStats {
-    return { ...this.counters, ...this.reporter.stats };
+    return { ...this.#counters, ...this.#reporter.stats };
   }
 }
 

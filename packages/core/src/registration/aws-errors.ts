@@ -1,4 +1,4 @@
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 
 const TRANSIENT = new Set([
   "ThrottlingException",

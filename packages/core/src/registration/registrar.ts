@@ -7,12 +7,12 @@ import {
 import { callDeadlineOf, withDeadline } from "../aws/index.js";
 import {
   type CustomerRecord,
+  compact,
   type Directory,
   type Registration,
   type StoredRegistration,
-  compact,
 } from "../directory/index.js";
-import { MarketplaceError, isMarketplaceError } from "../errors/index.js";
+import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, isValidLicenseArn, licenseIdOf, parseIdentity } from "../identity/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
 import { awsErrorInfo, toAwsError } from "./aws-errors.js";

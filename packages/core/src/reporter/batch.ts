@@ -5,8 +5,8 @@
  */
 import type { BatchMeterUsageRequest, UsageRecord } from "@aws-sdk/client-marketplace-metering";
 import { type Identity, type IdentityMode, identityFromKey, identityMode } from "../identity/index.js";
-import type { StoredGrain } from "../stores/types.js";
-import { MAX_ALLOCATIONS, MAX_TAGS, tagsFromKey } from "../usage/tags.js";
+import type { StoredGrain } from "../stores/index.js";
+import { MAX_ALLOCATIONS, MAX_TAGS, tagsFromKey } from "../usage/index.js";
 
 export const MAX_RECORDS_PER_CALL = 25;
 /** Serialized request size we stay under (AWS: < 1 MB), with headroom for SDK framing. */
@@ -52,7 +52,7 @@ function allocationsOf(
   maxBytes: number,
 ): { list: UsageRecord["UsageAllocations"]; folded: number } {
   const entries = Object.entries(grain.allocations ?? {}).filter(([, q]) => q > 0);
-  if (entries.length === 0 || (entries.length === 1 && entries[0]![0] === ""))
+  if (entries.length === 0 || (entries.length === 1 && entries[0]?.[0] === ""))
     return { list: undefined, folded: 0 };
   // Biggest shares first: if something must be folded, the detail lost is the smallest.
   entries.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
@@ -66,7 +66,7 @@ function allocationsOf(
       untagged += q;
       continue;
     }
-    const tags = tagsFromKey(k)!;
+    const tags = tagsFromKey(k) ?? []; // k is not "" here, so there are tags
     const newKeys = tags.filter((t) => !keys.has(t.Key)).length;
     const size = k.length + 64;
     if (kept.length >= MAX_ALLOCATIONS - 1 || keys.size + newKeys > MAX_TAGS || bytes + size > maxBytes) {
@@ -142,7 +142,7 @@ export function requestBytes(batch: Batch): number {
   return Buffer.byteLength(
     JSON.stringify({
       ...input,
-      UsageRecords: input.UsageRecords!.map((r) => ({
+      UsageRecords: (input.UsageRecords ?? []).map((r) => ({
         ...r,
         Timestamp: Math.round((r.Timestamp as Date).getTime() / 1000),
       })),

@@ -14,47 +14,51 @@ export interface RateLimiterOptions {
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class RateLimiter {
-  private readonly perWindow: number;
-  private readonly windowMs: number;
-  private readonly margin: number;
-  private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly starts: number[] = [];
-  private blockedUntil = 0;
-  private chain: Promise<void> = Promise.resolve();
+  readonly #perWindow: number;
+  readonly #windowMs: number;
+  readonly #margin: number;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #starts: number[] = [];
+  #blockedUntil = 0;
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(o: RateLimiterOptions) {
-    this.perWindow = Math.max(1, Math.floor(o.callsPerSecond));
-    this.windowMs = (1000 * this.perWindow) / o.callsPerSecond;
-    this.margin = o.marginMs ?? 20;
-    this.now = o.now ?? (() => performance.now());
-    this.sleep = o.sleep ?? realSleep;
+    this.#perWindow = Math.max(1, Math.floor(o.callsPerSecond));
+    this.#windowMs = (1000 * this.#perWindow) / o.callsPerSecond;
+    this.#margin = o.marginMs ?? 20;
+    this.#now = o.now ?? (() => performance.now());
+    this.#sleep = o.sleep ?? realSleep;
   }
 
   /** Resolves when one more call may start; callers are served in order. */
   acquire(): Promise<void> {
-    const next = this.chain.then(() => this.wait());
-    this.chain = next.catch(() => {});
+    const next = this.#chain.then(() => this.#wait());
+    this.#chain = next.catch(() => {});
     return next;
   }
 
   /** After a throttling answer: pause all calls for a while. */
   pause(ms: number): void {
-    this.blockedUntil = Math.max(this.blockedUntil, this.now() + ms);
+    this.#blockedUntil = Math.max(this.#blockedUntil, this.#now() + ms);
   }
 
-  private async wait(): Promise<void> {
+  async #wait(): Promise<void> {
     for (;;) {
-      const t = this.now();
-      if (t < this.blockedUntil) {
-        await this.sleep(this.blockedUntil - t);
+      const t = this.#now();
+      if (t < this.#blockedUntil) {
+        await this.#sleep(this.#blockedUntil - t);
         continue;
       }
-      const horizon = t - this.windowMs - this.margin;
-      while (this.starts.length > 0 && this.starts[0]! <= horizon) this.starts.shift();
-      if (this.starts.length < this.perWindow) break;
-      await this.sleep(this.starts[0]! - horizon);
+      const horizon = t - this.#windowMs - this.#margin;
+      let first = this.#starts[0];
+      while (first !== undefined && first <= horizon) {
+        this.#starts.shift();
+        first = this.#starts[0];
+      }
+      if (first === undefined || this.#starts.length < this.#perWindow) break;
+      await this.#sleep(first - horizon);
     }
-    this.starts.push(this.now());
+    this.#starts.push(this.#now());
   }
 }

@@ -7,10 +7,11 @@ import {
 } from "@aws-sdk/client-marketplace-metering";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { defined } from "../../test/defined.js";
 import { HOUR_MS } from "../runtime/index.js";
-import { grainKey, newGrain } from "../stores/grain.js";
+import { grainKey, newGrain } from "../stores/index.js";
 import { backoffDelay } from "./backoff.js";
-import { MAX_REQUEST_BYTES, buildBatches, prepareRecord, requestBytes, requestOf } from "./batch.js";
+import { buildBatches, MAX_REQUEST_BYTES, prepareRecord, requestBytes, requestOf } from "./batch.js";
 import { classifyError } from "./classify.js";
 import { RateLimiter } from "./limiter.js";
 
@@ -39,7 +40,7 @@ describe("RateLimiter", () => {
             starts.push(now);
           }
           for (let i = rate; i < starts.length; i++)
-            expect(starts[i]! - starts[i - rate]!).toBeGreaterThanOrEqual(1000);
+            expect(defined(starts[i]) - defined(starts[i - rate])).toBeGreaterThanOrEqual(1000);
         },
       ),
     );
@@ -106,7 +107,7 @@ describe("batches", () => {
         (list) => {
           const seen = new Set<string>();
           const grains = list
-            .map((x) => grain(ids[x.id]!, `d${x.d}`, x.d))
+            .map((x) => grain(defined(ids[x.id]), `d${x.d}`, x.d))
             .filter((g) => {
               if (seen.has(g.key)) return false;
               seen.add(g.key);
@@ -121,7 +122,8 @@ describe("batches", () => {
             expect(new Set(b.records.map((r) => r.identity.productCode)).size).toBe(1);
             if (b.mode === "license") expect(input.ProductCode).toBeUndefined();
             else expect(input.ProductCode).toBe(b.productCode);
-            for (const r of input.UsageRecords!) expect((r.Timestamp as Date).getTime() % HOUR_MS).toBe(0);
+            for (const r of defined(input.UsageRecords))
+              expect((r.Timestamp as Date).getTime() % HOUR_MS).toBe(0);
             expect(requestBytes(b)).toBeLessThan(1_048_576);
           }
         },
@@ -134,7 +136,7 @@ describe("batches", () => {
     for (let i = 0; i < 3000; i++) big[JSON.stringify([["k", `${"v".repeat(200)}${i}`]])] = 1;
     const records = Array.from({ length: 25 }, (_, i) => prepareRecord(grain(CA, `dim${i}`, 3000, big)));
     for (const r of records) {
-      const a = r.record.UsageAllocations!;
+      const a = defined(r.record.UsageAllocations);
       expect(a.length).toBeLessThanOrEqual(2500);
       expect(a.reduce((n, x) => n + (x.AllocatedUsageQuantity ?? 0), 0)).toBe(3000);
       expect(r.foldedAllocations).toBeGreaterThan(0);
@@ -146,9 +148,13 @@ describe("batches", () => {
     const keys: Record<string, number> = {};
     for (let i = 0; i < 7; i++) keys[JSON.stringify([[`key${i}`, "v"]])] = 10 - i;
     const r = prepareRecord(grain(CA, "d", 49, keys));
-    const tagKeys = new Set(r.record.UsageAllocations!.flatMap((a) => (a.Tags ?? []).map((t) => t.Key)));
+    const tagKeys = new Set(
+      defined(r.record.UsageAllocations).flatMap((a) => (a.Tags ?? []).map((t) => t.Key)),
+    );
     expect(tagKeys.size).toBe(5);
-    expect(r.record.UsageAllocations!.reduce((n, x) => n + (x.AllocatedUsageQuantity ?? 0), 0)).toBe(49);
+    expect(defined(r.record.UsageAllocations).reduce((n, x) => n + (x.AllocatedUsageQuantity ?? 0), 0)).toBe(
+      49,
+    );
     expect(grainKey(CA, "d", H)).toBe(r.grain.key);
   });
 });

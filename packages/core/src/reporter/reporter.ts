@@ -6,14 +6,14 @@
 import type { UsageRecordResult } from "@aws-sdk/client-marketplace-metering";
 import { MarketplaceError } from "../errors/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
-import { parseGrainKey } from "../stores/grain.js";
-import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/types.js";
-import { acceptanceDeadline, isAcceptable } from "../usage/window.js";
+import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/index.js";
+import { parseGrainKey } from "../stores/index.js";
+import { acceptanceDeadline, isAcceptable } from "../usage/index.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 import {
   type Batch,
-  type PreparedRecord,
   buildBatches,
+  type PreparedRecord,
   prepareRecord,
   recordKey,
   requestOf,
@@ -85,25 +85,29 @@ export class Reporter {
     windowWarnings: 0,
     fenced: 0,
   };
-  private readonly warned = new Set<string>();
+  readonly #warned = new Set<string>();
 
-  constructor(private readonly o: ReporterOptions) {}
+  readonly #o: ReporterOptions;
+
+  constructor(o: ReporterOptions) {
+    this.#o = o;
+  }
 
   /**
    * Sends every grain that is due. With `identityKey`, only that buyer's grains; with `urgent`, retrying
    * grains are sent without waiting for their back-off (final metering).
    */
   async sendDue(options: { identityKey?: string; urgent?: boolean } = {}): Promise<void> {
-    const { store, owner } = this.o;
+    const { store, owner } = this.#o;
     const attempted = new Set<string>();
     for (;;) {
-      if (this.o.signal?.aborted) return;
-      const now = this.o.clock();
+      if (this.#o.signal?.aborted) return;
+      const now = this.#o.clock();
       const claimed = await store.claim({
         owner,
         now,
-        leaseMs: this.o.leaseMs,
-        limit: this.o.claimLimit,
+        leaseMs: this.#o.leaseMs,
+        limit: this.#o.claimLimit,
         ...(options.identityKey !== undefined ? { identityKey: options.identityKey } : {}),
         ...(options.urgent ? { ignoreBackoff: true } : {}),
       });
@@ -125,10 +129,10 @@ export class Reporter {
         if (!isAcceptable(g.hour, now)) expired.push(g);
         else live.push(prepareRecord(g));
       }
-      if (expired.length > 0) await this.expire(expired, now, "outside the AWS acceptance window");
+      if (expired.length > 0) await this.#expire(expired, now, "outside the AWS acceptance window");
       for (const r of live)
         if (r.foldedAllocations > 0)
-          this.o.logger.warn(
+          this.#o.logger.warn(
             {
               dimension: r.grain.dimension,
               hour: new Date(r.grain.hour).toISOString(),
@@ -136,7 +140,7 @@ export class Reporter {
             },
             "marketmeter: tag allocations beyond AWS limits were merged into the untagged share",
           );
-      for (const batch of buildBatches(live)) await this.sendRecords(batch, batch.records);
+      for (const batch of buildBatches(live)) await this.#sendRecords(batch, batch.records);
     }
   }
 
@@ -144,12 +148,12 @@ export class Reporter {
    * Writes outcomes and reports the ones the store refused (this instance no longer holds the lease):
    * their results are dropped, never announced as if written. Returns the keys written.
    */
-  private async settle(outcomes: GrainOutcome[], now: number): Promise<Set<string>> {
-    const result = await this.o.store.settle(outcomes, { owner: this.o.owner, now });
+  async #settle(outcomes: GrainOutcome[], now: number): Promise<Set<string>> {
+    const result = await this.#o.store.settle(outcomes, { owner: this.#o.owner, now });
     const refused = new Set(result.refused);
     if (refused.size > 0) {
       this.stats.fenced += refused.size;
-      this.o.logger.warn(
+      this.#o.logger.warn(
         {
           grains: outcomes
             .filter((o) => refused.has(o.key))
@@ -162,8 +166,8 @@ export class Reporter {
   }
 
   /** Past AWS's window: `expired` when AWS never had it, `uncertain` when an answer was lost. */
-  private async expire(grains: StoredGrain[], now: number, reason: string): Promise<void> {
-    const written = await this.settle(
+  async #expire(grains: StoredGrain[], now: number, reason: string): Promise<void> {
+    const written = await this.#settle(
       grains.map((g) =>
         g.uncertain
           ? { key: g.key, leaseToken: g.leaseToken, state: "uncertain" as const, reason: UNCERTAIN_REASON }
@@ -177,48 +181,48 @@ export class Reporter {
       const log = { dimension: g.dimension, hour: info.hour.toISOString(), quantity: g.quantity };
       if (g.uncertain) {
         this.stats.uncertain++;
-        this.o.logger.error(
+        this.#o.logger.error(
           { ...log, productCode: info.identity.productCode, state: "uncertain", lastError: g.lastError },
           `marketmeter: usage may have been billed by AWS or not (an attempt's answer was lost and the acceptance window has passed); ${UNCERTAIN_CHECK}`,
         );
-        this.o.emit("uncertain", { grain: info, reason: UNCERTAIN_REASON, check: UNCERTAIN_CHECK });
+        this.#o.emit("uncertain", { grain: info, reason: UNCERTAIN_REASON, check: UNCERTAIN_CHECK });
       } else {
         this.stats.expired++;
-        this.o.logger.error(
+        this.#o.logger.error(
           { ...log, state: "expired", reason },
           "marketmeter: usage can no longer be reported to AWS (24 h window or month-end cut-off passed)",
         );
-        this.o.emit("expired", { grain: info, reason });
+        this.#o.emit("expired", { grain: info, reason });
       }
     }
   }
 
   /** Gives grains back unattempted; a call must not outlive the lease or start during shutdown. */
-  private async keepOrRelease(records: PreparedRecord[]): Promise<boolean> {
-    const leaseLeft = Math.min(...records.map((r) => r.grain.leaseUntil ?? 0)) - this.o.clock();
-    if (leaseLeft >= this.o.leaseSafetyMs && !this.o.signal?.aborted) return true;
-    await this.o.store.release(
+  async #keepOrRelease(records: PreparedRecord[]): Promise<boolean> {
+    const leaseLeft = Math.min(...records.map((r) => r.grain.leaseUntil ?? 0)) - this.#o.clock();
+    if (leaseLeft >= this.#o.leaseSafetyMs && !this.#o.signal?.aborted) return true;
+    await this.#o.store.release(
       records.map((r) => leaseOf(r.grain)),
-      this.o.owner,
+      this.#o.owner,
     );
     return false;
   }
 
   /** One call (or, after a request-level validation error, a bisection into smaller calls). */
-  private async sendRecords(batch: Batch, records: PreparedRecord[]): Promise<void> {
-    const { logger } = this.o;
-    const { sender } = this.o;
+  async #sendRecords(batch: Batch, records: PreparedRecord[]): Promise<void> {
+    const { logger } = this.#o;
+    const { sender } = this.#o;
     const dryRun = sender.dryRun;
     let out: SendResult;
     const input = requestOf({ ...batch, records });
     try {
       // Only real calls are paced, fenced by the lease and counted.
       if (!dryRun) {
-        await this.o.limiter.acquire();
-        if (!(await this.keepOrRelease(records))) return;
+        await this.#o.limiter.acquire();
+        if (!(await this.#keepOrRelease(records))) return;
         this.stats.calls++;
       }
-      out = await sender.send(input, this.o.signal);
+      out = await sender.send(input, this.#o.signal);
     } catch (err) {
       this.stats.callErrors++;
       const kind = classifyError(err);
@@ -231,17 +235,17 @@ export class Reporter {
       if ((kind === "invalid" || kind === "timestamp") && records.length > 1) {
         // Isolate the poison record: halves are sent separately, the good ones get through.
         const mid = Math.ceil(records.length / 2);
-        await this.sendRecords(batch, records.slice(0, mid));
-        await this.sendRecords(batch, records.slice(mid));
+        await this.#sendRecords(batch, records.slice(0, mid));
+        await this.#sendRecords(batch, records.slice(mid));
         return;
       }
-      const now = this.o.clock();
+      const now = this.#o.clock();
       if (kind === "invalid" || kind === "product") {
-        await this.rejectAll(records, () => ({ state: "rejected", reason: message }), now);
+        await this.#rejectAll(records, () => ({ state: "rejected", reason: message }), now);
         return;
       }
       if (kind === "timestamp") {
-        await this.expire(
+        await this.#expire(
           records.map((r) => r.grain),
           now,
           message,
@@ -250,10 +254,10 @@ export class Reporter {
       }
       if (kind === "throttle") {
         this.stats.throttled++;
-        this.o.limiter.pause(this.o.throttlePauseMs);
+        this.#o.limiter.pause(this.#o.throttlePauseMs);
       }
       if (kind === "config")
-        this.o.emit("error", {
+        this.#o.emit("error", {
           error: new MarketplaceError(
             "AWS_REJECTED",
             `AWS refused the call (${message}); check credentials, permissions and Region`,
@@ -263,20 +267,20 @@ export class Reporter {
           ),
           phase: "send",
         });
-      await this.retry(records, message, kind === "transient", now);
+      await this.#retry(records, message, kind === "transient", now);
       return;
     }
-    await this.settleResults(records, out, dryRun);
+    await this.#settleResults(records, out, dryRun);
   }
 
-  private async settleResults(records: PreparedRecord[], out: SendResult, dryRun: boolean): Promise<void> {
+  async #settleResults(records: PreparedRecord[], out: SendResult, dryRun: boolean): Promise<void> {
     const byKey = new Map(records.map((r) => [recordKey(r.record), r]));
     const verdicts = new Map<PreparedRecord, UsageRecordResult>();
     for (const res of out.Results ?? []) {
       const r = res.UsageRecord ? byKey.get(recordKey(res.UsageRecord)) : undefined;
       if (r) verdicts.set(r, res);
       else
-        this.o.logger.warn(
+        this.#o.logger.warn(
           { status: res.Status },
           "marketmeter: AWS returned a result for a record we did not send",
         );
@@ -286,7 +290,7 @@ export class Reporter {
       const r = byKey.get(recordKey(u));
       if (r && !verdicts.has(r)) unprocessed.add(r);
     }
-    const now = this.o.clock();
+    const now = this.#o.clock();
     const retryUnprocessed: PreparedRecord[] = [];
     const retryUnknown: PreparedRecord[] = [];
     const outcomes: GrainOutcome[] = [];
@@ -310,7 +314,7 @@ export class Reporter {
         after.push(() => {
           if (!written.has(g.key)) return;
           this.stats.sent++;
-          this.o.emit("sent", { grain: info, meteringRecordId: v.MeteringRecordId, dryRun });
+          this.#o.emit("sent", { grain: info, meteringRecordId: v.MeteringRecordId, dryRun });
         });
       } else if (v.Status === "CustomerNotSubscribed") {
         outcomes.push({
@@ -322,7 +326,7 @@ export class Reporter {
         after.push(() => {
           if (!written.has(g.key)) return;
           this.stats.rejected++;
-          this.o.logger.warn(
+          this.#o.logger.warn(
             {
               dimension: g.dimension,
               hour: info.hour.toISOString(),
@@ -331,7 +335,7 @@ export class Reporter {
             },
             "marketmeter: AWS answered CustomerNotSubscribed; the usage is not billed",
           );
-          this.o.emit("rejected", {
+          this.#o.emit("rejected", {
             grain: info,
             reason: "CustomerNotSubscribed",
             code: "CUSTOMER_NOT_SUBSCRIBED",
@@ -356,7 +360,7 @@ export class Reporter {
           this.stats.duplicates++;
           if (own) this.stats.sent++;
           else this.stats.rejected++;
-          this.o.logger.warn(
+          this.#o.logger.warn(
             {
               dimension: g.dimension,
               hour: info.hour.toISOString(),
@@ -367,34 +371,34 @@ export class Reporter {
               ? "marketmeter: DuplicateRecord after an unconfirmed attempt; counting our earlier write as billed"
               : "marketmeter: DuplicateRecord: another record was already billed for this grain; this quantity is not billed",
           );
-          this.o.emit("duplicate", {
+          this.#o.emit("duplicate", {
             grain: info,
             quantity: g.quantity,
             billedQuantity: own ? g.quantity : undefined,
             ownEarlierWrite: own,
           });
           if (!own)
-            this.o.emit("rejected", { grain: info, reason: "DuplicateRecord", code: "DUPLICATE_RECORD" });
+            this.#o.emit("rejected", { grain: info, reason: "DuplicateRecord", code: "DUPLICATE_RECORD" });
         });
       } else {
-        this.o.logger.error({ status: v.Status }, "marketmeter: unknown result status; will retry");
+        this.#o.logger.error({ status: v.Status }, "marketmeter: unknown result status; will retry");
         retryUnknown.push(r);
       }
     }
-    const written = outcomes.length > 0 ? await this.settle(outcomes, now) : new Set<string>();
+    const written = outcomes.length > 0 ? await this.#settle(outcomes, now) : new Set<string>();
     for (const f of after) f();
-    if (retryUnprocessed.length > 0) await this.retry(retryUnprocessed, "UnprocessedRecords", false, now);
+    if (retryUnprocessed.length > 0) await this.#retry(retryUnprocessed, "UnprocessedRecords", false, now);
     if (retryUnknown.length > 0)
-      await this.retry(retryUnknown, "no result returned for the record", true, now);
+      await this.#retry(retryUnknown, "no result returned for the record", true, now);
   }
 
-  private async rejectAll(
+  async #rejectAll(
     records: PreparedRecord[],
     verdict: () => { state: "rejected"; reason: string },
     now: number,
   ): Promise<void> {
     const v = verdict();
-    const written = await this.settle(
+    const written = await this.#settle(
       records.map((r) => ({
         key: r.grain.key,
         leaseToken: r.grain.leaseToken,
@@ -406,7 +410,7 @@ export class Reporter {
     for (const r of records) {
       if (!written.has(r.grain.key)) continue;
       const info = grainInfo(r.grain, r.identity);
-      this.o.logger.error(
+      this.#o.logger.error(
         {
           dimension: r.grain.dimension,
           hour: info.hour.toISOString(),
@@ -416,21 +420,16 @@ export class Reporter {
         `marketmeter: usage ${v.state} by AWS`,
       );
       this.stats.rejected++;
-      this.o.emit("rejected", { grain: info, reason: v.reason, code: "AWS_REJECTED" });
+      this.#o.emit("rejected", { grain: info, reason: v.reason, code: "AWS_REJECTED" });
     }
   }
 
-  private async retry(
-    records: PreparedRecord[],
-    error: string,
-    uncertain: boolean,
-    now: number,
-  ): Promise<void> {
+  async #retry(records: PreparedRecord[], error: string, uncertain: boolean, now: number): Promise<void> {
     let first = Number.POSITIVE_INFINITY;
     let attempt = 0;
     const outcomes: GrainOutcome[] = records.map((r) => {
       const g = r.grain;
-      const delay = backoffDelay(g.attempts, this.o.backoff, this.o.random);
+      const delay = backoffDelay(g.attempts, this.#o.backoff, this.#o.random);
       // Never schedule past the window: the last attempt happens while AWS still accepts the hour.
       const lastChance = acceptanceDeadline(g.hour) - 30_000;
       const nextAttemptAt = Math.max(now + 1, Math.min(now + delay, lastChance));
@@ -438,11 +437,11 @@ export class Reporter {
       attempt = Math.max(attempt, g.attempts + 1);
       return { key: g.key, leaseToken: g.leaseToken, state: "retrying", nextAttemptAt, error, uncertain };
     });
-    const written = await this.settle(outcomes, now);
+    const written = await this.#settle(outcomes, now);
     const retried = records.filter((r) => written.has(r.grain.key));
     if (retried.length === 0) return;
     this.stats.retries += retried.length;
-    this.o.emit("retrying", {
+    this.#o.emit("retrying", {
       grains: retried.map((r) => grainInfo(r.grain, r.identity)),
       attempt,
       nextAttemptAt: new Date(first),
@@ -452,16 +451,16 @@ export class Reporter {
 
   /** Warns about unsent grains close to the end of their acceptance window. */
   async sweep(): Promise<void> {
-    const now = this.o.clock();
-    const open = await this.o.store.list({ states: ["pending", "closed", "retrying"], limit: 5000 });
+    const now = this.#o.clock();
+    const open = await this.#o.store.list({ states: ["pending", "closed", "retrying"], limit: 5000 });
     for (const g of open) {
       const deadline = acceptanceDeadline(g.hour);
       const remainingMs = deadline - now;
-      if (remainingMs > this.o.windowWarningMs || remainingMs <= 0 || this.warned.has(g.key)) continue;
-      this.warned.add(g.key);
+      if (remainingMs > this.#o.windowWarningMs || remainingMs <= 0 || this.#warned.has(g.key)) continue;
+      this.#warned.add(g.key);
       this.stats.windowWarnings++;
       const info = grainInfo(g);
-      this.o.logger.warn(
+      this.#o.logger.warn(
         {
           dimension: g.dimension,
           hour: info.hour.toISOString(),
@@ -471,14 +470,14 @@ export class Reporter {
         },
         "marketmeter: usage not yet accepted by AWS is close to the end of its acceptance window",
       );
-      this.o.emit("windowWarning", {
+      this.#o.emit("windowWarning", {
         grain: info,
         deadline: new Date(deadline),
         remainingMs,
         state: g.state,
       });
     }
-    if (this.warned.size > 100_000) this.warned.clear();
+    if (this.#warned.size > 100_000) this.#warned.clear();
   }
 }
 

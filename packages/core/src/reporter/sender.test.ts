@@ -2,7 +2,7 @@
 // emulator over HTTP), the dry-run one answers every record as accepted without any network call.
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 
-import { DEMO, type Emulator, demoConfig, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients } from "../aws/index.js";
 import { awsSender, dryRunSender } from "./sender.js";

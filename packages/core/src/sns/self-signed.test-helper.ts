@@ -2,7 +2,7 @@
  * Test helper: a minimal self-signed X.509 certificate built with node:crypto alone (DER by hand), so
  * verifier tests can sign SNS messages with keys of their own without a certificate library.
  */
-import { type KeyObject, createSign, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createSign, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);

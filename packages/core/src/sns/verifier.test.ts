@@ -1,11 +1,11 @@
 import { createSign } from "node:crypto";
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../errors/index.js";
-import { type SnsEnvelope, parseSnsEnvelope, snsStringToSign } from "./envelope.js";
+import { parseSnsEnvelope, type SnsEnvelope, snsStringToSign } from "./envelope.js";
 import { isTrustedSnsUrl, normalizeOrigins } from "./origins.js";
-import { type TestSigner, makeSigner } from "./self-signed.test-helper.js";
+import { makeSigner, type TestSigner } from "./self-signed.test-helper.js";
 import { createSnsVerifier } from "./verifier.js";
 
 const PRODUCT = "pleg1234567890abcdefghijk";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { HOUR_MS } from "../runtime/index.js";
-import { MAX_QUANTITY, grainKey } from "./grain.js";
+import { grainKey, MAX_QUANTITY } from "./grain.js";
 import type { AddContext, StoredGrain, UsageStore } from "./types.js";
 
 /** What the suite needs to create stores. */
@@ -26,6 +26,12 @@ type It = (name: string, fn: () => Promise<void>, timeout?: number) => void;
 const ID_A = "L|pca1234567890abcdefghijkl|123456789012|arn:aws:license-manager::294406891311:license:l-0123";
 const ID_B = "C|pleg1234567890abcdefghijk|cust-ABC123";
 const H0 = Date.UTC(2026, 6, 15, 8);
+
+/** The value, or a failed assertion naming what the store did not return. */
+function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) assert.fail(`${what}: the store returned nothing`);
+  return value;
+}
 const H1 = H0 + HOUR_MS;
 const H2 = H1 + HOUR_MS;
 const H3 = H2 + HOUR_MS;
@@ -265,7 +271,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         assert.equal(got.length, 6);
         const k = (id: string, h: number) => grainKey(id, "d", h);
         const token = new Map(got.map((g) => [g.key, g.leaseToken]));
-        const t = (key: string) => token.get(key)!;
+        const t = (key: string) => present(token.get(key), `lease token of ${key}`);
         assert.ok(got.every((g) => Number.isSafeInteger(g.leaseToken) && g.leaseToken > 0));
         const result = await s.settle(
           [
@@ -313,7 +319,7 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
           { owner: "zzz", now: now + 11 },
         );
         assert.deepEqual(other, { applied: 0, refused: [k(ID_B, H2), k(ID_B, H2)] });
-        const g = async (key: string) => (await s.get(key))!;
+        const g = async (key: string) => present(await s.get(key), `grain ${key}`);
         assert.equal((await g(k(ID_A, H0))).state, "sent");
         assert.equal((await g(k(ID_A, H0))).meteringRecordId, "mr-1");
         assert.equal((await g(k(ID_A, H0))).leaseOwner, undefined);
@@ -355,7 +361,10 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         assert.equal(urgent.length, 2);
         const later = await s.claim({ owner: "c", now: now + 5000 + 1000, leaseMs: 1000, limit: 10 });
         assert.equal(later.length, 3);
-        const u = later.find((x) => x.key === k(ID_A, H2))!;
+        const u = present(
+          later.find((x) => x.key === k(ID_A, H2)),
+          "the H2 grain",
+        );
         assert.deepEqual(
           await s.settle(
             [{ key: u.key, leaseToken: u.leaseToken, state: "uncertain", reason: "window passed" }],
@@ -471,10 +480,11 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         assert.equal(g?.leaseOwner, "a");
         const [again] = await s.claim({ owner: "a", now: now + 1000, leaseMs: 1000, limit: 1 });
         assert.equal(again?.uncertain, true);
-        assert.ok(again!.leaseToken > a.leaseToken);
+        const reclaimed = present(again, "the reclaimed grain");
+        assert.ok(reclaimed.leaseToken > a.leaseToken);
         // Inside its lease the holder settles normally.
         assert.deepEqual(
-          await s.settle([{ key: a.key, leaseToken: again!.leaseToken, state: "sent" }], {
+          await s.settle([{ key: a.key, leaseToken: reclaimed.leaseToken, state: "sent" }], {
             owner: "a",
             now: now + 1999,
           }),

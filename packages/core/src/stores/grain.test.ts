@@ -1,14 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { defined } from "../../test/defined.js";
 import { HOUR_MS } from "../runtime/index.js";
 import {
-  MAX_QUANTITY,
   applyAdd,
   applyClaim,
   applyRelease,
   applySettle,
   grainKey,
   isClaimable,
+  MAX_QUANTITY,
   newGrain,
   parseGrainKey,
   splitDelta,
@@ -96,13 +97,13 @@ describe("grain rules", () => {
         let everLeased = false;
         for (const o of ops) {
           now += o.dt;
-          const mine = tokens[o.owner]!;
+          const mine = defined(tokens[o.owner]);
           const token = (o.stale ? mine[0] : mine[mine.length - 1]) ?? 0;
           if (o.kind === "claim") {
             if (!isClaimable(g, now)) continue;
             const wasLeased = g.leaseOwner !== undefined;
             g = applyClaim(g, o.owner, now, 1000);
-            expect(g.leaseToken).toBe(mine.length + tokens[o.owner === "a" ? "b" : "a"]!.length + 1);
+            expect(g.leaseToken).toBe(mine.length + defined(tokens[o.owner === "a" ? "b" : "a"]).length + 1);
             if (wasLeased) expect(g.uncertain).toBe(true);
             mine.push(g.leaseToken);
             holder = { owner: o.owner, token: g.leaseToken, until: now + 1000 };

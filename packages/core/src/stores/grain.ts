@@ -49,8 +49,7 @@ export function splitDelta(delta: UsageDelta, capacity: number): [UsageDelta, Us
     const h: Record<string, number> = {};
     const t: Record<string, number> = {};
     let left = headQ;
-    for (const k of Object.keys(delta.allocations).sort()) {
-      const v = delta.allocations[k]!;
+    for (const [k, v] of Object.entries(delta.allocations).sort(([a], [b]) => (a < b ? -1 : 1))) {
       const take = Math.min(v, left);
       left -= take;
       if (take > 0) h[k] = take;

@@ -1,25 +1,25 @@
 // Front door of the stores concern: the store contract, the in-memory default and the grain rules
 // every store implementation shares.
-export { memoryStore } from "./memory.js";
-export type { MemoryStoreOptions } from "./memory.js";
+
+export type { GrainAccess } from "./grain.js";
 export {
-  MAX_QUANTITY,
-  grainKey,
-  parseGrainKey,
-  mergeAllocations,
-  splitDelta,
   applyAdd,
   applyClaim,
   applyRelease,
   applySettle,
-  holdsLease,
   compareForClaim,
+  grainKey,
+  holdsLease,
   isClaimable,
+  MAX_QUANTITY,
   matchesQuery,
+  mergeAllocations,
   newGrain,
+  parseGrainKey,
+  splitDelta,
 } from "./grain.js";
-export type { GrainAccess } from "./grain.js";
-export { GRAIN_STATES, isTerminalState } from "./types.js";
+export type { MemoryStoreOptions } from "./memory.js";
+export { memoryStore } from "./memory.js";
 export type {
   AddContext,
   AddResult,
@@ -35,3 +35,4 @@ export type {
   UsageDelta,
   UsageStore,
 } from "./types.js";
+export { GRAIN_STATES, isTerminalState } from "./types.js";

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { defined } from "../../test/defined.js";
 import { identityKey } from "../identity/index.js";
 import { HOUR_MS, systemClock } from "../runtime/index.js";
 import { Accumulator } from "./accumulator.js";
@@ -44,7 +45,7 @@ describe("Accumulator", () => {
         const deltas = [];
         events.forEach((e, i) => {
           if (i === cut) deltas.push(...acc.drain());
-          const identity = e.fresh ? { ...IDS[e.who]! } : IDS[e.who]!;
+          const identity = e.fresh ? { ...defined(IDS[e.who]) } : defined(IDS[e.who]);
           const tags = TAGS[e.tag];
           acc.record({
             identity,
@@ -86,7 +87,12 @@ describe("Accumulator", () => {
       fc.property(fc.array(eventArb, { maxLength: 80 }), (events) => {
         const acc = make();
         for (const e of events)
-          acc.record({ identity: IDS[e.who]!, dimension: e.dim, quantity: e.q, tags: TAGS[e.tag] as never });
+          acc.record({
+            identity: defined(IDS[e.who]),
+            dimension: e.dim,
+            quantity: e.q,
+            tags: TAGS[e.tag] as never,
+          });
         const first = acc.drain();
         acc.restore(first);
         const again = acc.drain();
@@ -201,7 +207,7 @@ describe("the fast path and the cached hour", () => {
             else if (st.kind === "tick") acc.tick();
             else if (st.kind === "advance") vi.advanceTimersByTime(st.ms);
             else {
-              const identity = st.fresh ? { ...IDS[st.who]! } : IDS[st.who]!;
+              const identity = st.fresh ? { ...defined(IDS[st.who]) } : defined(IDS[st.who]);
               acc.record({ identity, dimension: st.dim, quantity: st.q });
               records++;
               const hour = Date.now() - (Date.now() % HOUR_MS);

@@ -7,9 +7,9 @@
 import { MarketplaceError } from "../errors/index.js";
 import { type Identity, identityKey, parseIdentity } from "../identity/index.js";
 import { type Clock, HOUR_MS, systemClock } from "../runtime/index.js";
-import { grainKey } from "../stores/grain.js";
-import type { UsageDelta } from "../stores/types.js";
-import { type Allocation, type Tags, parseAllocations, tagSetKey } from "./tags.js";
+import type { UsageDelta } from "../stores/index.js";
+import { grainKey } from "../stores/index.js";
+import { type Allocation, parseAllocations, type Tags, tagSetKey } from "./tags.js";
 
 /** One usage event. */
 export interface UsageInput<D extends string = string> {

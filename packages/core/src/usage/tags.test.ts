@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { defined } from "../../test/defined.js";
 import { isMarketplaceError } from "../errors/index.js";
 import { parseAllocations, tagSetKey, tagsFromKey } from "./tags.js";
 
@@ -15,7 +16,7 @@ describe("tags", () => {
         const key = tagSetKey(tags);
         const reversed = Object.fromEntries(Object.entries(tags).reverse());
         expect(tagSetKey(reversed)).toBe(key);
-        const back = Object.fromEntries(tagsFromKey(key)!.map((t) => [t.Key, t.Value]));
+        const back = Object.fromEntries(defined(tagsFromKey(key)).map((t) => [t.Key, t.Value]));
         expect(back).toEqual(tags);
       }),
     );

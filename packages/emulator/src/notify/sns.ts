@@ -1,4 +1,4 @@
-import { type KeyObject, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import forge from "node-forge";
 import type { LifecycleAction, LifecycleNotification } from "../types.js";
 import { NotifierError } from "./errors.js";

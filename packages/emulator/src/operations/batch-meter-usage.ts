@@ -2,7 +2,14 @@ import { LICENSE_ARN } from "../config.js";
 import { ApiError } from "../errors.js";
 import type { BilledRecord } from "../types.js";
 import { EpochSeconds } from "../wire/cbor.js";
-import { ACCOUNT_PATTERN, INT32_MAX, PRODUCT_CODE_PATTERN, Violations } from "../wire/shapes.js";
+import {
+  ACCOUNT_PATTERN,
+  type Checked,
+  INT32_MAX,
+  PRODUCT_CODE_PATTERN,
+  present,
+  Violations,
+} from "../wire/shapes.js";
 import {
   type Allocation,
   batchWindowOk,
@@ -29,8 +36,17 @@ export interface BatchMeterUsageInput {
   ProductCode?: string;
 }
 
+/** A usage record after the shape check: the members the service requires are present. */
+type ValidUsageRecord = Checked<UsageRecordIn, "Timestamp" | "Dimension">;
+
+/** BatchMeterUsage input after its shape check. */
+export interface ValidBatchMeterUsageInput {
+  UsageRecords: ValidUsageRecord[];
+  ProductCode?: string;
+}
+
 /** Shape constraints (required, lengths, ranges, patterns) → ValidationException. */
-export function validateBatchMeterUsage(input: BatchMeterUsageInput): void {
+export function validateBatchMeterUsage(input: BatchMeterUsageInput): ValidBatchMeterUsageInput {
   const v = new Violations();
   if (input.UsageRecords === undefined) v.required("usageRecords");
   else if (input.UsageRecords.length > 25) {
@@ -96,11 +112,16 @@ export function validateBatchMeterUsage(input: BatchMeterUsageInput): void {
     }
   });
   v.throwIfAny();
+  // Each missing member was recorded above; this only tells the compiler what the check proved.
+  const records = input.UsageRecords ?? [];
+  if (!records.every((r) => present(r, ["Timestamp", "Dimension"])))
+    throw new ApiError("ValidationException", "A usage record misses its timestamp or dimension.");
+  return { ...input, UsageRecords: records };
 }
 
 /** The submitted record as the service echoes it (submitted fields only, submitted timestamp). */
-function echo(r: UsageRecordIn): Record<string, unknown> {
-  const out: Record<string, unknown> = { Timestamp: new EpochSeconds(r.Timestamp!) };
+function echo(r: ValidUsageRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { Timestamp: new EpochSeconds(r.Timestamp) };
   if (r.CustomerIdentifier !== undefined) out.CustomerIdentifier = r.CustomerIdentifier;
   out.Dimension = r.Dimension;
   if (r.Quantity !== undefined) out.Quantity = r.Quantity;
@@ -113,13 +134,22 @@ function echo(r: UsageRecordIn): Record<string, unknown> {
 const err = (type: string, message: string) => new ApiError(type, message);
 
 /** BatchMeterUsage after envelope, shape, Region and throttling checks. */
-export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): OpResult {
+export function batchMeterUsage(ctx: OpContext, input: ValidBatchMeterUsageInput): OpResult {
   const { state, now } = ctx;
-  const records = input.UsageRecords ?? [];
+  const records = input.UsageRecords;
   if (records.length === 0) return { output: { Results: [], UnprocessedRecords: [] }, summary: "0 records" };
   // An empty string carries @default("") in the model: it means "not sent".
   const productCodeIn = input.ProductCode || undefined;
   const ci = (r: UsageRecordIn) => r.CustomerIdentifier || undefined;
+  // Concurrent Agreements: the seller's license each record names (checked once for the whole batch).
+  const licenseOf = (r: UsageRecordIn) => {
+    const l = r.LicenseArn === undefined ? undefined : state.licenses.get(r.LicenseArn);
+    const p = l && state.products.get(l.productCode);
+    if (!l || !p || p.sellerAccountId !== state.sellerAccountId) {
+      throw err("InvalidLicenseException", `LicenseArn '${r.LicenseArn}' was not found for this seller.`);
+    }
+    return l;
+  };
 
   // --- identity mode, one product per call
   for (const r of records) {
@@ -173,11 +203,7 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
     }
     const codes = new Set<string>();
     for (const r of records) {
-      const l = state.licenses.get(r.LicenseArn!);
-      const p = l && state.products.get(l.productCode);
-      if (!l || !p || p.sellerAccountId !== state.sellerAccountId) {
-        throw err("InvalidLicenseException", `LicenseArn '${r.LicenseArn}' was not found for this seller.`);
-      }
+      const l = licenseOf(r);
       if (l.customerAWSAccountId !== r.CustomerAWSAccountId) {
         throw err(
           "InvalidLicenseException",
@@ -186,13 +212,14 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
       }
       codes.add(l.productCode);
     }
-    if (codes.size > 1)
+    const [code, ...others] = codes;
+    if (code === undefined || others.length > 0)
       throw err(
         "InvalidLicenseException",
         "All licenses in one BatchMeterUsage call must belong to the same product.",
       );
     mode = "CA";
-    productCode = [...codes][0]!;
+    productCode = code;
   } else {
     const p = state.products.get(productCodeIn);
     if (!p || p.sellerAccountId !== state.sellerAccountId) {
@@ -222,11 +249,13 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
     }
     mode = records.some(ci) ? "customer" : "account";
   }
-  const product = state.products.get(productCode)!;
+  const product = state.products.get(productCode);
+  if (!product)
+    throw err("InvalidProductCodeException", `Product code '${productCode}' is not valid for this seller.`);
 
   // --- request-wide record checks (the whole batch fails)
   for (const r of records) {
-    if (!batchWindowOk(r.Timestamp!, now, state.profile)) {
+    if (!batchWindowOk(r.Timestamp, now, state.profile)) {
       throw err(
         "TimestampOutOfBoundsException",
         `Timestamp ${r.Timestamp} is outside the allowed window (${state.profile.window}, not in a future hour, previous month closes 06:00 UTC on the 1st). The batch was not processed.`,
@@ -234,10 +263,10 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
     }
   }
   for (const r of records) {
-    if (!product.dimensions.includes(r.Dimension!)) {
+    if (!product.dimensions.includes(r.Dimension)) {
       throw err(
         "InvalidUsageDimensionException",
-        `Dimension '${r.Dimension!.slice(0, 255)}' is not defined for product ${productCode}.`,
+        `Dimension '${r.Dimension.slice(0, 255)}' is not defined for product ${productCode}.`,
       );
     }
   }
@@ -245,8 +274,8 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
   for (const r of records) checkAllocations(r.UsageAllocations, r.Quantity ?? 0);
   for (const r of records) {
     if (mode === "CA") {
-      const l = state.licenses.get(r.LicenseArn!)!;
-      const hourEnd = Math.floor((r.Timestamp! * 1000) / 3600_000) * 3600_000 + 3600_000;
+      const l = licenseOf(r);
+      const hourEnd = Math.floor((r.Timestamp * 1000) / 3600_000) * 3600_000 + 3600_000;
       if (l.activatedAt !== undefined && l.activatedAt <= now && hourEnd <= l.activatedAt) {
         throw err(
           "InvalidLicenseException",
@@ -254,10 +283,11 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
         );
       }
     } else if (mode === "customer" && state.profile.invalidCustomer === "requestError") {
-      if (!state.findCustomer(ci(r)!, productCode)) {
+      const id = ci(r) ?? "";
+      if (!state.findCustomer(id, productCode)) {
         throw err(
           "InvalidCustomerIdentifierException",
-          `CustomerIdentifier '${ci(r)!.slice(0, 255)}' does not exist for product ${productCode}.`,
+          `CustomerIdentifier '${id.slice(0, 255)}' does not exist for product ${productCode}.`,
         );
       }
     }
@@ -270,12 +300,12 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
   for (const r of records) {
     if (
       state.faults.unprocessed({
-        Dimension: r.Dimension!,
+        Dimension: r.Dimension,
         CustomerAWSAccountId: r.CustomerAWSAccountId,
         CustomerIdentifier: ci(r),
         LicenseArn: r.LicenseArn,
         Quantity: r.Quantity,
-        Timestamp: r.Timestamp!,
+        Timestamp: r.Timestamp,
       })
     ) {
       unprocessed.push(echo(r));
@@ -285,15 +315,17 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
     let identity: string;
     let account = r.CustomerAWSAccountId;
     if (mode === "CA") {
-      subscribed = state.licenseActive(state.licenses.get(r.LicenseArn!)!, now);
+      subscribed = state.licenseActive(licenseOf(r), now);
       identity = `ca|${r.CustomerAWSAccountId}|${r.LicenseArn}`;
     } else if (mode === "customer") {
-      const c = state.findCustomer(ci(r)!, productCode);
+      const id = ci(r);
+      const c = id === undefined ? undefined : state.findCustomer(id, productCode);
       subscribed = c !== undefined && state.customerActive(c, now);
       account = c?.customerAWSAccountId;
       identity = `ci|${productCode}|${ci(r)}`;
     } else {
-      subscribed = state.accountEntitled(productCode, r.CustomerAWSAccountId!);
+      subscribed =
+        r.CustomerAWSAccountId !== undefined && state.accountEntitled(productCode, r.CustomerAWSAccountId);
       identity = `acct|${productCode}|${r.CustomerAWSAccountId}`;
     }
     if (!subscribed) {
@@ -301,7 +333,7 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
       counts.CustomerNotSubscribed++;
       continue;
     }
-    const hour = isoHour(r.Timestamp!);
+    const hour = isoHour(r.Timestamp);
     const quantity = r.Quantity ?? 0;
     const key = `${ctx.region}|${identity}|${r.Dimension}|${hour}`;
     // The identity fields the ledger and the duplicate log show for this record.
@@ -321,7 +353,7 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
         region: ctx.region,
         productCode,
         ...who,
-        dimension: r.Dimension!,
+        dimension: r.Dimension,
         hour,
         billedQuantity: first.quantity,
         attemptedQuantity: quantity,
@@ -337,9 +369,9 @@ export function batchMeterUsage(ctx: OpContext, input: BatchMeterUsageInput): Op
       operation: "BatchMeterUsage",
       productCode,
       ...who,
-      dimension: r.Dimension!,
+      dimension: r.Dimension,
       hour,
-      timestamp: r.Timestamp!,
+      timestamp: r.Timestamp,
       quantity,
       ...(r.UsageAllocations ? { allocations: toAllocations(r.UsageAllocations) } : {}),
       meteringRecordId: state.newId(),

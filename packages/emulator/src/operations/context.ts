@@ -1,6 +1,6 @@
 import { ApiError } from "../errors.js";
 import type { Profile } from "../profile.js";
-import { hourStart, type EmulatorState } from "../state.js";
+import { type EmulatorState, hourStart } from "../state.js";
 import { INT32_MAX, TAG_PATTERN } from "../wire/shapes.js";
 
 /** What an operation handler gets besides its input. */

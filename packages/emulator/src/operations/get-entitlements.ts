@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ApiError } from "../errors.js";
 import { EpochSeconds } from "../wire/cbor.js";
+import { type Checked, present } from "../wire/shapes.js";
 import type { OpContext, OpResult } from "./context.js";
 
 export interface GetEntitlementsInput {
@@ -14,8 +15,10 @@ const FILTERS = ["CUSTOMER_IDENTIFIER", "DIMENSION", "CUSTOMER_AWS_ACCOUNT_ID", 
 const bad = (message: string) => new ApiError("InvalidParameterException", message);
 
 /** The entitlement service models only InvalidParameterException for bad input, so every check uses it. */
-export function validateGetEntitlements(input: GetEntitlementsInput): void {
-  if (input.ProductCode === undefined) throw bad("ProductCode is required.");
+export function validateGetEntitlements(
+  input: GetEntitlementsInput,
+): Checked<GetEntitlementsInput, "ProductCode"> {
+  if (!present(input, ["ProductCode"])) throw bad("ProductCode is required.");
   if (input.ProductCode.length < 1 || input.ProductCode.length > 255)
     throw bad("ProductCode must be 1-255 characters.");
   if (input.MaxResults !== undefined && (input.MaxResults < 1 || input.MaxResults > 25))
@@ -29,11 +32,15 @@ export function validateGetEntitlements(input: GetEntitlementsInput): void {
   if (input.Filter?.CUSTOMER_IDENTIFIER && input.Filter.CUSTOMER_AWS_ACCOUNT_ID) {
     throw bad("CUSTOMER_IDENTIFIER and CUSTOMER_AWS_ACCOUNT_ID filters are mutually exclusive.");
   }
+  return input;
 }
 
-export function getEntitlements(ctx: OpContext, input: GetEntitlementsInput): OpResult {
+export function getEntitlements(
+  ctx: OpContext,
+  input: Checked<GetEntitlementsInput, "ProductCode">,
+): OpResult {
   const { state, now } = ctx;
-  const product = state.products.get(input.ProductCode!);
+  const product = state.products.get(input.ProductCode);
   if (!product || product.sellerAccountId !== state.sellerAccountId)
     throw bad(`Product code '${input.ProductCode}' is not valid for this seller.`);
   const f = input.Filter ?? {};

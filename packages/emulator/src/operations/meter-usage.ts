@@ -1,6 +1,6 @@
 import { ApiError } from "../errors.js";
 import type { BilledRecord } from "../types.js";
-import { INT32_MAX, PRODUCT_CODE_PATTERN, Violations } from "../wire/shapes.js";
+import { type Checked, INT32_MAX, PRODUCT_CODE_PATTERN, Violations } from "../wire/shapes.js";
 import {
   type Allocation,
   checkAllocations,
@@ -22,7 +22,10 @@ export interface MeterUsageInput {
   ClientToken?: string;
 }
 
-export function validateMeterUsage(input: MeterUsageInput): void {
+/** MeterUsage input after its shape check: the members the service requires are present. */
+export type ValidMeterUsageInput = Checked<MeterUsageInput, "ProductCode" | "Timestamp" | "UsageDimension">;
+
+export function validateMeterUsage(input: MeterUsageInput): ValidMeterUsageInput {
   const v = new Violations();
   if (input.ProductCode === undefined) v.required("productCode");
   else {
@@ -47,7 +50,7 @@ export function validateMeterUsage(input: MeterUsageInput): void {
   if (input.ClientToken !== undefined && (input.ClientToken.length < 1 || input.ClientToken.length > 64)) {
     v.add(input.ClientToken, "clientToken", "Member must have length between 1 and 64");
   }
-  v.throwIfAny();
+  return v.checked(input, ["ProductCode", "Timestamp", "UsageDimension"]);
 }
 
 /** Emulated caller of MeterUsage/RegisterUsage: the instance/task/pod, its Region, platform and buyer account. */
@@ -60,7 +63,7 @@ export function resourceOf(ctx: OpContext, defaults: { id: string; platform: str
   };
 }
 
-export function meterUsage(ctx: OpContext, input: MeterUsageInput): OpResult {
+export function meterUsage(ctx: OpContext, input: ValidMeterUsageInput): OpResult {
   const { state, now } = ctx;
   const res = resourceOf(ctx, { id: "i-emulator0000000001", platform: "ec2" });
   if (input.DryRun) {
@@ -75,19 +78,19 @@ export function meterUsage(ctx: OpContext, input: MeterUsageInput): OpResult {
       `The resource runs in ${res.region}; call MeterUsage in that Region, not ${ctx.region}.`,
     );
   }
-  const product = state.products.get(input.ProductCode!);
+  const product = state.products.get(input.ProductCode);
   if (!product)
     throw new ApiError("InvalidProductCodeException", `Product code '${input.ProductCode}' is not valid.`);
-  if (!meterUsageWindowOk(input.Timestamp!, now)) {
+  if (!meterUsageWindowOk(input.Timestamp, now)) {
     throw new ApiError(
       "TimestampOutOfBoundsException",
       `Timestamp ${input.Timestamp} is more than 6 hours old or in a future hour.`,
     );
   }
-  if (!product.dimensions.includes(input.UsageDimension!)) {
+  if (!product.dimensions.includes(input.UsageDimension)) {
     throw new ApiError(
       "InvalidUsageDimensionException",
-      `Dimension '${input.UsageDimension!.slice(0, 255)}' is not defined for product ${product.productCode}.`,
+      `Dimension '${input.UsageDimension.slice(0, 255)}' is not defined for product ${product.productCode}.`,
     );
   }
   const quantity = input.UsageQuantity ?? 0;
@@ -96,16 +99,16 @@ export function meterUsage(ctx: OpContext, input: MeterUsageInput): OpResult {
   if (!res.account || !state.accountEntitled(product.productCode, res.account)) {
     throw new ApiError("CustomerNotEntitledException", "The customer is not entitled to this product.");
   }
-  const hour = isoHour(input.Timestamp!);
+  const hour = isoHour(input.Timestamp);
   const make = (): BilledRecord => ({
     region: ctx.region,
     operation: "MeterUsage",
     productCode: product.productCode,
     customerAWSAccountId: res.account,
     resourceId: res.id,
-    dimension: input.UsageDimension!,
+    dimension: input.UsageDimension,
     hour,
-    timestamp: input.Timestamp!,
+    timestamp: input.Timestamp,
     quantity,
     ...(input.UsageAllocations ? { allocations: toAllocations(input.UsageAllocations) } : {}),
     meteringRecordId: state.newId(),
@@ -155,7 +158,7 @@ export function meterUsage(ctx: OpContext, input: MeterUsageInput): OpResult {
         region: ctx.region,
         productCode: product.productCode,
         ...(res.account ? { customerAWSAccountId: res.account } : {}),
-        dimension: input.UsageDimension!,
+        dimension: input.UsageDimension,
         hour,
         billedQuantity: seen.record.quantity,
         attemptedQuantity: quantity,

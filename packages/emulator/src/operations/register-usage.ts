@@ -1,7 +1,7 @@
 import { generateKeyPair, type KeyObject, sign } from "node:crypto";
 import { ApiError } from "../errors.js";
 import { EpochSeconds } from "../wire/cbor.js";
-import { PRODUCT_CODE_PATTERN, Violations } from "../wire/shapes.js";
+import { type Checked, PRODUCT_CODE_PATTERN, Violations } from "../wire/shapes.js";
 import type { OpContext, OpResult } from "./context.js";
 import { resourceOf } from "./meter-usage.js";
 
@@ -46,7 +46,10 @@ export class RegisterUsageSigner {
   }
 }
 
-export function validateRegisterUsage(input: RegisterUsageInput): void {
+/** RegisterUsage input after its shape check: the members the service requires are present. */
+export type ValidRegisterUsageInput = Checked<RegisterUsageInput, "ProductCode" | "PublicKeyVersion">;
+
+export function validateRegisterUsage(input: RegisterUsageInput): ValidRegisterUsageInput {
   const v = new Violations();
   if (input.ProductCode === undefined) v.required("productCode");
   else if (input.ProductCode.length > 255 || !PRODUCT_CODE_PATTERN.test(input.ProductCode)) {
@@ -61,14 +64,14 @@ export function validateRegisterUsage(input: RegisterUsageInput): void {
     v.add(input.PublicKeyVersion, "publicKeyVersion", "Member must have value greater than or equal to 1");
   if (input.Nonce !== undefined && input.Nonce.length > 255)
     v.add(input.Nonce, "nonce", "Member must have length less than or equal to 255");
-  v.throwIfAny();
+  return v.checked(input, ["ProductCode", "PublicKeyVersion"]);
 }
 
 const CONTAINER_PLATFORMS = ["ecs", "eks", "fargate"];
 
 export async function registerUsage(
   ctx: OpContext,
-  input: RegisterUsageInput,
+  input: ValidRegisterUsageInput,
   signer: RegisterUsageSigner,
 ): Promise<OpResult> {
   const { state, now } = ctx;
@@ -79,10 +82,10 @@ export async function registerUsage(
       `The task was launched in ${res.region}; call RegisterUsage there, not in ${ctx.region}.`,
     );
   }
-  const product = state.products.get(input.ProductCode!);
+  const product = state.products.get(input.ProductCode);
   if (!product)
     throw new ApiError("InvalidProductCodeException", `Product code '${input.ProductCode}' is not valid.`);
-  const version = input.PublicKeyVersion!;
+  const version = input.PublicKeyVersion;
   const expired = state.profile.expiredPublicKeyVersions[String(version)];
   if (expired === undefined && !state.profile.publicKeyVersions.includes(version)) {
     throw new ApiError("InvalidPublicKeyVersionException", `Public key version ${version} is not supported.`);

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../errors.js";
-import { decodeCbor, encodeCbor, EpochSeconds } from "./cbor.js";
+import { decodeCbor, EpochSeconds, encodeCbor } from "./cbor.js";
 
 describe("CBOR codec", () => {
   it("round-trips JSON values", () => {

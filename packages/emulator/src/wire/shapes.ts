@@ -118,6 +118,17 @@ export function bind(schema: Schema, value: unknown, path = ""): unknown {
   }
 }
 
+/** `T` with the members `K` present: what an operation's shape check guarantees to its run. */
+export type Checked<T, K extends keyof T> = T & { [P in K]-?: Exclude<T[P], undefined> };
+
+/** Whether the members `keys` of `input` are all present (narrows `input` to {@link Checked}). */
+export function present<T extends object, K extends keyof T>(
+  input: T,
+  keys: readonly K[],
+): input is Checked<T, K> {
+  return keys.every((k) => input[k] !== undefined);
+}
+
 /** Collects constraint violations and answers them the way AWS front ends word them. */
 export class Violations {
   private readonly list: string[] = [];
@@ -137,6 +148,16 @@ export class Violations {
     if (this.list.length === 0) return;
     const n = this.list.length;
     throw new ApiError(type, `${n} validation error${n > 1 ? "s" : ""} detected: ${this.list.join("; ")}`);
+  }
+
+  /**
+   * Throws the collected violations, else returns `input` typed with its required members `keys` (each
+   * already recorded with `required()` when missing, so the last check only informs the compiler).
+   */
+  checked<T extends object, K extends keyof T>(input: T, keys: readonly K[]): Checked<T, K> {
+    this.throwIfAny();
+    if (!present(input, keys)) throw new ApiError("ValidationException", "A required member is missing.");
+    return input;
   }
 }
 
