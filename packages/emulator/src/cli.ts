@@ -104,6 +104,30 @@ async function main(argv: string[]): Promise<number> {
     );
     return 1;
   }
+  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the listener stays for
+  // the whole shutdown, so a repeat is ignored; a third signal forces exit. It is installed before the
+  // ready lines are printed, so a signal sent as soon as they appear never meets Node's default action.
+  let received = 0;
+  let stopped: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    stopped = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    received += 1;
+    if (received === 1) {
+      out(`received ${signal}, shutting down`);
+      void emulator.close().then(stopped);
+    } else if (received === 2) {
+      process.stderr.write(
+        `marketmeter-emulator: received ${signal} again; shutdown is in progress. Send it once more to force exit.\n`,
+      );
+    } else {
+      process.stderr.write(`marketmeter-emulator: received ${signal} a third time; forced exit\n`);
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   out(`marketmeter-emulator listening on ${emulator.endpoint}`);
   out(`billing page: ${emulator.endpoint}/_emulator/`);
   out(`control API:  ${emulator.endpoint}/_emulator/health`);
@@ -111,27 +135,7 @@ async function main(argv: string[]): Promise<number> {
     out(
       `demo fixtures loaded (seller ${emulator.state.sellerAccountId}); tokens: GET ${emulator.endpoint}/_emulator/buyers`,
     );
-  // Ctrl-C under `pnpm start` delivers SIGINT twice (the terminal's and pnpm's): the listener stays for
-  // the whole shutdown, so a repeat is ignored; a third signal forces exit.
-  let received = 0;
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      received += 1;
-      if (received === 1) {
-        out(`received ${signal}, shutting down`);
-        void emulator.close().then(resolve);
-      } else if (received === 2) {
-        process.stderr.write(
-          `marketmeter-emulator: received ${signal} again; shutdown is in progress. Send it once more to force exit.\n`,
-        );
-      } else {
-        process.stderr.write(`marketmeter-emulator: received ${signal} a third time; forced exit\n`);
-        process.exit(128 + (constants.signals[signal] ?? 0));
-      }
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+  await done;
   return 0;
 }
 

@@ -84,7 +84,8 @@ describe("marketmeter-emulator CLI", () => {
 
   it("two SIGINTs in quick succession (Ctrl-C under pnpm) still shut down cleanly with exit code 0", async () => {
     const run = start(["--port", "0", "--quiet"]);
-    await run.waitFor(/control API: /);
+    // The first ready line: the signal must already be handled when the CLI says it is listening.
+    await run.waitFor(/listening on /);
     // As a terminal and pnpm do: the same signal twice, a moment apart.
     run.proc.kill("SIGINT");
     run.proc.kill("SIGINT");
