@@ -9,6 +9,7 @@ import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emu
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../src/errors/index.js";
 import { type Buyers, createBuyers } from "../src/lifecycle/index.js";
+import { waitFor } from "./helpers.js";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
 const SECRET = "webhook-secret-0123456789";
@@ -87,14 +88,6 @@ const form = (token: string) => ({
   body: `x-amzn-marketplace-token=${encodeURIComponent(token)}`,
 });
 const getEntitlementsCalls = () => emu.calls().filter((c) => c.operation === "GetEntitlements").length;
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const L4 = { productCode: DEMO.P_OTHER, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L4 };
 
 async function activeContractBuyer(): Promise<void> {

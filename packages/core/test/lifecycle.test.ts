@@ -14,6 +14,7 @@ import { type Buyers, createBuyers } from "../src/lifecycle/index.js";
 import { createMarketplace, type Marketplace } from "../src/marketplace/index.js";
 import { type FetchLike, type SnsEnvelope, snsStringToSign } from "../src/sns/index.js";
 import { makeSigner } from "../src/sns/self-signed.test-helper.js";
+import { waitFor } from "./helpers.js";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
 const SECRET = "webhook-secret-0123456789";
@@ -128,14 +129,6 @@ afterEach(async () => {
   await current?.close();
   await marketplace.close();
 });
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const form = (token: string) => ({
   method: "POST",

@@ -9,6 +9,7 @@ import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emu
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../src/errors/index.js";
 import { createMarketplace, type Marketplace } from "../src/marketplace/index.js";
+import { waitFor } from "./helpers.js";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
 const SECRET = "facade-webhook-secret-0123";
@@ -24,14 +25,6 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const form = (token: string) => ({
