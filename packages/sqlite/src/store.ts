@@ -15,9 +15,9 @@ import {
   applySettle,
   CHECKPOINT_RETENTION_MS,
   type ClaimOptions,
+  type CloseGrainsFilter,
   checkCheckpoint,
   checkSendToken,
-  type CloseGrainsFilter,
   GRAIN_STATES,
   type GrainLease,
   type GrainOutcome,
@@ -283,9 +283,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
   const bucketGet = db.prepare<[string], { tokens: number; updated_at: number }>(
     `SELECT tokens, updated_at FROM ${bt} WHERE bucket = ?`,
   );
-  const bucketPut = db.prepare(
-    `INSERT OR REPLACE INTO ${bt} (bucket, tokens, updated_at) VALUES (?, ?, ?)`,
-  );
+  const bucketPut = db.prepare(`INSERT OR REPLACE INTO ${bt} (bucket, tokens, updated_at) VALUES (?, ?, ?)`);
   const countStmt = db.prepare<[], { state: GrainState; n: number }>(
     `SELECT state, COUNT(*) AS n FROM ${t} GROUP BY state`,
   );
@@ -316,7 +314,8 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
 
   const addTx = db.transaction((deltas: readonly UsageDelta[], ctx: AddContext): AddResult => {
     const cp = ctx.checkpoint;
-    if (cp && isAppliedCheckpoint(cpGet.get(cp.instance)?.seq, cp.seq)) return { carried: [], duplicate: true };
+    if (cp && isAppliedCheckpoint(cpGet.get(cp.instance)?.seq, cp.seq))
+      return { carried: [], duplicate: true };
     const carried = applyAdd(access, deltas, ctx);
     // In the same transaction as the grains: the add and its seq are committed together or not at all.
     if (cp) cpPut.run(cp.instance, cp.seq, ctx.now);

@@ -3,8 +3,8 @@
  * `it` of your test runner (vitest, node:test, jest); assertions use `node:assert/strict`.
  */
 import assert from "node:assert/strict";
-import { HOUR_MS } from "../runtime/index.js";
 import { MarketplaceError } from "../errors/index.js";
+import { HOUR_MS } from "../runtime/index.js";
 import { grainKey, MAX_QUANTITY } from "./grain.js";
 import { interleavings } from "./interleavings.js";
 import type { AddContext, StoredGrain, UsageStore } from "./types.js";
@@ -688,24 +688,20 @@ export function storeConformance(target: StoreConformanceTarget, t: ConformanceR
     );
 
     if (fc)
-      it(
-        "interleavings of add / close / claim / settle / release / crash across 3 instances keep the invariants",
-        async () => {
-          await fc.assert(
-            fc.asyncProperty(fc.array(fc.nat(0xffff), { minLength: 1, maxLength: 40 }), async (ops) => {
-              const h = await target.create();
-              try {
-                await interleavings(h.store, h.open, ops);
-              } finally {
-                await h.store.close().catch(() => {});
-                await h.cleanup();
-              }
-            }),
-            { numRuns: t.numRuns ?? 30 },
-          );
-        },
-        120_000,
-      );
+      it("interleavings of add / close / claim / settle / release / crash across 3 instances keep the invariants", async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(fc.nat(0xffff), { minLength: 1, maxLength: 40 }), async (ops) => {
+            const h = await target.create();
+            try {
+              await interleavings(h.store, h.open, ops);
+            } finally {
+              await h.store.close().catch(() => {});
+              await h.cleanup();
+            }
+          }),
+          { numRuns: t.numRuns ?? 30 },
+        );
+      }, 120_000);
 
     if (target.durable)
       it(

@@ -318,7 +318,10 @@ export interface TokenBucketState {
 /** Checks `takeSendToken` arguments. */
 export function checkSendToken(bucket: unknown, o: SendTokenOptions): void {
   if (typeof bucket !== "string" || bucket.length < 1 || bucket.length > 200)
-    throw new MarketplaceError("INVALID_ARGUMENT", "takeSendToken bucket must be a string of 1-200 characters");
+    throw new MarketplaceError(
+      "INVALID_ARGUMENT",
+      "takeSendToken bucket must be a string of 1-200 characters",
+    );
   if (
     typeof o !== "object" ||
     o === null ||

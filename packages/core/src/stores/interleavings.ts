@@ -18,7 +18,10 @@ interface Instance {
   writer: string;
   seq: number;
   /** The last add, to retry it as if its answer had been lost. */
-  last?: { deltas: { identityKey: string; dimension: string; hour: number; quantity: number }[]; seq: number };
+  last?: {
+    deltas: { identityKey: string; dimension: string; hour: number; quantity: number }[];
+    seq: number;
+  };
   leases: Array<GrainLease & { quantity: number; leaseUntil: number }>;
 }
 
@@ -156,7 +159,8 @@ export async function interleavings(
       const s = sent.get(g.key);
       if (s !== undefined) assert.equal(g.quantity, s, `grain ${g.key} sent with another quantity`);
     }
-    for (const [key, q] of sent) assert.equal(frozen.get(key), q, `sent grain ${key} differs from its record`);
+    for (const [key, q] of sent)
+      assert.equal(frozen.get(key), q, `sent grain ${key} differs from its record`);
     assert.equal(total, added, "the grains do not sum to the usage added");
   }
 }
