@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type MarketplaceEvents, memoryStore, type UsageDelta, type UsageStore } from "../src/index.js";
-import { CA1, CA2, HOUR, LEG, type TestBed, testBed, waitFor } from "./helpers.js";
+import { memoryStore, type UsageStore } from "../src/index.js";
+import type { UsageDelta } from "../src/store.js";
+import { CA1, CA2, collect, HOUR, LEG, type TestBed, testBed, waitFor } from "./helpers.js";
 
 let bed: TestBed;
 beforeEach(async () => {
@@ -39,15 +40,6 @@ function unreliable(inner: UsageStore = memoryStore()) {
 
 const sum = (xs: readonly { quantity: number }[]) => xs.reduce((a, b) => a + b.quantity, 0);
 
-function events<E extends keyof MarketplaceEvents>(
-  m: { on: (e: E, h: (p: MarketplaceEvents[E]) => void) => () => void },
-  e: E,
-) {
-  const out: MarketplaceEvents[E][] = [];
-  m.on(e, (p) => out.push(p));
-  return out;
-}
-
 describe("idempotent checkpoints", () => {
   it("a checkpoint that committed but lost its answer is retried identically and counted once", async () => {
     const { store, ctl } = unreliable();
@@ -74,9 +66,9 @@ describe("idempotent checkpoints", () => {
   it("a store outage never reaches record(); when it heals nothing is lost or counted twice", async () => {
     const { store, ctl } = unreliable();
     const m = bed.make({ store });
-    const mErrors = events(m, "error");
+    const mErrors = collect(m, "error");
     let recorded = 0;
-    const record = (identity: typeof CA1 | typeof LEG, q: number) => {
+    const record = (identity: typeof CA1 | typeof CA2 | typeof LEG, q: number) => {
       m.record({ identity, dimension: "api_calls", quantity: q });
       recorded += q;
     };
@@ -122,7 +114,7 @@ describe("idempotent checkpoints", () => {
       maxBufferedGrains: 2,
       logger: { info: () => {}, warn: log, error: log, debug: () => {} } as never,
     });
-    const overflow = events(m, "overflow");
+    const overflow = collect(m, "overflow");
     ctl.down = true;
     m.record({ identity: CA1, dimension: "api_calls", quantity: 1 });
     m.record({ identity: CA1, dimension: "gb_stored", quantity: 1 });
