@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryStore, type UsageStore } from "../src/index.js";
 import type { UsageDelta } from "../src/store.js";
-import { CA1, CA2, collect, HOUR, LEG, type TestBed, testBed, waitFor } from "./helpers.js";
+import { defined } from "./defined.js";
+import { CA1, CA2, collect, DEMO, HOUR, LEG, type TestBed, testBed, waitFor } from "./helpers.js";
 
 let bed: TestBed;
 beforeEach(async () => {
@@ -152,7 +153,37 @@ describe("idempotent checkpoints", () => {
   });
 });
 
+function licenseArn(i: number): string {
+  return `arn:aws:license-manager::294406891311:license:l-${i.toString(16).padStart(4, "0")}56789abcdef0123456789abcdef`;
+}
+
 describe("global pacing", () => {
+  it("three instances sending at once share the store's bucket: together they stay under the quota", async () => {
+    for (let i = 0; i < 300; i++)
+      bed.emu.addLicense({
+        licenseArn: licenseArn(i),
+        customerAWSAccountId: DEMO.A2,
+        productCode: DEMO.P_CA,
+        activatedAt: "2026-07-01T00:00:00Z",
+      });
+    const store = memoryStore();
+    const instances = [0, 1, 2].map(() => bed.make({ store, aws: { client: bed.recordingClient().client } }));
+    for (let i = 0; i < 300; i++)
+      for (const dimension of ["api_calls", "gb_stored"] as const)
+        defined(instances[i % 3]).record({
+          identity: { customerAWSAccountId: DEMO.A2, licenseArn: licenseArn(i), productCode: DEMO.P_CA },
+          dimension,
+          quantity: 1,
+        });
+    await Promise.all(instances.map((m) => m.checkpoint()));
+    bed.advance(HOUR);
+    await Promise.all(instances.map((m) => m.flush()));
+    // Pacing alone, three instances would reach 30 calls per second; the emulator allows 10.
+    expect(bed.emu.rejected().filter((r) => r.errorType === "ThrottlingException")).toHaveLength(0);
+    expect(bed.emu.ledger()).toHaveLength(600);
+    for (const m of instances) await m.close();
+  });
+
   it("takes a token from the store's shared bucket before each BatchMeterUsage call", async () => {
     const inner = memoryStore();
     const takes: Array<{ bucket: string; wait: number }> = [];

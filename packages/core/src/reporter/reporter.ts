@@ -207,7 +207,8 @@ export class Reporter {
   async #globalToken(): Promise<void> {
     const { store, signal } = this.#o;
     if (!store.takeSendToken) return;
-    const burst = Math.max(1, Math.floor(this.#o.callsPerSecond));
+    // One token short of AWS's own bucket: the spare token absorbs arrival jitter between instances.
+    const burst = Math.max(1, Math.floor(this.#o.callsPerSecond) - 1);
     for (;;) {
       let wait: number;
       try {
