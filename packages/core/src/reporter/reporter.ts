@@ -207,8 +207,8 @@ export class Reporter {
   async #globalToken(): Promise<void> {
     const { store, signal } = this.#o;
     if (!store.takeSendToken) return;
-    // One token short of AWS's own bucket: the spare token absorbs arrival jitter between instances.
-    const burst = Math.max(1, Math.floor(this.#o.callsPerSecond) - 1);
+    // Half of AWS's own bucket: the other half absorbs calls that arrive closer together than they left.
+    const burst = Math.max(1, Math.floor(this.#o.callsPerSecond / 2));
     for (;;) {
       let wait: number;
       try {
