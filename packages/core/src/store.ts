@@ -15,7 +15,7 @@ export type {
 export { Directory, parseCustomerRecord, parseStoredRegistration } from "./directory/index.js";
 export type { Clock } from "./runtime/index.js";
 export { HOUR_MS, hourStart, systemClock } from "./runtime/index.js";
-export type { StoreConformanceTarget } from "./stores/conformance.js";
+export type { ConformanceRunner, StoreConformanceTarget } from "./stores/conformance.js";
 export { storeConformance } from "./stores/conformance.js";
 export type {
   AddContext,

@@ -159,7 +159,7 @@ function licenseArn(i: number): string {
 
 describe("global pacing", () => {
   it("three instances sending at once share the store's bucket: together they stay under the quota", async () => {
-    for (let i = 0; i < 150; i++)
+    for (let i = 0; i < 300; i++)
       bed.emu.addLicense({
         licenseArn: licenseArn(i),
         customerAWSAccountId: DEMO.A2,
@@ -167,11 +167,11 @@ describe("global pacing", () => {
         activatedAt: "2026-07-01T00:00:00Z",
       });
     const store = memoryStore();
-    // 5 calls per second each: pacing alone, the three would start 12 calls at once; the emulator allows 10.
+    // 9 calls per second each: pacing alone, the three would reach 27 per second; the emulator allows 10.
     const instances = [0, 1, 2].map(() =>
-      bed.make({ store, callsPerSecond: 5, aws: { client: bed.recordingClient().client } }),
+      bed.make({ store, callsPerSecond: 9, aws: { client: bed.recordingClient().client } }),
     );
-    for (let i = 0; i < 150; i++)
+    for (let i = 0; i < 300; i++)
       for (const dimension of ["api_calls", "gb_stored"] as const)
         defined(instances[i % 3]).record({
           identity: { customerAWSAccountId: DEMO.A2, licenseArn: licenseArn(i), productCode: DEMO.P_CA },
@@ -182,7 +182,7 @@ describe("global pacing", () => {
     bed.advance(HOUR);
     await Promise.all(instances.map((m) => m.flush()));
     expect(bed.emu.rejected().filter((r) => r.errorType === "ThrottlingException")).toHaveLength(0);
-    expect(bed.emu.ledger()).toHaveLength(300);
+    expect(bed.emu.ledger()).toHaveLength(600);
     for (const m of instances) await m.close();
   });
 
