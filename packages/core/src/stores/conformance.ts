@@ -32,7 +32,7 @@ type It = (name: string, fn: () => Promise<void>, timeout?: number) => void;
 interface FastCheckApi {
   assert(property: unknown, params?: { numRuns?: number }): Promise<void>;
   asyncProperty(arb: unknown, predicate: (ops: number[]) => Promise<void>): unknown;
-  array(arb: unknown, constraints?: { minLength?: number; maxLength?: number }): unknown;
+  array(arb: unknown, constraints?: { minLength?: number; maxLength?: number; size?: string }): unknown;
   nat(max?: number): unknown;
 }
 
@@ -690,15 +690,18 @@ export function storeConformance(target: StoreConformanceTarget, t: ConformanceR
     if (fc)
       it("interleavings of add / close / claim / settle / release / crash across 3 instances keep the invariants", async () => {
         await fc.assert(
-          fc.asyncProperty(fc.array(fc.nat(0xffff), { minLength: 1, maxLength: 40 }), async (ops) => {
-            const h = await target.create();
-            try {
-              await interleavings(h.store, h.open, ops);
-            } finally {
-              await h.store.close().catch(() => {});
-              await h.cleanup();
-            }
-          }),
+          fc.asyncProperty(
+            fc.array(fc.nat(0xffff), { minLength: 10, maxLength: 60, size: "max" }),
+            async (ops) => {
+              const h = await target.create();
+              try {
+                await interleavings(h.store, h.open, ops);
+              } finally {
+                await h.store.close().catch(() => {});
+                await h.cleanup();
+              }
+            },
+          ),
           { numRuns: t.numRuns ?? 30 },
         );
       }, 120_000);

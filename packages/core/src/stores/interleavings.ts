@@ -55,7 +55,8 @@ export async function interleavings(
   try {
     for (const op of ops) {
       const inst = instances[op % 3] as Instance;
-      const arg = op >> 5;
+      // Scrambled, so the small numbers generators favour still give varied quantities and time steps.
+      const arg = Math.imul(op ^ 0x5bd1e995, 2654435761) >>> 8;
       switch ((op >> 2) % 8) {
         case 0:
         case 1: {
@@ -80,7 +81,7 @@ export async function interleavings(
           break;
         }
         case 3:
-          now += (arg % 40) * 60_000 + 1000;
+          now += (arg % 40) * 60_000 + 30_000;
           break;
         case 4:
           await inst.store.closeGrains({ hourBefore: openFrom(), now });
@@ -100,15 +101,19 @@ export async function interleavings(
           break;
         }
         case 6: {
-          const lease = inst.leases.shift();
-          if (!lease) break;
+          // The first instance holding a lease, from this one on, so outcomes are frequent.
+          const by = [0, 1, 2]
+            .map((k) => instances[(op + k) % 3] as Instance)
+            .find((x) => x.leases.length > 0);
+          const lease = by?.leases.shift();
+          if (!by || !lease) break;
           const holder = lease.leaseToken === newest.get(lease.key) && now < lease.leaseUntil;
           const kind = arg % 3;
           if (kind === 2) {
-            await inst.store.release([lease], inst.owner);
+            await by.store.release([lease], by.owner);
             break;
           }
-          const r = await inst.store.settle(
+          const r = await by.store.settle(
             [
               kind === 0
                 ? { key: lease.key, leaseToken: lease.leaseToken, state: "sent", meteringRecordId: "m" }
@@ -121,7 +126,7 @@ export async function interleavings(
                     uncertain: false,
                   },
             ],
-            { owner: inst.owner, now },
+            { owner: by.owner, now },
           );
           if (r.applied > 0) {
             assert.ok(holder, `grain ${lease.key} settled by a sender that no longer held it`);

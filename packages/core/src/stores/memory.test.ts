@@ -13,7 +13,7 @@ storeConformance(
       return { store, open: async () => store, cleanup: async () => {} };
     },
   },
-  { describe, it, fc },
+  { describe, it, fc, numRuns: 300 },
 );
 
 describe("memoryStore", () => {
