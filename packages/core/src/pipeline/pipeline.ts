@@ -192,9 +192,8 @@ export class UsagePipeline {
     } catch (err) {
       this.#counters.checkpointErrors++;
       this.#failures++;
-      // Exponential back-off in timer ticks, at most about 30 s apart; flush() and close() still try.
-      const cap = Math.max(1, Math.ceil(30_000 / this.#o.checkpointIntervalMs));
-      this.#skipTicks = Math.min(2 ** Math.min(this.#failures - 1, 20) - 1, cap);
+      // flush() and close() still try at once; only the timer backs off.
+      this.#skipTicks = checkpointBackoffTicks(this.#failures, this.#o.checkpointIntervalMs);
       const error = asError(
         "STORE_ERROR",
         "checkpoint to the store failed; usage is kept in memory and retried",
@@ -443,6 +442,15 @@ export class UsagePipeline {
       bufferedGrains: this.#acc.size + (this.#batch?.deltas.length ?? 0),
     };
   }
+}
+
+/**
+ * Timer ticks the checkpoint skips after `failures` consecutive failures: 0, 1, 3, 7, … (exponential),
+ * so a store that is down is asked about every 30 s at most rather than every interval.
+ */
+export function checkpointBackoffTicks(failures: number, intervalMs: number): number {
+  const cap = Math.max(1, Math.ceil(30_000 / intervalMs));
+  return Math.min(2 ** Math.min(Math.max(failures, 1) - 1, 20) - 1, cap);
 }
 
 function describe(g: StoredGrain) {

@@ -312,24 +312,6 @@ export class Accumulator {
     this.epoch++;
     return mergeCells(cells);
   }
-
-  /** Puts deltas back (a checkpoint that failed), so nothing recorded is lost. */
-  restore(deltas: readonly UsageDelta[]): void {
-    for (const d of deltas) {
-      const k = grainKey(d.identityKey, d.dimension, d.hour);
-      let cell = this.other.get(k);
-      if (cell === undefined) {
-        cell = newCell(d.identityKey, d.dimension, d.hour);
-        this.other.set(k, cell);
-        this.dirty.push(cell);
-      }
-      if (d.allocations || cell.allocations) {
-        const src = d.allocations ?? { "": d.quantity };
-        for (const [tk, q] of Object.entries(src)) addAllocation(cell, tk, q);
-      }
-      cell.quantity += d.quantity;
-    }
-  }
 }
 
 /** An empty cell of one grain. */
