@@ -109,6 +109,10 @@ export interface Connection {
   startupTimeoutMs: number;
   evictionCheck: "refuse" | "warn" | "off";
   onWarning: (message: string) => void;
+  /** With `url`: the database number it names (checked at start-up: ioredis only reports a failed SELECT). */
+  db?: number;
+  /** With `url`: the last error the client reported (a refused AUTH only shows there). */
+  lastError?: Error;
 }
 
 function isClient(c: unknown): c is RedisClientLike {
@@ -160,15 +164,21 @@ export function openConnection(options: RedisConnectionOptions, where: string, e
     maxRetriesPerRequest: 2,
     retryStrategy: (n) => Math.min(50 * 2 ** n, 2_000),
   });
-  // Connection errors also reject the commands that hit them; without a listener they would crash the process.
-  redis.on("error", () => {});
-  return {
+  const db = new URL(url).pathname.replace(/^\//, "");
+  const c: Connection = {
     ...common,
     redis,
     setting: `url (${describeUrl(url)})`,
     owned: true,
     startupTimeoutMs: connectTimeout + commandTimeout,
-  } satisfies Connection;
+    ...(db !== "" ? { db: Number(db) } : {}),
+  };
+  // Connection errors also reject the commands that hit them; without a listener they would crash the
+  // process. The last one explains a start-up failure that ioredis reports only as "Connection is closed".
+  redis.on("error", (err: Error) => {
+    c.lastError = err;
+  });
+  return c;
 }
 
 const CONNECT_CODES = new Set([
@@ -216,6 +226,7 @@ export async function checkServer(c: Connection): Promise<void> {
   try {
     const r = c.redis as Redis;
     if (c.owned && r.status === "wait") await within(r.connect(), c.startupTimeoutMs, "connecting");
+    if (c.db !== undefined) await within(r.select(c.db), c.startupTimeoutMs, "SELECT");
     const info = await within(r.info("memory"), c.startupTimeoutMs, "INFO");
     const policy = evictionPolicy(info);
     if (c.evictionCheck !== "off" && policy !== undefined && policy !== "noeviction") {
@@ -225,7 +236,8 @@ export async function checkServer(c: Connection): Promise<void> {
       c.onWarning(msg);
     }
   } catch (err) {
-    throw storeError(c, "start-up", err);
+    const closedOnly = err instanceof Error && /Connection is closed/.test(err.message);
+    throw storeError(c, "start-up", closedOnly && c.lastError ? c.lastError : err);
   }
 }
 
@@ -241,4 +253,10 @@ export function readiness(c: Connection): () => Promise<void> {
     }
     return p;
   };
+}
+
+/** Closes a client the store made: politely when connected, at once otherwise (never waits on a dead server). */
+export async function closeOwned(redis: Redis): Promise<void> {
+  if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
 }

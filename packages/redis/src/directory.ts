@@ -13,7 +13,7 @@ import {
   type StoredRegistration,
 } from "@marketmeter/core/store";
 import type { Redis } from "ioredis";
-import { invalid, openConnection, type RedisConnectionOptions, readiness, storeError } from "./connection.js";
+import { closeOwned, invalid, openConnection, type RedisConnectionOptions, readiness, storeError } from "./connection.js";
 import { scripted } from "./scripts.js";
 
 /** Options of {@link redisDirectoryStore}. */
@@ -127,7 +127,7 @@ export function redisDirectoryStore(options: RedisDirectoryStoreOptions): RedisD
     async close() {
       if (closed) return;
       closed = true;
-      if (c.owned) await redis.quit().catch(() => redis.disconnect());
+      if (c.owned) await closeOwned(redis);
     },
   };
 }

@@ -38,6 +38,7 @@ import {
   openConnection,
   type RedisConnectionOptions,
   readiness,
+  closeOwned,
   storeError,
 } from "./connection.js";
 import { type ScriptedRedis, scripted } from "./scripts.js";
@@ -481,7 +482,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (c.owned) await redis.quit().catch(() => redis.disconnect());
+      if (c.owned) await closeOwned(redis);
     },
   };
   return store;
