@@ -242,7 +242,7 @@ export async function checkServer(c: Connection): Promise<void> {
 }
 
 /** Runs the start-up check once per handle; a failed one is tried again on the next call. */
-export function readiness(c: Connection): () => Promise<void> {
+function readiness(c: Connection): () => Promise<void> {
   let p: Promise<void> | undefined;
   return () => {
     if (!p) {
@@ -255,8 +255,33 @@ export function readiness(c: Connection): () => Promise<void> {
   };
 }
 
-/** Closes a client the store made: politely when connected, at once otherwise (never waits on a dead server). */
-export async function closeOwned(redis: Redis): Promise<void> {
-  if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
-  else redis.disconnect();
+/** What every store method goes through: closed check, start-up check, error wording; and closing. */
+export interface Handle {
+  run<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function handle(c: Connection, name: string): Handle {
+  const ready = readiness(c);
+  let closed = false;
+  return {
+    async run(what, fn) {
+      if (closed) throw new MarketplaceError("STORE_ERROR", `${name} is closed`);
+      await ready();
+      try {
+        return await fn();
+      } catch (err) {
+        throw storeError(c, what, err);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!c.owned) return;
+      // Politely when connected, at once otherwise: never wait on a server that is not there.
+      const redis = c.redis as Redis;
+      if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    },
+  };
 }

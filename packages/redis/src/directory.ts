@@ -13,7 +13,7 @@ import {
   type StoredRegistration,
 } from "@marketmeter/core/store";
 import type { Redis } from "ioredis";
-import { closeOwned, invalid, openConnection, type RedisConnectionOptions, readiness, storeError } from "./connection.js";
+import { handle, invalid, openConnection, type RedisConnectionOptions } from "./connection.js";
 import { scripted } from "./scripts.js";
 
 /** Options of {@link redisDirectoryStore}. */
@@ -49,17 +49,8 @@ export function redisDirectoryStore(options: RedisDirectoryStoreOptions): RedisD
   const redis = c.redis as Redis;
   const cmd = scripted(redis);
   const b = c.base;
-  const ready = readiness(c);
-  let closed = false;
-  const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new MarketplaceError("STORE_ERROR", "redis directory store is closed");
-    await ready();
-    try {
-      return await fn();
-    } catch (err) {
-      throw storeError(c, what, err);
-    }
-  };
+  const h = handle(c, "redis directory store");
+  const run = h.run;
   const readRegistration = async (id: string) => {
     const raw = await redis.hget(`${b}d:r`, id);
     return raw === null ? undefined : { raw, reg: parseStoredRegistration(JSON.parse(raw)) };
@@ -124,10 +115,6 @@ export function redisDirectoryStore(options: RedisDirectoryStoreOptions): RedisD
       run("forgetting a notification id", async () => {
         await redis.zrem(`${b}d:s`, id);
       }),
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (c.owned) await closeOwned(redis);
-    },
+    close: h.close,
   };
 }

@@ -174,22 +174,26 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
 return wait
 `;
 
-/**
- * regSave: saves a registration; another one with the same token hash is replaced.
- * ARGV: base, id, tokenHash, expiresAt, json
- */
-const REG_SAVE = `
-local base, id, th = ARGV[1], ARGV[2], ARGV[3]
-local function drop(rid)
+// Removes a registration with its token-hash mapping and expiry entry.
+const DROP_REG = `
+local function drop(base, rid)
   local h = redis.call('HGET', base .. 'd:rh', rid)
   if h and redis.call('HGET', base .. 'd:rt', h) == rid then redis.call('HDEL', base .. 'd:rt', h) end
   redis.call('HDEL', base .. 'd:r', rid)
   redis.call('HDEL', base .. 'd:rh', rid)
   redis.call('ZREM', base .. 'd:rx', rid)
-end
+end`;
+
+/**
+ * regSave: saves a registration; another one with the same token hash is replaced.
+ * ARGV: base, id, tokenHash, expiresAt, json
+ */
+const REG_SAVE = `
+${DROP_REG}
+local base, id, th = ARGV[1], ARGV[2], ARGV[3]
 local other = redis.call('HGET', base .. 'd:rt', th)
-if other and other ~= id then drop(other) end
-drop(id)
+if other and other ~= id then drop(base, other) end
+drop(base, id)
 redis.call('HSET', base .. 'd:r', id, ARGV[5])
 redis.call('HSET', base .. 'd:rh', id, th)
 redis.call('HSET', base .. 'd:rt', th, id)
@@ -207,15 +211,10 @@ return 1
 
 /** regExpire: removes registrations with expiresAt <= now. ARGV: base, now */
 const REG_EXPIRE = `
+${DROP_REG}
 local base = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', base .. 'd:rx', '-inf', ARGV[2])
-for _, id in ipairs(ids) do
-  local h = redis.call('HGET', base .. 'd:rh', id)
-  if h and redis.call('HGET', base .. 'd:rt', h) == id then redis.call('HDEL', base .. 'd:rt', h) end
-  redis.call('HDEL', base .. 'd:r', id)
-  redis.call('HDEL', base .. 'd:rh', id)
-  redis.call('ZREM', base .. 'd:rx', id)
-end
+for _, id in ipairs(ids) do drop(base, id) end
 return #ids
 `;
 
@@ -257,7 +256,6 @@ const COMMANDS: Record<keyof ScriptedRedis, string> = {
 export function scripted(redis: Pick<Redis, "defineCommand">): ScriptedRedis {
   const r = redis as unknown as Partial<ScriptedRedis> & Pick<Redis, "defineCommand">;
   for (const [name, lua] of Object.entries(COMMANDS))
-    if (typeof r[name as keyof ScriptedRedis] !== "function")
-      r.defineCommand(name, { numberOfKeys: 1, lua });
+    if (typeof r[name as keyof ScriptedRedis] !== "function") r.defineCommand(name, { numberOfKeys: 1, lua });
   return r as unknown as ScriptedRedis;
 }

@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import {
   type GrainOutcome,
   type GrainState,
-
   MarketplaceError,
   type StoredGrain,
   type UsageStore,
@@ -23,9 +22,9 @@ import {
   type ClaimOptions,
   type CloseGrainsFilter,
   GRAIN_STATES,
-  isTerminalState,
   type GrainLease,
   grainKey,
+  isTerminalState,
   type ListQuery,
   matchesQuery,
   type SettleResult,
@@ -34,12 +33,10 @@ import {
 import type { Redis } from "ioredis";
 import {
   type Connection,
+  handle,
   invalid,
   openConnection,
   type RedisConnectionOptions,
-  readiness,
-  closeOwned,
-  storeError,
 } from "./connection.js";
 import { type ScriptedRedis, scripted } from "./scripts.js";
 
@@ -227,18 +224,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
   const cmd: ScriptedRedis = scripted(redis);
   const base = c.base;
   const routeKey = `${base}i:all`;
-  const ready = readiness(c);
-  let closed = false;
-
-  const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new MarketplaceError("STORE_ERROR", "redis store is closed");
-    await ready();
-    try {
-      return await fn();
-    } catch (err) {
-      throw storeError(c, what, err);
-    }
-  };
+  const h = handle(c, "redis store");
+  const run = h.run;
 
   const readGrains = async (keys: readonly string[], into: Map<string, Read>): Promise<void> => {
     const todo = keys.filter((k) => !into.has(k));
@@ -479,11 +466,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         Number(await cmd.mmToken(`${base}tb:${bucket}`, String(o.ratePerSecond), String(o.burst))),
       );
     },
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      if (c.owned) await closeOwned(redis);
-    },
+    close: h.close,
   };
   return store;
 }

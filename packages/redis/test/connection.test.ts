@@ -115,14 +115,17 @@ describe("options", () => {
 
   it("property: key prefixes are accepted exactly when they are plain names without braces", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 70 }), fc.stringMatching(/^[a-z{}:]{0,8}$/)), (keyPrefix) => {
-        const ok = /^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix);
-        const client = new Redis({ lazyConnect: true });
-        const make = () => redisStore({ client, keyPrefix });
-        if (ok) expect(make).not.toThrow();
-        else expect(make).toThrow(/keyPrefix/);
-        client.disconnect();
-      }),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 70 }), fc.stringMatching(/^[a-z{}:]{0,8}$/)),
+        (keyPrefix) => {
+          const ok = /^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix);
+          const client = new Redis({ lazyConnect: true });
+          const make = () => redisStore({ client, keyPrefix });
+          if (ok) expect(make).not.toThrow();
+          else expect(make).toThrow(/keyPrefix/);
+          client.disconnect();
+        },
+      ),
     );
   });
 });

@@ -2,6 +2,7 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { randomBytes } from "node:crypto";
+import type { AddContext } from "@marketmeter/core/store";
 import { Redis } from "ioredis";
 import { afterAll } from "vitest";
 
@@ -46,3 +47,13 @@ export async function dropPrefix(prefix: string): Promise<void> {
     if (keys.length > 0) await r.del(...keys);
   } while (cursor !== "0");
 }
+
+export const HOUR = 3_600_000;
+/** An hour start used by the tests. */
+export const H0 = Date.UTC(2026, 6, 15, 8);
+/** Add context at `now` with a grace of 5 minutes. */
+export const ctxAt = (now: number): AddContext => ({
+  now,
+  openFrom: Math.floor((now - 300_000) / HOUR) * HOUR,
+  carryTo: Math.floor(now / HOUR) * HOUR,
+});

@@ -2,19 +2,11 @@
 // memoryStore() and on redisStore() gives the same answers and the same grains. Closing and claiming run
 // in Lua (a copy of the rules), so this is where a drift would show.
 import { memoryStore, type StoredGrain, type UsageStore } from "@marketmeter/core";
-import { type AddContext, MAX_QUANTITY, type UsageDelta } from "@marketmeter/core/store";
+import { MAX_QUANTITY, type UsageDelta } from "@marketmeter/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { redisStore } from "../src/index.js";
-import { dropPrefix, freshPrefix, hasRedis, url } from "./helpers.js";
-
-const HOUR = 3_600_000;
-const H0 = Date.UTC(2026, 6, 15, 8);
-const ctxAt = (now: number): AddContext => ({
-  now,
-  openFrom: Math.floor((now - 300_000) / HOUR) * HOUR,
-  carryTo: Math.floor(now / HOUR) * HOUR,
-});
+import { ctxAt, dropPrefix, freshPrefix, H0, HOUR, hasRedis, url } from "./helpers.js";
 
 type Op =
   | { k: "add"; deltas: Array<Omit<UsageDelta, "hour"> & { late: number }> }
@@ -72,7 +64,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       k: fc.constant("settle" as const),
       owner: fc.nat(1),
       n: fc.integer({ min: 1, max: 3 }),
-      outcome: fc.constantFrom("sent" as const, "retrying" as const, "rejected" as const, "uncertain" as const),
+      outcome: fc.constantFrom(
+        "sent" as const,
+        "retrying" as const,
+        "rejected" as const,
+        "uncertain" as const,
+      ),
     }),
   },
   {
@@ -90,12 +87,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** Runs one op on a store; `held` is that store's view of each owner's leases. */
-async function step(
-  s: UsageStore,
-  op: Op,
-  now: number,
-  held: Map<number, StoredGrain[]>,
-): Promise<unknown> {
+async function step(s: UsageStore, op: Op, now: number, held: Map<number, StoredGrain[]>): Promise<unknown> {
   switch (op.k) {
     case "add": {
       const deltas = op.deltas.map(({ late, ...d }) => ({
@@ -136,7 +128,12 @@ async function step(
                 uncertain: g.quantity % 2 === 0,
               }
             : op.outcome === "sent"
-              ? { key: g.key, leaseToken: g.leaseToken, state: "sent" as const, meteringRecordId: `m-${g.key}` }
+              ? {
+                  key: g.key,
+                  leaseToken: g.leaseToken,
+                  state: "sent" as const,
+                  meteringRecordId: `m-${g.key}`,
+                }
               : { key: g.key, leaseToken: g.leaseToken, state: op.outcome, reason: "because" },
         ),
         { owner: `o${op.owner}`, now },
