@@ -38,7 +38,7 @@ const MAX_TRIES = 20;
  * import { Redis } from "ioredis";
  * import { createBuyers } from "@marketmeter/core";
  * import { redisDirectoryStore } from "@marketmeter/redis";
- * const redis = new Redis(process.env.REDIS_URL);
+ * const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
  * const buyers = createBuyers({ products: ["prod-code"], directory: redisDirectoryStore({ client: redis }) });
  */
 export function redisDirectoryStore(options: RedisDirectoryStoreOptions): RedisDirectoryStore {

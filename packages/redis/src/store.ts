@@ -212,7 +212,7 @@ function checkCheckpoint(ck: unknown): CheckpointMark | undefined {
  * import { Redis } from "ioredis";
  * import { createMarketplace } from "@marketmeter/core";
  * import { redisStore } from "@marketmeter/redis";
- * const redis = new Redis(process.env.REDIS_URL);
+ * const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
  * createMarketplace({ store: redisStore({ client: redis, keyPrefix: "billing" }), … });
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
