@@ -20,7 +20,7 @@ const STATES = `local STATES = {'pending','closed','retrying','sent','rejected',
 // Drops terminal grains whose retention ran out (caller's clock), from the hash and every index.
 const PRUNE = `
 local function prune(base, now)
-  local gone = redis.call('ZRANGEBYSCORE', base .. 'i:settled', '-inf', now, 'LIMIT', 0, 500)
+  local gone = redis.call('ZRANGEBYSCORE', base .. 'i:settled', '-inf', '(' .. now, 'LIMIT', 0, 500)
   for _, m in ipairs(gone) do
     redis.call('DEL', base .. 'g:' .. m)
     redis.call('ZREM', base .. 'i:all', m)

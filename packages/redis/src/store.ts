@@ -43,8 +43,11 @@ import { type ScriptedRedis, scripted } from "./scripts.js";
 const DAY_MS = 86_400_000;
 /** How long the highest applied checkpoint seq of an instance is kept. */
 const CHECKPOINT_TTL_MS = 7 * DAY_MS;
-/** How long a write id is remembered, so a resend after a dropped connection is answered, not reapplied. */
-const WRITE_MARKER_TTL_MS = DAY_MS;
+/**
+ * How long a write id is remembered, so a resend after a dropped connection is answered, not reapplied.
+ * ioredis resends within its reconnect attempts (seconds); one marker per write, so keep it short.
+ */
+const WRITE_MARKER_TTL_MS = 600_000;
 const MAX_TRIES = 20;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 

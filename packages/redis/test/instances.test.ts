@@ -138,6 +138,27 @@ describe.runIf(hasRedis)("concurrent writers", () => {
   });
 });
 
+describe.runIf(hasRedis)("clocks a minute apart", () => {
+  it("usage checkpointed by the slow instance for an hour the fast one closed moves to the open hour", async () => {
+    const [fast, slow] = instances(2) as [RedisStore, RedisStore];
+    const d = (quantity: number) => [{ identityKey: A, dimension: "api", hour: H0, quantity }];
+    await fast.add(d(10), ctxAt(H0 + 50 * 60_000));
+    // fast: 5.5 minutes past the hour (grace 5 min), closes H0; slow: its clock says 4.5 minutes past.
+    const fastNow = H0 + HOUR + 330_000;
+    const slowNow = fastNow - 60_000;
+    expect(ctxAt(slowNow).openFrom).toBe(H0);
+    expect(await fast.closeGrains({ hourBefore: ctxAt(fastNow).openFrom, now: fastNow })).toBe(1);
+    const r = await slow.add(d(7), ctxAt(slowNow));
+    expect(r.carried).toEqual([
+      { identityKey: A, dimension: "api", fromHour: H0, toHour: H0 + HOUR, quantity: 7, reason: "closed" },
+    ]);
+    expect((await fast.list()).map((g) => [g.hour, g.state, g.quantity])).toEqual([
+      [H0, "closed", 10],
+      [H0 + HOUR, "pending", 7],
+    ]);
+  });
+});
+
 describe.runIf(hasRedis)("takeSendToken: one bucket for every instance, on the server's clock", () => {
   it("many concurrent takers never get more than burst + rate x elapsed", async () => {
     const all = instances(4);
@@ -209,9 +230,9 @@ describe.runIf(hasRedis)("retention and key layout", () => {
     const gk = `{${keyPrefix}}:g:${sent.key}`;
     // The key also expires in Redis (a safety net for a store nobody prunes any more).
     expect(await r.pttl(gk)).toBeGreaterThan(2 * DAY);
-    await s.closeGrains({ hourBefore: H0, now: t + 2 * DAY - 1 });
-    expect((await s.get(sent.key))?.state).toBe("sent");
     await s.closeGrains({ hourBefore: H0, now: t + 2 * DAY });
+    expect((await s.get(sent.key))?.state).toBe("sent");
+    await s.closeGrains({ hourBefore: H0, now: t + 2 * DAY + 1 });
     expect(await s.get(sent.key)).toBeUndefined();
     expect(await r.exists(gk)).toBe(0);
     expect((await s.list()).map((x) => x.state)).toEqual(["closed"]);
