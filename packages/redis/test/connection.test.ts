@@ -4,6 +4,7 @@ import { isMarketplaceError } from "@marketmeter/core";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { evictionPolicy } from "../src/connection.js";
 import { redisDirectoryStore, redisStore } from "../src/index.js";
 import { hasRedis, url } from "./helpers.js";
 
@@ -124,6 +125,26 @@ describe("options", () => {
           if (ok) expect(make).not.toThrow();
           else expect(make).toThrow(/keyPrefix/);
           client.disconnect();
+        },
+      ),
+    );
+  });
+});
+
+describe("the eviction check reads INFO", () => {
+  it("property: the policy is read from its own line wherever it is, and only from there", () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z-]{1,20}$/),
+        fc.array(fc.stringMatching(/^[a-z_]{1,12}:[a-z0-9]{0,8}$/), { maxLength: 6 }),
+        fc.nat(6),
+        (policy, lines, at) => {
+          const others = lines.filter((l) => !l.startsWith("maxmemory_policy:"));
+          const info = [...others.slice(0, at), `maxmemory_policy:${policy}`, ...others.slice(at)].join(
+            "\r\n",
+          );
+          expect(evictionPolicy(`# Memory\r\n${info}\r\n`)).toBe(policy);
+          expect(evictionPolicy(others.join("\r\n"))).toBeUndefined();
         },
       ),
     );
