@@ -11,7 +11,8 @@
  * rs reason, le lastError, ca createdAt, ua updatedAt, cl closedAt, sa settledAt, v version (bumped by
  * every write: the compare-and-set check of `put`).
  * Indexes (sorted sets, score = hour, so members sort by hour then key): i:all, i:<state>, i:due
- * (closed + retrying, what claims scan); i:settled (score = when a terminal grain may be dropped).
+ * (closed + retrying, what claims scan); i:leased, i:backoff (score = when claimable again: parked out
+ * of i:due); i:settled (score = when a terminal grain may be dropped).
  */
 import type { Redis } from "ioredis";
 
@@ -26,6 +27,8 @@ local function prune(base, now)
     redis.call('ZREM', base .. 'i:all', m)
     redis.call('ZREM', base .. 'i:settled', m)
     for _, s in ipairs(STATES) do redis.call('ZREM', base .. 'i:' .. s, m) end
+    redis.call('ZREM', base .. 'i:leased', m)
+    redis.call('ZREM', base .. 'i:backoff', m)
   end
 end`;
 
@@ -68,6 +71,9 @@ for w = 1, nWrites do
   if old[1] and old[1] ~= st then redis.call('ZREM', base .. 'i:' .. old[1], m) end
   redis.call('ZADD', base .. 'i:' .. st, hour, m)
   redis.call('ZADD', base .. 'i:all', hour, m)
+  -- Any write ends a lease or a backoff park; a due grain goes back where claims look first.
+  redis.call('ZREM', base .. 'i:leased', m)
+  redis.call('ZREM', base .. 'i:backoff', m)
   if st == 'closed' or st == 'retrying' then
     redis.call('ZADD', base .. 'i:due', hour, m)
   else
@@ -113,36 +119,58 @@ return n
 
 /**
  * claim: leases due grains, oldest hour first (isClaimable + applyClaim of the core, field by field).
+ * Grains that cannot be claimed before a known time (leased, or retrying later) are parked in i:leased or
+ * i:backoff, scored by that time, so claims do not scan them again and again; they come back to i:due
+ * (in hour order) at the first claim after that time.
  * ARGV: base, owner, now, leaseUntil, limit, identityKey ('' = any), ignoreBackoff ('1'/'0')
  * Returns the claimed grains as HGETALL arrays.
  */
 const CLAIM = `
 local base, owner, now, leaseUntil = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local limit, who, ignore = tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
+local due, leased, backoff = base .. 'i:due', base .. 'i:leased', base .. 'i:backoff'
+local function unpark(set, upTo)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', upTo)) do
+    redis.call('ZREM', set, m)
+    local hour = redis.call('HGET', base .. 'g:' .. m, 'hour')
+    if hour then redis.call('ZADD', due, hour, m) end
+  end
+end
+local function park(set, at, m)
+  redis.call('ZREM', due, m)
+  redis.call('ZADD', set, at, m)
+end
+unpark(leased, ARGV[3])
+unpark(backoff, ignore and '+inf' or ARGV[3])
 local out = {}
-local start = 0
+-- Members examined and left in i:due (another buyer's, with an identity filter) precede the rest.
+local kept = 0
 while #out < limit do
-  local members = redis.call('ZRANGE', base .. 'i:due', start, start + 199)
+  local members = redis.call('ZRANGE', due, kept, kept + 199)
   if #members == 0 then break end
   for _, m in ipairs(members) do
     local k = base .. 'g:' .. m
     local f = redis.call('HMGET', k, 'st', 'id', 'lu', 'na', 'lo', 'un')
-    local ok = (f[1] == 'closed' or f[1] == 'retrying')
-      and (who == '' or f[2] == who)
-      and (not f[3] or tonumber(f[3]) <= now)
-      and (ignore or not f[4] or tonumber(f[4]) <= now)
-    if ok then
+    if f[1] ~= 'closed' and f[1] ~= 'retrying' then
+      redis.call('ZREM', due, m)
+    elseif f[3] and tonumber(f[3]) > now then
+      park(leased, f[3], m)
+    elseif not ignore and f[4] and tonumber(f[4]) > now then
+      park(backoff, f[4], m)
+    elseif who ~= '' and f[2] ~= who then
+      kept = kept + 1
+    else
       -- A lease that ran out without a settle or release: its holder may have sent the record.
       local un = '0'
       if f[6] == '1' or f[5] then un = '1' end
       redis.call('HSET', k, 'lo', owner, 'lu', leaseUntil, 'un', un, 'ua', ARGV[3])
       redis.call('HINCRBY', k, 'lt', 1)
       redis.call('HINCRBY', k, 'v', 1)
+      park(leased, leaseUntil, m)
       out[#out + 1] = redis.call('HGETALL', k)
       if #out >= limit then break end
     end
   end
-  start = start + 200
 end
 return out
 `;

@@ -138,6 +138,56 @@ describe.runIf(hasRedis)("concurrent writers", () => {
   });
 });
 
+describe.runIf(hasRedis)("claims skip parked grains and find them again when due", () => {
+  it("a grain in backoff: skipped by claims until its time, taken at once by a final flush", async () => {
+    const [a, b] = instances(2) as [RedisStore, RedisStore];
+    await a.add(
+      [
+        { identityKey: A, dimension: "api", hour: H0, quantity: 1 },
+        { identityKey: A, dimension: "gb", hour: H0, quantity: 2 },
+      ],
+      ctxAt(H0 + 60_000),
+    );
+    const t = H0 + HOUR + 400_000;
+    await a.closeGrains({ hourBefore: H0 + HOUR, now: t });
+    const [first] = await a.claim({ owner: "a", now: t, leaseMs: 60_000, limit: 1 });
+    const g = defined(first);
+    await a.settle(
+      [
+        {
+          key: g.key,
+          leaseToken: g.leaseToken,
+          state: "retrying",
+          nextAttemptAt: t + 600_000,
+          error: "x",
+          uncertain: false,
+        },
+      ],
+      { owner: "a", now: t },
+    );
+    // b takes the other grain; the one in backoff is parked, not claimable yet.
+    const second = await b.claim({ owner: "b", now: t + 1_000, leaseMs: 60_000, limit: 5 });
+    expect(second.map((x) => x.dimension)).toEqual(["gb"]);
+    expect(await b.claim({ owner: "b", now: t + 2_000, leaseMs: 60_000, limit: 5 })).toEqual([]);
+    const flush = await a.claim({
+      owner: "a",
+      now: t + 3_000,
+      leaseMs: 60_000,
+      limit: 5,
+      ignoreBackoff: true,
+    });
+    expect(flush.map((x) => x.key)).toEqual([g.key]);
+    // Both leases run out unsettled: each grain comes back, uncertain, once it is due again.
+    const later = await b.claim({ owner: "c", now: t + 120_000, leaseMs: 60_000, limit: 5 });
+    expect(later.map((x) => [x.dimension, x.uncertain])).toEqual([["gb", true]]);
+    const last = await b.claim({ owner: "d", now: t + 600_000, leaseMs: 60_000, limit: 5 });
+    expect(last.map((x) => [x.dimension, x.leaseOwner, x.uncertain])).toEqual([
+      ["api", "d", true],
+      ["gb", "d", true],
+    ]);
+  });
+});
+
 describe.runIf(hasRedis)("clocks a minute apart", () => {
   it("usage checkpointed by the slow instance for an hour the fast one closed moves to the open hour", async () => {
     const [fast, slow] = instances(2) as [RedisStore, RedisStore];

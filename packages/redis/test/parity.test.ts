@@ -123,7 +123,7 @@ async function step(s: UsageStore, op: Op, now: number, held: Map<number, Stored
                 key: g.key,
                 leaseToken: g.leaseToken,
                 state: "retrying" as const,
-                nextAttemptAt: now + 120_000,
+                nextAttemptAt: now + 30 * 60_000,
                 error: "throttled",
                 uncertain: g.quantity % 2 === 0,
               }
