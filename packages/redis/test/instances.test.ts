@@ -27,6 +27,21 @@ function instances(n: number): RedisStore[] {
   return out;
 }
 
+/** Two grains of hour H0 (api, gb), closed; "a" claims the first (api). */
+async function closeTwoClaimOne(s: UsageStore) {
+  await s.add(
+    [
+      { identityKey: A, dimension: "api", hour: H0, quantity: 4 },
+      { identityKey: A, dimension: "gb", hour: H0, quantity: 2 },
+    ],
+    ctxAt(H0 + 60_000),
+  );
+  const t = H0 + HOUR + 400_000;
+  await s.closeGrains({ hourBefore: H0 + HOUR, now: t });
+  const [g] = await s.claim({ owner: "a", now: t, leaseMs: 60_000, limit: 1 });
+  return { t, g: defined(g) };
+}
+
 describe.runIf(hasRedis)("checkpoints carry (instance, seq) and are applied once", () => {
   it("a retried checkpoint adds nothing and says duplicate; a later seq and other instances apply", async () => {
     const [a, b] = instances(2) as [RedisStore, RedisStore];
@@ -141,17 +156,7 @@ describe.runIf(hasRedis)("concurrent writers", () => {
 describe.runIf(hasRedis)("claims skip parked grains and find them again when due", () => {
   it("a grain in backoff: skipped by claims until its time, taken at once by a final flush", async () => {
     const [a, b] = instances(2) as [RedisStore, RedisStore];
-    await a.add(
-      [
-        { identityKey: A, dimension: "api", hour: H0, quantity: 1 },
-        { identityKey: A, dimension: "gb", hour: H0, quantity: 2 },
-      ],
-      ctxAt(H0 + 60_000),
-    );
-    const t = H0 + HOUR + 400_000;
-    await a.closeGrains({ hourBefore: H0 + HOUR, now: t });
-    const [first] = await a.claim({ owner: "a", now: t, leaseMs: 60_000, limit: 1 });
-    const g = defined(first);
+    const { t, g } = await closeTwoClaimOne(a);
     await a.settle(
       [
         {
@@ -262,17 +267,7 @@ describe.runIf(hasRedis)("retention and key layout", () => {
     prefixes.push(keyPrefix);
     const s = redisStore({ url, keyPrefix, retainSettledMs: 2 * DAY });
     stores.push(s);
-    await s.add(
-      [
-        { identityKey: A, dimension: "api", hour: H0, quantity: 4 },
-        { identityKey: A, dimension: "gb", hour: H0, quantity: 2 },
-      ],
-      ctxAt(H0 + 60_000),
-    );
-    const t = H0 + HOUR + 400_000;
-    await s.closeGrains({ hourBefore: H0 + HOUR, now: t });
-    const [g] = await s.claim({ owner: "a", now: t, leaseMs: 60_000, limit: 1 });
-    const sent = defined(g);
+    const { t, g: sent } = await closeTwoClaimOne(s);
     expect(
       await s.settle([{ key: sent.key, leaseToken: sent.leaseToken, state: "sent" }], { owner: "a", now: t }),
     ).toEqual({ applied: 1, refused: [] });
