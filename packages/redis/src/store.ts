@@ -19,14 +19,18 @@ import {
   applyRelease,
   applySettle,
   type CarryForward,
+  type CheckpointId,
   type ClaimOptions,
   type CloseGrainsFilter,
+  checkCheckpoint,
+  checkSendToken,
   GRAIN_STATES,
   type GrainLease,
   grainKey,
   isTerminalState,
   type ListQuery,
   matchesQuery,
+  type SendTokenOptions,
   type SettleResult,
   type UsageDelta,
 } from "@marketmeter/core/store";
@@ -61,37 +65,11 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
   retainSettledMs?: number;
 }
 
-/** Marks a checkpoint so a retried `add` (after an ambiguous failure) is applied once. */
-export interface CheckpointMark {
-  /** The instance that wrote the deltas (stable across its checkpoints). */
-  instance: string;
-  /** Increases with every checkpoint of the instance; a seq not above the last applied one is a duplicate. */
-  seq: number;
-}
-
-/** {@link AddContext} with an optional checkpoint mark. */
-export interface RedisAddContext extends AddContext {
-  checkpoint?: CheckpointMark;
-}
-
-/** {@link AddResult}; `duplicate` when the checkpoint was already applied (nothing was added). */
-export interface RedisAddResult extends AddResult {
-  duplicate?: boolean;
-}
-
-/** Token bucket settings of {@link RedisStore.takeSendToken}. */
-export interface SendTokenOptions {
-  /** Tokens added per second, shared by every instance. */
-  ratePerSecond: number;
-  /** Most tokens held at once (the largest burst). */
-  burst: number;
-}
-
 /** The Redis usage store: a `UsageStore` with a start-up check and a shared send pacing bucket. */
 export interface RedisStore extends UsageStore {
   /** Connects and checks the server (reachable, no eviction). Every method does this on first use. */
   ready(): Promise<void>;
-  add(deltas: readonly UsageDelta[], ctx: RedisAddContext): Promise<RedisAddResult>;
+  add(deltas: readonly UsageDelta[], ctx: AddContext): Promise<AddResult>;
   /**
    * Takes one token from a bucket shared by every instance, timed by the Redis server's clock (never the
    * caller's). Returns 0 when a token was taken, else the milliseconds to wait before trying again.
@@ -185,27 +163,13 @@ class Miss {
   constructor(readonly key: string) {}
 }
 
-function checkCheckpoint(ck: unknown): CheckpointMark | undefined {
+/** The core's checkpoint rules, plus printable instance names (they become part of a key). */
+function checkpointOf(ck: CheckpointId | undefined): CheckpointId | undefined {
+  checkCheckpoint(ck);
   if (ck === undefined) return undefined;
-  const c = ck as Partial<CheckpointMark> | null;
-  if (
-    typeof c !== "object" ||
-    c === null ||
-    typeof c.instance !== "string" ||
-    c.instance.length === 0 ||
-    c.instance.length > 200 ||
-    CONTROL.test(c.instance)
-  )
-    throw new MarketplaceError(
-      "INVALID_ARGUMENT",
-      "redisStore add: checkpoint.instance must be a non-empty string of at most 200 printable characters",
-    );
-  if (!Number.isSafeInteger(c.seq) || (c.seq as number) < 0)
-    throw new MarketplaceError(
-      "INVALID_ARGUMENT",
-      "redisStore add: checkpoint.seq must be a non-negative safe integer",
-    );
-  return { instance: c.instance, seq: c.seq as number };
+  if (CONTROL.test(ck.instance))
+    throw new MarketplaceError("INVALID_ARGUMENT", "redisStore add: checkpoint.instance must be printable");
+  return { instance: ck.instance, seq: ck.seq };
 }
 
 /**
@@ -254,7 +218,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     compute: (get: (k: string) => StoredGrain | undefined, put: (g: StoredGrain) => void) => T,
     encode: (r: T) => string,
     decode: (payload: string) => T,
-    checkpoint?: CheckpointMark,
+    checkpoint?: CheckpointId,
   ): Promise<{ result: T; duplicate?: boolean }> => {
     const writeId = randomBytes(12).toString("base64url");
     for (let attempt = 1; attempt <= MAX_TRIES; attempt++) {
@@ -320,8 +284,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     kind: "redis",
     durable: true,
     ready: () => run("start-up", async () => {}),
-    add(deltas: readonly UsageDelta[], ctx: RedisAddContext): Promise<RedisAddResult> {
-      const checkpoint = checkCheckpoint(ctx?.checkpoint);
+    async add(deltas: readonly UsageDelta[], ctx: AddContext): Promise<AddResult> {
+      const checkpoint = checkpointOf(ctx?.checkpoint);
       return run("adding usage", async () => {
         if (deltas.length === 0 && !checkpoint) return { carried: [] };
         const keys = deltas.map((d) => grainKey(d.identityKey, d.dimension, d.hour));
@@ -449,22 +413,11 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
         });
         return out;
       }),
-    takeSendToken(bucket: string, o: SendTokenOptions): Promise<number> {
-      if (typeof bucket !== "string" || bucket.length === 0 || bucket.length > 200 || CONTROL.test(bucket))
-        throw new MarketplaceError(
-          "INVALID_ARGUMENT",
-          "redisStore takeSendToken: bucket must be a non-empty string of at most 200 printable characters",
-        );
-      if (typeof o !== "object" || o === null || !(o.ratePerSecond > 0) || !Number.isFinite(o.ratePerSecond))
-        throw new MarketplaceError(
-          "INVALID_ARGUMENT",
-          "redisStore takeSendToken: ratePerSecond must be a positive number",
-        );
-      if (!Number.isSafeInteger(o.burst) || o.burst < 1)
-        throw new MarketplaceError(
-          "INVALID_ARGUMENT",
-          "redisStore takeSendToken: burst must be a positive integer",
-        );
+    async takeSendToken(bucket: string, o: SendTokenOptions): Promise<number> {
+      // The core's rules (a rejected promise, never a synchronous throw), plus printable names for keys.
+      checkSendToken(bucket, o);
+      if (CONTROL.test(bucket))
+        throw new MarketplaceError("INVALID_ARGUMENT", "redisStore takeSendToken: bucket must be printable");
       return run("taking a send token", async () =>
         Number(await cmd.mmToken(`${base}tb:${bucket}`, String(o.ratePerSecond), String(o.burst))),
       );

@@ -1,4 +1,5 @@
 import { storeConformance } from "@marketmeter/core/store";
+import fc from "fast-check";
 import { describe, it } from "vitest";
 import { redisStore } from "../src/index.js";
 import { dropPrefix, freshPrefix, hasRedis, url } from "./helpers.js";
@@ -18,6 +19,6 @@ describe.runIf(hasRedis)("redis", () => {
         };
       },
     },
-    { describe, it },
+    { describe, it, fc },
   );
 });
