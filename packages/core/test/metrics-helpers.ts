@@ -42,3 +42,11 @@ export function otel() {
     shutdown: () => meterProvider.shutdown(),
   };
 }
+
+/** The names a Prometheus scrape shows for an instrument (dots become underscores, counters end `_total`). */
+export function prometheusNames(spec: { name: string; kind: string }): string[] {
+  const base = spec.name.replace(/\./g, "_");
+  if (spec.kind === "counter") return [`${base}_total`];
+  if (spec.kind === "histogram") return [`${base}_bucket`, `${base}_sum`, `${base}_count`];
+  return [base];
+}
