@@ -34,16 +34,18 @@ function collect<E extends keyof MarketplaceEvents>(
 
 /** A store whose operations can be made to fail, and whose counts() calls are counted. */
 function flakyStore(inner: UsageStore = memoryStore()) {
-  const state = { down: false, countsCalls: 0 };
+  // `writesDown`: a full disk, where reads still answer.
+  const state = { down: false, writesDown: false, countsCalls: 0 };
   const fail = () => Promise.reject(new Error("connection refused"));
+  const w = () => state.down || state.writesDown;
   const store: UsageStore = {
     kind: inner.kind,
     durable: inner.durable,
-    add: (d, c) => (state.down ? fail() : inner.add(d, c)),
-    closeGrains: (f) => (state.down ? fail() : inner.closeGrains(f)),
-    claim: (x) => (state.down ? fail() : inner.claim(x)),
-    settle: (x, c) => (state.down ? fail() : inner.settle(x, c)),
-    release: (x, w) => (state.down ? fail() : inner.release(x, w)),
+    add: (d, c) => (w() ? fail() : inner.add(d, c)),
+    closeGrains: (f) => (w() ? fail() : inner.closeGrains(f)),
+    claim: (x) => (w() ? fail() : inner.claim(x)),
+    settle: (x, c) => (w() ? fail() : inner.settle(x, c)),
+    release: (x, l) => (w() ? fail() : inner.release(x, l)),
     get: (k) => (state.down ? fail() : inner.get(k)),
     list: (q) => (state.down ? fail() : inner.list(q)),
     counts: () => {
@@ -166,6 +168,25 @@ describe("OpenTelemetry metrics against the emulator", () => {
     expect(after.value("marketmeter.checkpoint.lag")).toBe(0);
     expect(after.value("marketmeter.usage.recorded", { dimension: "api_calls" })).toBe(2);
     expect(after.value("marketmeter.grains", { state: "pending" })).toBe(1);
+    await m.close();
+  });
+
+  it("a store that still reads but cannot write (disk full) is unreachable: scrapes do not hide it", async () => {
+    const { store, state } = flakyStore();
+    const m = bed.make({ store, storeUnreachableMs: 60_000, metrics: { meterProvider: o.meterProvider } });
+    const down = collect(m, "storeUnreachable");
+    state.writesDown = true;
+    m.record({ identity: CA1, dimension: "api_calls", quantity: 2 });
+    await expect(m.checkpoint()).rejects.toThrow();
+    for (let i = 0; i < 4; i++) {
+      bed.advance(20_000);
+      // A scrape reads the store successfully in between.
+      expect((await o.collect()).value("marketmeter.grains", { state: "pending" })).toBe(0);
+      await expect(m.flush()).rejects.toThrow();
+    }
+    expect(down).toHaveLength(1);
+    expect(down[0]?.downMs).toBe(60_000);
+    state.writesDown = false;
     await m.close();
   });
 

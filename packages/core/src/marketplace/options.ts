@@ -111,8 +111,8 @@ export interface MarketplaceOptions<D extends readonly string[] = readonly strin
   /** Warn (event `windowWarning`) when an unsent grain has less than this left in its window. @default 10800000 (3 h) */
   windowWarningMs?: number;
   /**
-   * Emit `storeUnreachable` once every store operation has failed for this long (usage then waits in
-   * memory and nothing is sent). `storeRecovered` follows when the store answers again.
+   * Emit `storeUnreachable` once the store has failed with no successful write for this long (usage then
+   * waits in memory and nothing is sent; reads may still answer, e.g. a full disk). `storeRecovered` follows when the store answers again.
    * @default 120000 (2 min)
    */
   storeUnreachableMs?: number;

@@ -25,7 +25,7 @@ export interface TelemetryOptions {
   clock: Clock;
   logger: Logger;
   emit: Emit;
-  /** Emit `storeUnreachable` once every store operation has failed for this long. */
+  /** Emit `storeUnreachable` once the store has failed, with no successful write, for this long. */
   storeUnreachableMs: number;
   /** Usage waiting in memory, and when a checkpoint last saved some (epoch ms, 0 = never). */
   memory(): { inMemoryGrains: number; lastCheckpointAt: number };
@@ -39,6 +39,11 @@ interface Snapshot {
 }
 
 const UNSENT: readonly GrainState[] = ["pending", "closed", "retrying"];
+/**
+ * Only these prove the store usable: a full disk still answers reads (a scrape's counts()), while usage
+ * can be neither saved nor sent.
+ */
+const WRITES = new Set(["add", "closeGrains", "claim", "settle", "release"]);
 /** Seconds: AWS calls take tens of milliseconds to the 15 s call deadline. */
 const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30];
 
@@ -162,7 +167,7 @@ export class Telemetry {
     const guard = <T>(operation: string, run: () => Promise<T>): Promise<T> =>
       run().then(
         (v) => {
-          this.#reachable();
+          if (WRITES.has(operation)) this.#reachable();
           return v;
         },
         (err: unknown) => {
@@ -203,7 +208,7 @@ export class Telemetry {
     const downMs = this.#o.clock() - since;
     this.#o.logger.info(
       { since: new Date(since).toISOString(), downMs },
-      "marketmeter: the store answers again",
+      "marketmeter: the store accepts writes again",
     );
     this.#o.emit("storeRecovered", { since: new Date(since), downMs });
   }
@@ -219,7 +224,7 @@ export class Telemetry {
       ? err
       : new MarketplaceError(
           "STORE_ERROR",
-          `the store has failed every operation for ${Math.round(downMs / 1000)} s: ${err instanceof Error ? err.message : String(err)}`,
+          `the store has failed with no successful write for ${Math.round(downMs / 1000)} s: ${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         );
     this.#o.logger.error(

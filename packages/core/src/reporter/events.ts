@@ -52,12 +52,13 @@ export interface MarketplaceEvents {
   /** A grain is still unsent close to the end of its acceptance window. */
   windowWarning: { grain: GrainInfo; deadline: Date; remainingMs: number; state: string };
   /**
-   * Every store operation has failed for at least `storeUnreachableMs`: usage stays in memory (lost if
+   * The store has failed, with no successful write, for at least `storeUnreachableMs` (reads may still
+   * answer, e.g. a full disk): usage stays in memory (lost if
    * the process stops) and nothing is sent, while AWS's 24 h window keeps running. Restore the store
    * (disk, network, credentials) before the oldest unsent hour's deadline. Once per outage.
    */
   storeUnreachable: { since: Date; downMs: number; error: MarketplaceError };
-  /** The store answered again after a `storeUnreachable`; saving and sending resume on their own. */
+  /** The store accepts writes again after a `storeUnreachable`; saving and sending resume on their own. */
   storeRecovered: { since: Date; downMs: number };
   /** Something went wrong in the background (store, AWS configuration, a handler). */
   error: { error: MarketplaceError; phase: "checkpoint" | "close" | "send" | "sweep" | "handler" };
