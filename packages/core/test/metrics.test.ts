@@ -190,6 +190,19 @@ describe("OpenTelemetry metrics against the emulator", () => {
     await m.close();
   });
 
+  it("a store that hangs does not hang the scrape: the other metrics are still served", async () => {
+    const { store } = flakyStore();
+    const hanging: UsageStore = { ...store, counts: () => new Promise(() => {}) };
+    const m = bed.make({ store: hanging, metrics: { meterProvider: o.meterProvider } });
+    m.record({ identity: CA1, dimension: "api_calls", quantity: 3 });
+    await m.checkpoint();
+    const p = await o.collect();
+    expect(p.value("marketmeter.usage.recorded", { dimension: "api_calls" })).toBe(3);
+    expect(p.value("marketmeter.checkpoint.lag")).toBe(0);
+    expect(p.value("marketmeter.grains", { state: "pending" })).toBeUndefined();
+    await m.close();
+  });
+
   it("enabled: false creates no instrument", async () => {
     const m = bed.make({ metrics: { meterProvider: o.meterProvider, enabled: false } });
     m.record({ identity: CA1, dimension: "api_calls", quantity: 1 });

@@ -44,6 +44,8 @@ const UNSENT: readonly GrainState[] = ["pending", "closed", "retrying"];
  * can be neither saved nor sent.
  */
 const WRITES = new Set(["add", "closeGrains", "claim", "settle", "release"]);
+/** A scrape waits this long for the store at most: a hanging store must not hang every other metric. */
+const READ_WAIT_MS = 2000;
 /** Seconds: AWS calls take tens of milliseconds to the 15 s call deadline. */
 const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30];
 
@@ -102,7 +104,7 @@ export class Telemetry {
     this.#observe = async (r) => {
       const now = this.#o.clock();
       r.observe(lag, this.#lagMs(now) / 1000);
-      const snap = await this.#read(now);
+      const snap = (await atMost(this.#read(now), READ_WAIT_MS)) ?? this.#snapshot;
       if (!snap) return;
       for (const state of GRAIN_STATES) r.observe(grains, snap.counts[state] ?? 0, { state });
       // Nothing unsent, nothing at risk: age 0 and a full window left (a gauge keeps its last value otherwise).
@@ -254,6 +256,20 @@ export class Telemetry {
         }
       },
     };
+  }
+}
+
+/** `p`'s value, or undefined once `ms` have passed (`p` itself goes on). */
+async function atMost<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
