@@ -58,6 +58,7 @@ export type {
   ZeroRecordsOptions,
 } from "./marketplace/index.js";
 export { createMarketplace } from "./marketplace/index.js";
+export type { MetricsOptions } from "./metrics/index.js";
 export type { IncomingRequest, RequestHeaders } from "./registration/index.js";
 export type { GrainInfo, MarketplaceEventName, MarketplaceEvents } from "./reporter/index.js";
 export type { Clock, Logger } from "./runtime/index.js";

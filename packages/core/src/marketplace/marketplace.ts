@@ -11,6 +11,7 @@ import { declareHttpSettings } from "../http/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
 import type { LifecycleOutcome } from "../lifecycle/index.js";
 import { type AccessSubject, type Buyers, createBuyers } from "../lifecycle/index.js";
+import { Telemetry } from "../metrics/index.js";
 import { UsagePipeline, within } from "../pipeline/index.js";
 import type { IncomingRequest } from "../registration/index.js";
 import {
@@ -198,6 +199,8 @@ const EVENT_NAMES: readonly MarketplaceEventName[] = [
   "duplicate",
   "windowWarning",
   "overflow",
+  "storeUnreachable",
+  "storeRecovered",
   "error",
 ];
 
@@ -213,6 +216,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   private readonly o: ResolvedOptions;
   private readonly pipeline: UsagePipeline;
   private readonly clients: AwsClients | undefined;
+  private readonly telemetry: Telemetry;
   private readonly handlers = new Map<MarketplaceEventName, Set<(p: never) => void>>();
 
   constructor(options: ResolvedOptions) {
@@ -240,10 +244,23 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       finalMetering: (identity) => this.flush({ identity }),
     });
     const buyers = this.buyers;
+    // Metrics and the store alert watch the pipeline's edges; record() stays untouched.
+    this.telemetry = new Telemetry({
+      metrics: options.metrics,
+      clock: options.clock,
+      logger: options.logger,
+      emit: this.emit,
+      storeUnreachableMs: options.storeUnreachableMs,
+      memory: () => {
+        const s = this.pipeline.stats();
+        // A batch the store has not confirmed is still in memory only.
+        return { inMemoryGrains: s.bufferedGrains, lastCheckpointAt: s.lastCheckpointAt };
+      },
+    });
     this.pipeline = new UsagePipeline({
       accumulator: this.acc,
-      store: options.store,
-      sender: options.dryRun ? dryRunSender() : awsSender(this.clients.metering),
+      store: this.telemetry.watchStore(options.store),
+      sender: this.telemetry.watchSender(options.dryRun ? dryRunSender() : awsSender(this.clients.metering)),
       emit: this.emit,
       clock: options.clock,
       logger: options.logger,
@@ -374,6 +391,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
         }
       });
     } finally {
+      this.telemetry.close();
       this.clients?.destroy();
     }
   }

@@ -11,6 +11,7 @@ import type { DirectoryStore } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
 import type { BuyersOptions } from "../lifecycle/index.js";
+import { type MetricsOptions, parseMetricsOptions, type ResolvedMetricsOptions } from "../metrics/index.js";
 import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock } from "../runtime/index.js";
 import type { UsageStore } from "../stores/index.js";
 import { memoryStore } from "../stores/index.js";
@@ -109,6 +110,20 @@ export interface MarketplaceOptions<D extends readonly string[] = readonly strin
   leaseMs?: number;
   /** Warn (event `windowWarning`) when an unsent grain has less than this left in its window. @default 10800000 (3 h) */
   windowWarningMs?: number;
+  /**
+   * Emit `storeUnreachable` once the store has failed with no successful write for this long (usage then
+   * waits in memory and nothing is sent; reads may still answer, e.g. a full disk). `storeRecovered` follows when the store answers again.
+   * @default 120000 (2 min)
+   */
+  storeUnreachableMs?: number;
+  /**
+   * OpenTelemetry metrics (usage recorded, grains by state, oldest unsent grain, send latency, calls by
+   * outcome, checkpoint lag, store errors). A no-op until the app registers a MeterProvider.
+   * @default { enabled: true, refreshIntervalMs: 15000 } with the global MeterProvider
+   * @example
+   * createMarketplace({ ...options, metrics: { meterProvider } })
+   */
+  metrics?: MetricsOptions;
   /** Send 0 records for known active customers when an hour is final. @default none */
   zeroRecords?: ZeroRecordsOptions<D[number]>;
   /** How far in the future a `timestamp` may be (clock skew between hosts). @default 300000 */
@@ -157,6 +172,8 @@ export interface ResolvedOptions {
   retry: { baseDelayMs: number; maxDelayMs: number };
   leaseMs: number;
   windowWarningMs: number;
+  storeUnreachableMs: number;
+  metrics: ResolvedMetricsOptions;
   zeroRecords: ZeroRecordsOptions | undefined;
   maxFutureSkewMs: number;
   instanceId: string;
@@ -183,6 +200,8 @@ const KNOWN = new Set([
   "retry",
   "leaseMs",
   "windowWarningMs",
+  "storeUnreachableMs",
+  "metrics",
   "zeroRecords",
   "maxFutureSkewMs",
   "instanceId",
@@ -349,6 +368,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     retry,
     leaseMs,
     windowWarningMs: int(o, "windowWarningMs", 3 * HOUR_MS, 0, 23 * HOUR_MS),
+    storeUnreachableMs: int(o, "storeUnreachableMs", 120_000, 0, 23 * HOUR_MS),
+    metrics: parseMetricsOptions(o.metrics),
     zeroRecords,
     maxFutureSkewMs: int(o, "maxFutureSkewMs", 300_000, 0, HOUR_MS),
     instanceId,

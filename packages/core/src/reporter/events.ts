@@ -56,6 +56,15 @@ export interface MarketplaceEvents {
    * usage for new grains is refused until a checkpoint makes room. Once per episode.
    */
   overflow: { maxBufferedGrains: number; bufferedGrains: number };
+  /**
+   * The store has failed, with no successful write, for at least `storeUnreachableMs` (reads may still
+   * answer, e.g. a full disk): usage stays in memory (lost if
+   * the process stops) and nothing is sent, while AWS's 24 h window keeps running. Restore the store
+   * (disk, network, credentials) before the oldest unsent hour's deadline. Once per outage.
+   */
+  storeUnreachable: { since: Date; downMs: number; error: MarketplaceError };
+  /** The store accepts writes again after a `storeUnreachable`; saving and sending resume on their own. */
+  storeRecovered: { since: Date; downMs: number };
   /** Something went wrong in the background (store, AWS configuration, a handler). */
   error: { error: MarketplaceError; phase: "checkpoint" | "close" | "send" | "sweep" | "handler" };
 }
