@@ -15,6 +15,7 @@ import { type OpenedStore, openStore, parseStoreSpec } from "./store.js";
 type Option = { type: "string" | "boolean"; short?: string };
 const COMMON: Record<string, Option> = {
   store: { type: "string" },
+  schema: { type: "string" },
   json: { type: "boolean" },
   timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -79,6 +80,7 @@ Commands:
 
 Common options:
   --store <path|postgres://…|redis://…>   the store (or MARKETMETER_STORE)
+  --schema <name>                          PostgreSQL schema of the tables (default marketmeter)
   --json                                   machine-readable output on stdout
   --timeout <duration>                     deadline of store and network operations (default 10s)
   --config <file>                          product configuration (send, retry, doctor; or
@@ -109,7 +111,7 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
     if (!command) throw new CliError("USAGE", `unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`);
     let values: Record<string, string | boolean | undefined>;
     try {
-      ({ values } = parseArgs({ args: [...rest], options: { ...COMMON, ...command.options }, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({ args: joinRelativeDates(rest, { ...COMMON, ...command.options }), options: { ...COMMON, ...command.options }, strict: true, allowPositionals: false }));
     } catch (err) {
       throw new CliError("USAGE", `${name}: ${(err as Error).message}`);
     }
@@ -138,7 +140,10 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
       flag: (k) => values[k] === true,
       duration,
       async openStore() {
-        if (!opened) opened = await openStore(parseStoreSpec(str("store") ?? io.env.MARKETMETER_STORE), { timeoutMs });
+        if (!opened) opened = await openStore(parseStoreSpec(str("store") ?? io.env.MARKETMETER_STORE), {
+            timeoutMs,
+            ...(str("schema") !== undefined ? { schema: str("schema") as string } : {}),
+          });
         return opened;
       },
       maybeConfig,
@@ -164,6 +169,24 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
     // send/retry already closed it through the marketplace; a second close is harmless to ignore.
     await opened?.store.close().catch(() => {});
   }
+}
+
+/**
+ * `--from -24h` reads naturally but parseArgs takes "-24h" for an option: glue a value that starts with a
+ * minus and a digit to its string option (`--from=-24h`).
+ */
+export function joinRelativeDates(args: readonly string[], options: Record<string, Option>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const next = args[i + 1];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    if (name && options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 function asCliError(err: unknown): CliError {

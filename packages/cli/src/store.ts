@@ -92,8 +92,10 @@ interface RedisModule {
  */
 export async function openStore(
   spec: StoreSpec,
-  options: { timeoutMs: number; keyPrefix?: string },
+  options: { timeoutMs: number; schema?: string },
 ): Promise<OpenedStore> {
+  if (options.schema !== undefined && spec.kind !== "postgres")
+    throw new CliError("USAGE", "--schema applies to postgres:// stores only");
   let opened: OpenedStore;
   if (spec.kind === "sqlite") {
     // Opening a path that does not exist would create an empty store and report "all fine".
@@ -108,13 +110,20 @@ export async function openStore(
   } else if (spec.kind === "postgres") {
     const { postgresStore } = await load<PostgresModule>("@marketmeter/postgres", "PostgreSQL");
     const store = wrapOpen(() =>
-      postgresStore({ connectionString: spec.url, connectTimeoutMs: options.timeoutMs, maxConnections: 2 }),
+      postgresStore({
+        connectionString: spec.url,
+        connectTimeoutMs: options.timeoutMs,
+        maxConnections: 2,
+        // Read-mostly: a CLI must never create or upgrade the app's tables behind its back.
+        migrate: false,
+        ...(options.schema !== undefined ? { schema: options.schema } : {}),
+      }),
     );
     opened = { store, where: redact(spec.url), kind: "postgres" };
   } else {
     const { redisStore } = await load<RedisModule>("@marketmeter/redis", "Redis");
     const store = wrapOpen(() =>
-      redisStore({ url: spec.url, ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}) }),
+      redisStore({ url: spec.url }),
     );
     opened = { store, where: redact(spec.url), kind: "redis" };
   }
@@ -150,6 +159,13 @@ function wrapOpen(open: () => UsageStore): UsageStore {
 function unreachable(where: string, err: unknown): CliError {
   if (err instanceof CliError) return err;
   const msg = (err as Error)?.message ?? String(err);
+  const schema = /schema "([^"]+)" is at version none/.exec(msg)?.[1];
+  if (schema !== undefined)
+    return new CliError(
+      "STORE_NOT_FOUND",
+      `no marketmeter store in schema "${schema}" at ${where}: check the database name in the URL and --schema (the CLI never creates tables)`,
+      { cause: err },
+    );
   return new CliError("STORE_UNREACHABLE", msg.includes(where) ? msg : `store ${where}: ${msg}`, {
     cause: err,
   });
