@@ -38,7 +38,10 @@ function bad(source: string, message: string): never {
 
 /** Loads and validates the configuration; undefined when none is given anywhere. */
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): CliConfig | undefined {
-  const file = path ?? env.MARKETMETER_CONFIG ?? (statSync(DEFAULT_FILE, { throwIfNoEntry: false }) ? DEFAULT_FILE : undefined);
+  const file =
+    path ??
+    env.MARKETMETER_CONFIG ??
+    (statSync(DEFAULT_FILE, { throwIfNoEntry: false }) ? DEFAULT_FILE : undefined);
   if (file !== undefined) {
     let raw: unknown;
     try {
@@ -72,7 +75,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) bad(source, "must be a JSON object");
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (!(KEYS as readonly string[]).includes(k)) bad(source, `unknown key "${k}" (known: ${KEYS.join(", ")})`);
+    if (!(KEYS as readonly string[]).includes(k))
+      bad(source, `unknown key "${k}" (known: ${KEYS.join(", ")})`);
   if (!Array.isArray(o.products) || o.products.length === 0)
     bad(source, 'products must be a non-empty list of { "productCode": "…" }');
   const products = o.products.map((p, i): ProductConfig => {
@@ -80,7 +84,8 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     const { productCode, contract } = p as Record<string, unknown>;
     if (!isValidProductCode(productCode))
       bad(source, `products[${i}].productCode ${JSON.stringify(productCode)} is not a product code`);
-    if (contract !== undefined && typeof contract !== "boolean") bad(source, `products[${i}].contract must be true or false`);
+    if (contract !== undefined && typeof contract !== "boolean")
+      bad(source, `products[${i}].contract must be true or false`);
     return contract ? { productCode, contract } : { productCode };
   });
   if (!Array.isArray(o.dimensions) || o.dimensions.length === 0)
@@ -104,9 +109,11 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     return v;
   };
   const endpoint = str("endpoint");
-  if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) bad(source, "endpoint must be an http(s) URL");
+  if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint))
+    bad(source, "endpoint must be an http(s) URL");
   const webhookSecretEnv = str("webhookSecretEnv") ?? "MARKETMETER_WEBHOOK_SECRET";
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(webhookSecretEnv)) bad(source, "webhookSecretEnv must be a variable name");
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(webhookSecretEnv))
+    bad(source, "webhookSecretEnv must be a variable name");
   return {
     products,
     dimensions,

@@ -1,5 +1,12 @@
 /** Reading grains for people: who the customer is, what is unsent, and what a store holds. */
-import { type GrainState, identityFromKey, isMarketplaceError, licenseIdOf, type StoredGrain, type UsageStore } from "@marketmeter/core";
+import {
+  type GrainState,
+  identityFromKey,
+  isMarketplaceError,
+  licenseIdOf,
+  type StoredGrain,
+  type UsageStore,
+} from "@marketmeter/core";
 import { CliError } from "./errors.js";
 
 export const UNSENT: readonly GrainState[] = ["pending", "closed", "retrying"];
@@ -8,7 +15,11 @@ export const FAILED: readonly GrainState[] = ["rejected", "expired", "uncertain"
 const LIST_LIMIT = 1_000_000;
 
 /** The customer columns of a grain: product, AWS account or legacy customer id, license. */
-export function customerOf(identityKey: string): { productCode: string; customer: string; licenseArn?: string } {
+export function customerOf(identityKey: string): {
+  productCode: string;
+  customer: string;
+  licenseArn?: string;
+} {
   const id = identityFromKey(identityKey);
   const customer = id.customerAWSAccountId ?? id.customerIdentifier ?? "";
   return id.licenseArn

@@ -1,8 +1,8 @@
 /** The command runner: parses the command line, runs one command, maps every outcome to an exit code. */
 import { parseArgs } from "node:util";
 import { isMarketplaceError } from "@marketmeter/core";
-import { doctor } from "./commands/doctor.js";
 import type { CommandContext } from "./commands/context.js";
+import { doctor } from "./commands/doctor.js";
 import { retry, send } from "./commands/send.js";
 import { status } from "./commands/status.js";
 import { usage } from "./commands/usage.js";
@@ -22,7 +22,10 @@ const COMMON: Record<string, Option> = {
 };
 const AWS: Record<string, Option> = { config: { type: "string" }, endpoint: { type: "string" } };
 
-const COMMANDS: Record<string, { run: (ctx: CommandContext) => Promise<ExitCode>; options: Record<string, Option>; help: string }> = {
+const COMMANDS: Record<
+  string,
+  { run: (ctx: CommandContext) => Promise<ExitCode>; options: Record<string, Option>; help: string }
+> = {
   status: {
     run: status,
     options: { since: { type: "string" }, within: { type: "string" }, at: { type: "string" } },
@@ -108,10 +111,19 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
       return name === undefined ? EXIT.USAGE : EXIT.OK;
     }
     const command = COMMANDS[name];
-    if (!command) throw new CliError("USAGE", `unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`);
+    if (!command)
+      throw new CliError(
+        "USAGE",
+        `unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(", ")})`,
+      );
     let values: Record<string, string | boolean | undefined>;
     try {
-      ({ values } = parseArgs({ args: joinRelativeDates(rest, { ...COMMON, ...command.options }), options: { ...COMMON, ...command.options }, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({
+        args: joinRelativeDates(rest, { ...COMMON, ...command.options }),
+        options: { ...COMMON, ...command.options },
+        strict: true,
+        allowPositionals: false,
+      }));
     } catch (err) {
       throw new CliError("USAGE", `${name}: ${(err as Error).message}`);
     }
@@ -140,7 +152,8 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
       flag: (k) => values[k] === true,
       duration,
       async openStore() {
-        if (!opened) opened = await openStore(parseStoreSpec(str("store") ?? io.env.MARKETMETER_STORE), {
+        if (!opened)
+          opened = await openStore(parseStoreSpec(str("store") ?? io.env.MARKETMETER_STORE), {
             timeoutMs,
             ...(str("schema") !== undefined ? { schema: str("schema") as string } : {}),
           });
@@ -193,7 +206,11 @@ function asCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (isMarketplaceError(err, "STORE_ERROR"))
     return new CliError("STORE_UNREACHABLE", (err as Error).message, { cause: err });
-  return new CliError("INTERNAL", `internal error (please report it): ${(err as Error)?.stack ?? String(err)}`, {
-    cause: err,
-  });
+  return new CliError(
+    "INTERNAL",
+    `internal error (please report it): ${(err as Error)?.stack ?? String(err)}`,
+    {
+      cause: err,
+    },
+  );
 }

@@ -7,7 +7,10 @@ export interface Out {
 }
 
 /** A plain-text table: a header, a rule, and left-aligned columns (numbers right-aligned). */
-export function table(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
+export function table(
+  headers: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number>>,
+): string {
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number"));
@@ -30,7 +33,10 @@ export function csvField(value: string | number | undefined): string {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-export function csv(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | undefined>>): string {
+export function csv(
+  headers: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number | undefined>>,
+): string {
   return [headers, ...rows].map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
@@ -62,7 +68,9 @@ export function human(ms: number): string {
   s -= h * 3600;
   const m = Math.floor(s / 60);
   const parts = d > 0 ? [`${d}d`, `${h}h`] : h > 0 ? [`${h}h`, `${m}m`] : [`${m}m`];
-  return (neg ? "-" : "") + parts.join(" ");
+  // "1d", not "1d 0h": a zero second part says nothing.
+  const shown = parts.length > 1 && parts[1]?.startsWith("0") ? [parts[0]] : parts;
+  return (neg ? "-" : "") + shown.join(" ");
 }
 
 export const iso = (ms: number | undefined): string => (ms === undefined ? "" : new Date(ms).toISOString());

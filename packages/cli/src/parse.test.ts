@@ -2,7 +2,14 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CliError } from "./errors.js";
 import { csv, csvField } from "./output.js";
-import { formatDuration, MAX_DURATION_MS, MAX_PERIOD_MS, parseDate, parseDuration, parsePeriod } from "./parse.js";
+import {
+  formatDuration,
+  MAX_DURATION_MS,
+  MAX_PERIOD_MS,
+  parseDate,
+  parseDuration,
+  parsePeriod,
+} from "./parse.js";
 
 const NOW = Date.UTC(2026, 6, 15, 10, 30);
 // Whole dates between 1970 and 9999 (the parser's range), at millisecond resolution.
@@ -69,14 +76,19 @@ describe("parseDate", () => {
 
   it("takes a bare date as midnight UTC and refuses days that do not exist", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1970, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 31 }), (y, m, d) => {
-        const text = `${String(y).padStart(4, "0")}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
-        const real = new Date(Date.UTC(y, m - 1, d));
-        const exists = real.getUTCMonth() === m - 1;
-        const r = outcome(() => parseDate(text, NOW), "INVALID_DATE");
-        expect(r.ok).toBe(exists);
-        if (r.ok) expect(r.value).toBe(real.getTime());
-      }),
+      fc.property(
+        fc.integer({ min: 1970, max: 9999 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 31 }),
+        (y, m, d) => {
+          const text = `${String(y).padStart(4, "0")}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+          const real = new Date(Date.UTC(y, m - 1, d));
+          const exists = real.getUTCMonth() === m - 1;
+          const r = outcome(() => parseDate(text, NOW), "INVALID_DATE");
+          expect(r.ok).toBe(exists);
+          if (r.ok) expect(r.value).toBe(real.getTime());
+        },
+      ),
     );
   });
 
@@ -96,7 +108,14 @@ describe("parseDate", () => {
         if (r.ok) expect(Number.isFinite(r.value)).toBe(true);
       }),
     );
-    for (const bad of ["2026-13-01", "2026-02-29", "2026-07-15T24:00", "15/07/2026", "yesterday", "2026-07-15T10:00+15:00"])
+    for (const bad of [
+      "2026-13-01",
+      "2026-02-29",
+      "2026-07-15T24:00",
+      "15/07/2026",
+      "yesterday",
+      "2026-07-15T10:00+15:00",
+    ])
       expect(outcome(() => parseDate(bad, NOW), "INVALID_DATE").ok, bad).toBe(false);
   });
 });
@@ -105,7 +124,10 @@ describe("parsePeriod", () => {
   it("accepts exactly the ordered, bounded periods", () => {
     fc.assert(
       fc.property(instant, instant, (a, b) => {
-        const r = outcome(() => parsePeriod(new Date(a).toISOString(), new Date(b).toISOString(), NOW), "INVALID_PERIOD");
+        const r = outcome(
+          () => parsePeriod(new Date(a).toISOString(), new Date(b).toISOString(), NOW),
+          "INVALID_PERIOD",
+        );
         expect(r.ok).toBe(b > a && b - a <= MAX_PERIOD_MS);
         if (r.ok) expect(r.value).toEqual({ from: a, to: b });
       }),
@@ -150,11 +172,14 @@ describe("CSV", () => {
 
   it("round-trips any text through an RFC 4180 reader (formula starts neutralised)", () => {
     fc.assert(
-      fc.property(fc.array(fc.array(fc.string(), { minLength: 2, maxLength: 2 }), { maxLength: 5 }), (rows) => {
-        const back = parseCsv(csv(["a", "b"], rows));
-        const expected = rows.map((r) => r.map((v) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v)));
-        expect(back).toEqual([["a", "b"], ...expected]);
-      }),
+      fc.property(
+        fc.array(fc.array(fc.string(), { minLength: 2, maxLength: 2 }), { maxLength: 5 }),
+        (rows) => {
+          const back = parseCsv(csv(["a", "b"], rows));
+          const expected = rows.map((r) => r.map((v) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v)));
+          expect(back).toEqual([["a", "b"], ...expected]);
+        },
+      ),
     );
     expect(csvField('say "hi", then\nleave')).toBe('"say ""hi"", then\nleave"');
     expect(csvField("=HYPERLINK(1)")).toBe("'=HYPERLINK(1)");

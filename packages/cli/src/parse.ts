@@ -111,7 +111,8 @@ export function parsePeriod(
   toText: string | undefined,
   now: number,
 ): { from: number; to: number } {
-  if (fromText === undefined) throw new CliError("INVALID_PERIOD", "--from is required (e.g. --from 2026-07-01)");
+  if (fromText === undefined)
+    throw new CliError("INVALID_PERIOD", "--from is required (e.g. --from 2026-07-01)");
   const from = parseDate(fromText, now, "--from");
   const to = toText === undefined ? now : parseDate(toText, now, "--to");
   if (to <= from)
@@ -136,8 +137,10 @@ export function parseChoice<T extends string>(text: string, choices: readonly T[
  */
 export function parseCustomer(text: string): string {
   if (typeof text !== "string" || text.trim() === "")
-    throw new CliError("USAGE", "--customer is required (an AWS account id, a license ARN or id, or a customer identifier)");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    throw new CliError(
+      "USAGE",
+      "--customer is required (an AWS account id, a license ARN or id, or a customer identifier)",
+    );
   if (text.length > 2048 || /[\u0000-\u001f\u007f]/.test(text))
     throw new CliError("USAGE", "--customer must be printable text of at most 2048 characters");
   return text.trim();

@@ -100,7 +100,7 @@ export async function openStore(
   if (spec.kind === "sqlite") {
     // Opening a path that does not exist would create an empty store and report "all fine".
     const st = statSync(spec.path, { throwIfNoEntry: false });
-    if (!st || !st.isFile())
+    if (!st?.isFile())
       throw new CliError(
         "STORE_NOT_FOUND",
         `--store: no SQLite store at ${spec.path}${st ? " (it is not a file)" : ""}; check the path (the app's default is .marketmeter/usage.db)`,
@@ -122,9 +122,7 @@ export async function openStore(
     opened = { store, where: redact(spec.url), kind: "postgres" };
   } else {
     const { redisStore } = await load<RedisModule>("@marketmeter/redis", "Redis");
-    const store = wrapOpen(() =>
-      redisStore({ url: spec.url }),
-    );
+    const store = wrapOpen(() => redisStore({ url: spec.url }));
     opened = { store, where: redact(spec.url), kind: "redis" };
   }
   try {

@@ -30,7 +30,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const run = (args: string[], env?: Record<string, string>) => cli(args, { cwd: dir, ...(env ? { env } : {}) });
+const run = (args: string[], env?: Record<string, string>) =>
+  cli(args, { cwd: dir, ...(env ? { env } : {}) });
 const json = <T>(text: string): T => JSON.parse(text) as T;
 
 describe("status", () => {
@@ -58,7 +59,9 @@ describe("status", () => {
     const at = new Date(hours.pendingHour + 23 * HOUR_MS).toISOString();
     const r = await run(["status", "--store", dbPath, "--json", "--since", "1h", "--at", at]);
     expect(r.code).toBe(1);
-    expect(json<{ atRisk: Array<{ kind: string }> }>(r.stdout).atRisk.map((a) => a.kind)).toEqual(["near-deadline"]);
+    expect(json<{ atRisk: Array<{ kind: string }> }>(r.stdout).atRisk.map((a) => a.kind)).toEqual([
+      "near-deadline",
+    ]);
   });
 
   it("prints readable tables without --json", async () => {
@@ -71,10 +74,22 @@ describe("status", () => {
 describe("usage", () => {
   it("lists each hour with recorded, sent, MeteringRecordId, state and reason, in CSV", async () => {
     const from = new Date(hours.sentHour).toISOString();
-    const r = await run(["usage", "--store", dbPath, "--customer", DEMO.A1, "--from", from, "--format", "csv"]);
+    const r = await run([
+      "usage",
+      "--store",
+      dbPath,
+      "--customer",
+      DEMO.A1,
+      "--from",
+      from,
+      "--format",
+      "csv",
+    ]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\r\n");
-    expect(lines[0]).toBe("hour,product,customer,license,dimension,recorded,sent,meteringRecordId,state,reason");
+    expect(lines[0]).toBe(
+      "hour,product,customer,license,dimension,recorded,sent,meteringRecordId,state,reason",
+    );
     const rows = lines.slice(1).map((l) => l.split(","));
     const sent = rows.filter((c) => c[8] === "sent");
     expect(sent.map((c) => [c[4], c[5], c[6]]).sort()).toEqual([
@@ -87,14 +102,36 @@ describe("usage", () => {
 
   it("finds a customer by license id, and filters by dimension (JSON)", async () => {
     const licenseId = DEMO.L1.slice(DEMO.L1.lastIndexOf("/") + 1).replace(/^.*license:/, "");
-    const r = await run(["usage", "--store", dbPath, "--customer", licenseId, "--from", "-1d", "--dimension", "gb_stored", "--json"]);
+    const r = await run([
+      "usage",
+      "--store",
+      dbPath,
+      "--customer",
+      licenseId,
+      "--from",
+      "-1d",
+      "--dimension",
+      "gb_stored",
+      "--json",
+    ]);
     expect(r.code).toBe(0);
     const out = json<{ rows: Array<{ dimension: string; recorded: number; license: string }> }>(r.stdout);
-    expect(out.rows).toEqual([expect.objectContaining({ dimension: "gb_stored", recorded: 3, license: CA1.licenseArn })]);
+    expect(out.rows).toEqual([
+      expect.objectContaining({ dimension: "gb_stored", recorded: 3, license: CA1.licenseArn }),
+    ]);
   });
 
   it("says so and exits 1 for a customer that is not in the store", async () => {
-    const r = await run(["usage", "--store", dbPath, "--customer", "999999999999", "--from", "-1d", "--json"]);
+    const r = await run([
+      "usage",
+      "--store",
+      dbPath,
+      "--customer",
+      "999999999999",
+      "--from",
+      "-1d",
+      "--json",
+    ]);
     expect(r.code).toBe(1);
     expect(json<{ error: { code: string } }>(r.stdout).error.code).toBe("UNKNOWN_CUSTOMER");
     expect(r.stderr).toContain('no customer "999999999999"');
@@ -148,7 +185,13 @@ describe("bad input", () => {
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
     const { port } = silent.address() as { port: number };
     try {
-      const r = await run(["status", "--store", `postgres://app:hunter2secret@127.0.0.1:${port}/app`, "--timeout", "1s"]);
+      const r = await run([
+        "status",
+        "--store",
+        `postgres://app:hunter2secret@127.0.0.1:${port}/app`,
+        "--timeout",
+        "1s",
+      ]);
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/1000 ms|timeout/i);
       expect(r.stderr).not.toContain("hunter2secret");
@@ -171,8 +214,12 @@ describe("send and retry", () => {
     const dry = await run(["send", "--store", dbPath, "--dry-run", "--json"]);
     expect(dry.code).toBe(0);
     const plan = json<{ wouldSend: Array<{ hour: string; quantity: number }> }>(dry.stdout);
-    expect(plan.wouldSend).toEqual([expect.objectContaining({ hour: new Date(hours.pendingHour).toISOString(), quantity: 4 })]);
-    const unchanged = json<{ counts: Record<string, number> }>((await run(["status", "--store", dbPath, "--json"])).stdout);
+    expect(plan.wouldSend).toEqual([
+      expect.objectContaining({ hour: new Date(hours.pendingHour).toISOString(), quantity: 4 }),
+    ]);
+    const unchanged = json<{ counts: Record<string, number> }>(
+      (await run(["status", "--store", dbPath, "--json"])).stdout,
+    );
     expect(unchanged.counts).toMatchObject({ pending: 1, sent: 2 });
 
     const r = await run(["send", "--store", dbPath, "--json"]);
@@ -181,7 +228,9 @@ describe("send and retry", () => {
     expect(done).toEqual([expect.objectContaining({ outcome: "sent", quantity: 4 })]);
     const billed = emu.state.ledger({ customer: DEMO.L1, dimension: "api_calls", hour: hours.pendingHour });
     expect(billed.map((b) => b.quantity)).toEqual([4]);
-    const after = json<{ counts: Record<string, number> }>((await run(["status", "--store", dbPath, "--json"])).stdout);
+    const after = json<{ counts: Record<string, number> }>(
+      (await run(["status", "--store", dbPath, "--json"])).stdout,
+    );
     expect(after.counts).toMatchObject({ pending: 0, sent: 3 });
   });
 
@@ -189,10 +238,19 @@ describe("send and retry", () => {
     const store = sqliteStore({ path: dbPath });
     const hour = hours.pendingHour;
     const key = `L|${DEMO.P_CA}|${DEMO.A1}|${DEMO.L1}`;
-    await store.add([{ identityKey: key, dimension: "gb_stored", hour, quantity: 9 }], { now: hour, openFrom: hour, carryTo: hour });
+    await store.add([{ identityKey: key, dimension: "gb_stored", hour, quantity: 9 }], {
+      now: hour,
+      openFrom: hour,
+      carryTo: hour,
+    });
     await store.closeGrains({ hourBefore: hour + HOUR_MS, now: Date.now() - 180_000 });
     // An instance claimed it a while ago and died: its lease ran out.
-    const [held] = await store.claim({ owner: "dead-pod", now: Date.now() - 120_000, leaseMs: 60_000, limit: 1 });
+    const [held] = await store.claim({
+      owner: "dead-pod",
+      now: Date.now() - 120_000,
+      leaseMs: 60_000,
+      limit: 1,
+    });
     expect(held?.leaseOwner).toBe("dead-pod");
     await store.close();
 
@@ -204,7 +262,9 @@ describe("send and retry", () => {
     expect(out.released).toBe(1);
     expect(out.done).toEqual([expect.objectContaining({ outcome: "sent", dimension: "gb_stored" })]);
     const check = sqliteStore({ path: dbPath });
-    const g = (await check.list({ states: ["sent"] })).find((x) => x.dimension === "gb_stored" && x.hour === hour);
+    const g = (await check.list({ states: ["sent"] })).find(
+      (x) => x.dimension === "gb_stored" && x.hour === hour,
+    );
     await check.close();
     expect(g?.leaseOwner).toBeUndefined();
     // The dead holder may have sent it: the grain says so.
@@ -221,7 +281,9 @@ describe("send and retry", () => {
 describe("doctor", () => {
   it("checks credentials, skew, DryRun permission and product codes against the emulator without printing secrets", async () => {
     const r = await run(["doctor", "--json"], { MARKETMETER_WEBHOOK_SECRET: "a-long-enough-webhook-secret" });
-    const out = json<{ ok: boolean; checks: Array<{ check: string; status: string; detail: string }> }>(r.stdout);
+    const out = json<{ ok: boolean; checks: Array<{ check: string; status: string; detail: string }> }>(
+      r.stdout,
+    );
     const status = Object.fromEntries(out.checks.map((c) => [c.check, c.status]));
     expect(status).toMatchObject({
       config: "ok",
@@ -241,7 +303,10 @@ describe("doctor", () => {
 
   it("fails (exit 1) on a product code the emulator does not know, with the fix", async () => {
     const cfg = join(dir, "wrong.json");
-    writeFileSync(cfg, JSON.stringify({ ...CONFIG, products: [{ productCode: "pzzz1234567890abcdefghijk" }] }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({ ...CONFIG, products: [{ productCode: "pzzz1234567890abcdefghijk" }] }),
+    );
     const r = await run(["doctor", "--config", cfg, "--endpoint", emu.endpoint]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILURE\s+product pzzz1234567890abcdefghijk/);
@@ -249,7 +314,10 @@ describe("doctor", () => {
   });
 
   it("fails when no credentials can be found", async () => {
-    const r = await run(["doctor", "--json", "--timeout", "2s"], { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" });
+    const r = await run(["doctor", "--json", "--timeout", "2s"], {
+      AWS_ACCESS_KEY_ID: "",
+      AWS_SECRET_ACCESS_KEY: "",
+    });
     const out = json<{ checks: Array<{ check: string; status: string }> }>(r.stdout);
     expect(out.checks.find((c) => c.check === "credentials")?.status).toBe("failure");
     expect(r.code).toBe(1);

@@ -24,7 +24,9 @@ const newest = (dir: string): number =>
 /** The tests run the built CLI, as a user would: refuse a stale build rather than test old code. */
 export function checkBuilt(): void {
   if ((statSync(CLI, { throwIfNoEntry: false })?.mtimeMs ?? 0) < newest(join(root, "src")))
-    throw new Error("packages/cli/dist is older than src/: run `pnpm turbo run build --filter=@marketmeter/cli`");
+    throw new Error(
+      "packages/cli/dist is older than src/: run `pnpm turbo run build --filter=@marketmeter/cli`",
+    );
 }
 
 /**
@@ -84,7 +86,10 @@ export const NOT_SUBSCRIBED = { customerIdentifier: DEMO.C2, productCode: DEMO.P
  * Fills `store` through a real marketplace talking to the emulator: hour H-3 is sent (CA1) or rejected
  * (NOT_SUBSCRIBED); hour H-2 stays pending, due to be sent by the CLI. Returns the hours.
  */
-export async function fill(store: UsageStore, endpoint: string): Promise<{ sentHour: number; pendingHour: number }> {
+export async function fill(
+  store: UsageStore,
+  endpoint: string,
+): Promise<{ sentHour: number; pendingHour: number }> {
   const hourNow = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
   const sentHour = hourNow - 3 * HOUR_MS;
   let now = sentHour + 10 * 60_000;

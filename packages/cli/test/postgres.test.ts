@@ -39,7 +39,18 @@ describe.runIf(DATABASE_URL !== undefined)("PostgreSQL store", () => {
     const s = await run(["status", "--store", url, "--schema", schema, "--json"]);
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout).counts).toMatchObject({ sent: 2, rejected: 1, pending: 1 });
-    const u = await run(["usage", "--store", url, "--schema", schema, "--customer", DEMO.A1, "--from", "-1d", "--json"]);
+    const u = await run([
+      "usage",
+      "--store",
+      url,
+      "--schema",
+      schema,
+      "--customer",
+      DEMO.A1,
+      "--from",
+      "-1d",
+      "--json",
+    ]);
     expect(u.code).toBe(0);
     const rows = JSON.parse(u.stdout).rows as Array<{ state: string; meteringRecordId: string }>;
     expect(rows.filter((r) => r.state === "sent").every((r) => r.meteringRecordId.length > 0)).toBe(true);
@@ -52,12 +63,16 @@ describe.runIf(DATABASE_URL !== undefined)("PostgreSQL store", () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(`no marketmeter store in schema "${missing}"`);
     if (password) expect(r.stderr).not.toContain(password);
-    const found = await admin.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [missing]);
+    const found = await admin.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [
+      missing,
+    ]);
     expect(found.rowCount).toBe(0);
   });
 
   it("surfaces the migration check's refusal of a schema written by a newer version (exit 3)", async () => {
-    await admin.query(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES (999, 'from the future')`);
+    await admin.query(
+      `INSERT INTO "${schema}".schema_migrations (version, name) VALUES (999, 'from the future')`,
+    );
     try {
       const r = await run(["status", "--store", url, "--schema", schema]);
       expect(r.code).toBe(3);

@@ -37,10 +37,15 @@ function plan(grains: StoredGrain[], now: number, graceMs: number) {
   return {
     wouldSend: claimable.filter((g) => isAcceptable(g.hour, now)),
     wouldExpire: claimable.filter((g) => !isAcceptable(g.hour, now)),
-    backingOff: grains.filter((g) => g.state === "retrying" && !isClaimable(g, now) && (g.leaseUntil ?? 0) <= now),
+    backingOff: grains.filter(
+      (g) => g.state === "retrying" && !isClaimable(g, now) && (g.leaseUntil ?? 0) <= now,
+    ),
     leased: grains.filter((g) => g.leaseOwner !== undefined && (g.leaseUntil ?? 0) > now),
     deadLeases: grains.filter(
-      (g) => (g.state === "closed" || g.state === "retrying") && g.leaseOwner !== undefined && (g.leaseUntil ?? 0) <= now,
+      (g) =>
+        (g.state === "closed" || g.state === "retrying") &&
+        g.leaseOwner !== undefined &&
+        (g.leaseUntil ?? 0) <= now,
     ),
   };
 }
@@ -70,7 +75,11 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
   const graceMs = config.gracePeriodMs ?? DEFAULT_GRACE_MS;
   const now = Date.now();
   const store = await ctx.openStore();
-  const before = plan(await listGrains(store.store, { states: ["pending", "closed", "retrying"] }), now, graceMs);
+  const before = plan(
+    await listGrains(store.store, { states: ["pending", "closed", "retrying"] }),
+    now,
+    graceMs,
+  );
 
   if (dryRun) {
     const view = {
@@ -90,10 +99,17 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
       lines.push(`Would send ${before.wouldSend.length} grain(s):`);
       if (before.wouldSend.length > 0) lines.push(grainTable(view.wouldSend));
       if (before.wouldExpire.length > 0)
-        lines.push(`Would mark ${before.wouldExpire.length} grain(s) expired (past the AWS window):`, grainTable(view.wouldExpire));
+        lines.push(
+          `Would mark ${before.wouldExpire.length} grain(s) expired (past the AWS window):`,
+          grainTable(view.wouldExpire),
+        );
       if (before.backingOff.length > 0)
-        lines.push(`${before.backingOff.length} retrying grain(s) still backing off:`, grainTable(view.backingOff));
-      if (before.leased.length > 0) lines.push(`${before.leased.length} grain(s) are being sent by a running instance.`);
+        lines.push(
+          `${before.backingOff.length} retrying grain(s) still backing off:`,
+          grainTable(view.backingOff),
+        );
+      if (before.leased.length > 0)
+        lines.push(`${before.leased.length} grain(s) are being sent by a running instance.`);
       ctx.out.write(`${lines.join("\n")}\n`);
     }
     return EXIT.OK;
@@ -101,7 +117,8 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
 
   const owner = `marketmeter-cli-${hostname()}-${process.pid}`;
   let released = 0;
-  if (command === "retry" && before.deadLeases.length > 0) released = await releaseDeadLeases(store, owner, now);
+  if (command === "retry" && before.deadLeases.length > 0)
+    released = await releaseDeadLeases(store, owner, now);
 
   const m: Marketplace = createMarketplace({
     products: config.products,
@@ -128,11 +145,19 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
   m.on("expired", (e) => add({ ...grainRow(e.grain), outcome: "expired", detail: e.reason }));
   m.on("uncertain", (e) => add({ ...grainRow(e.grain), outcome: "uncertain", detail: e.check }));
   m.on("duplicate", (e) =>
-    add({ ...grainRow(e.grain), outcome: "duplicate", detail: e.ownEarlierWrite ? "our own earlier write" : "billed earlier by another record" }),
+    add({
+      ...grainRow(e.grain),
+      outcome: "duplicate",
+      detail: e.ownEarlierWrite ? "our own earlier write" : "billed earlier by another record",
+    }),
   );
   m.on("retrying", (e) => {
     for (const g of e.grains)
-      add({ ...grainRow(g), outcome: "retrying", detail: `${e.error}; next attempt ${e.nextAttemptAt.toISOString()}` });
+      add({
+        ...grainRow(g),
+        outcome: "retrying",
+        detail: `${e.error}; next attempt ${e.nextAttemptAt.toISOString()}`,
+      });
   });
   m.on("error", (e) => errors.push(e.error.message));
   try {
@@ -147,7 +172,9 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
   const failed = done.filter((d) => d.outcome !== "sent" && d.outcome !== "duplicate").length + errors.length;
   const after = before.backingOff.map((g) => describe(g, now));
   if (ctx.json) {
-    ctx.out.write(`${JSON.stringify({ command, released, done, stillBackingOff: after, errors }, null, 2)}\n`);
+    ctx.out.write(
+      `${JSON.stringify({ command, released, done, stillBackingOff: after, errors }, null, 2)}\n`,
+    );
   } else {
     const lines: string[] = [];
     if (command === "retry") lines.push(`Released ${released} lease(s) of instances whose lease ran out.`);
@@ -165,7 +192,10 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
         ),
       );
     if (after.length > 0)
-      lines.push(`${after.length} retrying grain(s) still backing off (sent by the next cycle after their next attempt time):`, grainTable(after));
+      lines.push(
+        `${after.length} retrying grain(s) still backing off (sent by the next cycle after their next attempt time):`,
+        grainTable(after),
+      );
     for (const e of errors) lines.push(`ERROR: ${e}`);
     ctx.out.write(`${lines.join("\n")}\n`);
   }
@@ -181,7 +211,13 @@ async function releaseDeadLeases(store: OpenedStore, owner: string, now: number)
   const claimable = all.filter((g) => isClaimable(g, now, undefined, true));
   const dead = new Set(claimable.filter((g) => g.leaseOwner !== undefined).map((g) => g.key));
   if (dead.size === 0) return 0;
-  const claimed = await store.store.claim({ owner, now, leaseMs: LEASE_MS, limit: claimable.length, ignoreBackoff: true });
+  const claimed = await store.store.claim({
+    owner,
+    now,
+    leaseMs: LEASE_MS,
+    limit: claimable.length,
+    ignoreBackoff: true,
+  });
   await store.store.release(
     claimed.map((g) => ({ key: g.key, leaseToken: g.leaseToken })),
     owner,
@@ -192,6 +228,14 @@ async function releaseDeadLeases(store: OpenedStore, owner: string, now: number)
 function grainTable(rows: Array<ReturnType<typeof describe>>): string {
   return table(
     ["customer", "dimension", "hour", "quantity", "state", "deadline", "next attempt"],
-    rows.map((r) => [r.customer, r.dimension, r.hour, r.quantity, r.state, r.deadline, r.nextAttemptAt ?? ""]),
+    rows.map((r) => [
+      r.customer,
+      r.dimension,
+      r.hour,
+      r.quantity,
+      r.state,
+      r.deadline,
+      r.nextAttemptAt ?? "",
+    ]),
   );
 }

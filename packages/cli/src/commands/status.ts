@@ -1,6 +1,7 @@
 /** `marketmeter status`: is everything being sent, and will anything be lost? */
-import { acceptanceDeadline, GRAIN_STATES, HOUR_MS } from "@marketmeter/core/store";
+
 import type { GrainState, StoredGrain } from "@marketmeter/core";
+import { acceptanceDeadline, GRAIN_STATES, HOUR_MS } from "@marketmeter/core/store";
 import { EXIT, type ExitCode } from "../errors.js";
 import { customerOf, FAILED, listGrains, UNSENT } from "../grains.js";
 import { human, iso, table } from "../output.js";
@@ -25,7 +26,9 @@ export async function status(ctx: CommandContext): Promise<ExitCode> {
   const latencyMs = Math.round(performance.now() - started);
   const unsent = await listGrains(store.store, { states: UNSENT });
   const since = at - sinceMs;
-  const failed = (await listGrains(store.store, { states: FAILED })).filter((g) => (g.settledAt ?? g.updatedAt) >= since);
+  const failed = (await listGrains(store.store, { states: FAILED })).filter(
+    (g) => (g.settledAt ?? g.updatedAt) >= since,
+  );
 
   const byAge: Record<string, Partial<Record<GrainState, number>>> = {};
   for (const a of AGES) byAge[a.label] = {};
@@ -105,7 +108,12 @@ export async function status(ctx: CommandContext): Promise<ExitCode> {
     lines.push(`As of: ${view.at}`);
     lines.push("");
     lines.push("Grains by state");
-    lines.push(table(["state", "grains"], GRAIN_STATES.map((s) => [s, counts[s] ?? 0])));
+    lines.push(
+      table(
+        ["state", "grains"],
+        GRAIN_STATES.map((s) => [s, counts[s] ?? 0]),
+      ),
+    );
     lines.push("");
     lines.push("Unsent grains by age of their hour");
     lines.push(
@@ -124,9 +132,16 @@ export async function status(ctx: CommandContext): Promise<ExitCode> {
       `Last ${human(sinceMs)}: ${view.lastHours.rejected} rejected, ${view.lastHours.expired} expired, ${view.lastHours.uncertain} uncertain, ${throttled.length} throttled and retrying`,
     );
     if (reasons.size > 0)
-      lines.push(table(["state", "reason", "grains"], [...reasons.values()].map((r) => [r.state, r.reason, r.count])));
+      lines.push(
+        table(
+          ["state", "reason", "grains"],
+          [...reasons.values()].map((r) => [r.state, r.reason, r.count]),
+        ),
+      );
     if (deadLeases.length > 0)
-      lines.push(`${deadLeases.length} grain(s) held by an instance whose lease ran out (marketmeter retry releases them)`);
+      lines.push(
+        `${deadLeases.length} grain(s) held by an instance whose lease ran out (marketmeter retry releases them)`,
+      );
     lines.push("");
     if (atRisk.length === 0) lines.push("OK: nothing at risk");
     else for (const r of atRisk) lines.push(`AT RISK: ${r.message}\n  fix: ${r.fix}`);

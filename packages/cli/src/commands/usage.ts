@@ -27,9 +27,9 @@ export async function usage(ctx: CommandContext): Promise<ExitCode> {
   const format = ctx.json ? "json" : parseChoice(ctx.string("format") ?? "table", FORMATS, "--format");
   const store = await ctx.openStore();
   // The grain's hour covers [hour, hour + 1h): an hour that started before --from still overlaps it.
-  const inPeriod = (await listGrains(store.store, { hourFrom: Math.floor(from / HOUR_MS) * HOUR_MS, hourTo: to })).filter(
-    (g) => matchesCustomer(g.identityKey, customer),
-  );
+  const inPeriod = (
+    await listGrains(store.store, { hourFrom: Math.floor(from / HOUR_MS) * HOUR_MS, hourTo: to })
+  ).filter((g) => matchesCustomer(g.identityKey, customer));
   if (inPeriod.length === 0) {
     // Unknown customer (a typo, another store) versus a known one with no usage in the period.
     const anywhere = (await listGrains(store.store)).some((g) => matchesCustomer(g.identityKey, customer));
@@ -60,7 +60,12 @@ export async function usage(ctx: CommandContext): Promise<ExitCode> {
   if (format === "json") {
     ctx.out.write(`${JSON.stringify({ customer, from: iso(from), to: iso(to), rows }, null, 2)}\n`);
   } else if (format === "csv") {
-    ctx.out.write(csv(HEADERS, rows.map((r) => HEADERS.map((h) => r[h]))));
+    ctx.out.write(
+      csv(
+        HEADERS,
+        rows.map((r) => HEADERS.map((h) => r[h])),
+      ),
+    );
   } else {
     const recorded = rows.reduce((s, r) => s + r.recorded, 0);
     const sent = rows.reduce((s, r) => s + r.sent, 0);
@@ -70,7 +75,15 @@ export async function usage(ctx: CommandContext): Promise<ExitCode> {
           ? "No usage in this period.\n"
           : `${table(
               ["hour", "dimension", "recorded", "sent", "meteringRecordId", "state", "reason"],
-              rows.map((r) => [r.hour, r.dimension, r.recorded, r.sent, r.meteringRecordId, r.state, r.reason]),
+              rows.map((r) => [
+                r.hour,
+                r.dimension,
+                r.recorded,
+                r.sent,
+                r.meteringRecordId,
+                r.state,
+                r.reason,
+              ]),
             )}\nTotal: ${recorded} recorded, ${sent} sent in ${rows.length} grain(s)\n`),
     );
   }
