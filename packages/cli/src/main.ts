@@ -16,6 +16,7 @@ type Option = { type: "string" | "boolean"; short?: string };
 const COMMON: Record<string, Option> = {
   store: { type: "string" },
   schema: { type: "string" },
+  "key-prefix": { type: "string" },
   json: { type: "boolean" },
   timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -84,6 +85,7 @@ Commands:
 Common options:
   --store <path|postgres://…|redis://…>   the store (or MARKETMETER_STORE)
   --schema <name>                          PostgreSQL schema of the tables (default marketmeter)
+  --key-prefix <prefix>                    Redis key prefix, as the app's redisStore has it
   --json                                   machine-readable output on stdout
   --timeout <duration>                     deadline of store and network operations (default 10s)
   --config <file>                          product configuration (send, retry, doctor; or
@@ -156,6 +158,7 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
           opened = await openStore(parseStoreSpec(str("store") ?? io.env.MARKETMETER_STORE), {
             timeoutMs,
             ...(str("schema") !== undefined ? { schema: str("schema") as string } : {}),
+            ...(str("key-prefix") !== undefined ? { keyPrefix: str("key-prefix") as string } : {}),
           });
         return opened;
       },

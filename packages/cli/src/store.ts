@@ -92,10 +92,12 @@ interface RedisModule {
  */
 export async function openStore(
   spec: StoreSpec,
-  options: { timeoutMs: number; schema?: string },
+  options: { timeoutMs: number; schema?: string; keyPrefix?: string },
 ): Promise<OpenedStore> {
   if (options.schema !== undefined && spec.kind !== "postgres")
     throw new CliError("USAGE", "--schema applies to postgres:// stores only");
+  if (options.keyPrefix !== undefined && spec.kind !== "redis")
+    throw new CliError("USAGE", "--key-prefix applies to redis:// stores only");
   let opened: OpenedStore;
   if (spec.kind === "sqlite") {
     // Opening a path that does not exist would create an empty store and report "all fine".

@@ -4,11 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createMarketplace } from "@marketmeter/core";
 import { HOUR_MS } from "@marketmeter/core/store";
 import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { sqliteStore } from "@marketmeter/sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CA1, CONFIG, checkBuilt, cli, fill, SECRET_KEY } from "./helpers.js";
+import { CA1, CONFIG, CREDENTIALS, checkBuilt, cli, fill, SECRET_KEY } from "./helpers.js";
 
 let emu: Emulator;
 let dir: string;
@@ -224,6 +225,8 @@ describe("send and retry", () => {
 
     const r = await run(["send", "--store", dbPath, "--json"]);
     expect(r.code).toBe(0);
+    // No progress line outside a terminal: stderr is a pipe here.
+    expect(r.stderr).toBe("");
     const done = json<{ done: Array<{ outcome: string; quantity: number; detail: string }> }>(r.stdout).done;
     expect(done).toEqual([expect.objectContaining({ outcome: "sent", quantity: 4 })]);
     const billed = emu.state.ledger({ customer: DEMO.L1, dimension: "api_calls", hour: hours.pendingHour });
@@ -321,5 +324,39 @@ describe("doctor", () => {
     const out = json<{ checks: Array<{ check: string; status: string }> }>(r.stdout);
     expect(out.checks.find((c) => c.check === "credentials")?.status).toBe("failure");
     expect(r.code).toBe(1);
+  });
+});
+
+describe("throttling", () => {
+  it("send reports a throttled grain as retrying (exit 1) and status counts it as throttled, not at risk", async () => {
+    const path = join(dir, "throttled.db");
+    const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 2 * HOUR_MS;
+    const m = createMarketplace({
+      products: [{ productCode: DEMO.P_CA }],
+      dimensions: ["api_calls"],
+      store: sqliteStore({ path }),
+      aws: { endpoint: emu.endpoint, region: "us-east-1", credentials: CREDENTIALS },
+      clock: () => hour + 60_000,
+      autoStart: false,
+    });
+    m.record({ identity: CA1, dimension: "api_calls", quantity: 2 });
+    await m.close();
+    emu.state.setFaults({ BatchMeterUsage: { throttle: { next: 1 } } });
+
+    const sent = await run(["send", "--store", path, "--json"]);
+    expect(sent.code).toBe(1);
+    expect(json<{ done: Array<{ outcome: string; detail: string }> }>(sent.stdout).done).toEqual([
+      expect.objectContaining({ outcome: "retrying", detail: expect.stringMatching(/throttl/i) }),
+    ]);
+    const s = await run(["status", "--store", path, "--json"]);
+    const view = json<{
+      counts: Record<string, number>;
+      lastHours: { throttled: number };
+      atRisk: unknown[];
+    }>(s.stdout);
+    expect(view.counts.retrying).toBe(1);
+    expect(view.lastHours.throttled).toBe(1);
+    expect(view.atRisk).toEqual([]);
+    expect(s.code).toBe(0);
   });
 });

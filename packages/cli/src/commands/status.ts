@@ -1,7 +1,7 @@
 /** `marketmeter status`: is everything being sent, and will anything be lost? */
 
 import type { GrainState, StoredGrain } from "@marketmeter/core";
-import { acceptanceDeadline, GRAIN_STATES, HOUR_MS } from "@marketmeter/core/store";
+import { acceptanceDeadline, GRAIN_STATES, HOUR_MS, hourStart } from "@marketmeter/core/store";
 import { EXIT, type ExitCode } from "../errors.js";
 import { customerOf, FAILED, listGrains, UNSENT } from "../grains.js";
 import { human, iso, table } from "../output.js";
@@ -14,6 +14,8 @@ const AGES = [
   { label: ">= 24h", max: Number.POSITIVE_INFINITY },
 ] as const;
 
+// A grain is sent within AWS's 24 h window of its hour, so older hours cannot have been sent in the window.
+const WINDOW_MS = 24 * HOUR_MS;
 const THROTTLED = /throttl|rate exceeded|too many requests/i;
 
 export async function status(ctx: CommandContext): Promise<ExitCode> {
@@ -49,7 +51,14 @@ export async function status(ctx: CommandContext): Promise<ExitCode> {
     timeLeftMs: acceptanceDeadline(oldest.hour) - at,
   };
   const nearDeadline = unsent.filter((g) => acceptanceDeadline(g.hour) - at < withinMs);
-  const throttled = unsent.filter((g) => g.lastError && THROTTLED.test(g.lastError) && g.updatedAt >= since);
+  // Throttled at some point in the window: still retrying, or sent since (the last error stays on the grain).
+  const recentSent = await listGrains(store.store, {
+    states: ["sent"],
+    hourFrom: hourStart(since) - WINDOW_MS,
+  });
+  const throttled = [...unsent, ...recentSent].filter(
+    (g) => g.lastError && THROTTLED.test(g.lastError) && g.updatedAt >= since,
+  );
   const deadLeases = unsent.filter((g) => g.leaseOwner !== undefined && (g.leaseUntil ?? 0) <= at);
   const reasons = new Map<string, { state: GrainState; reason: string; count: number }>();
   for (const g of failed) {
@@ -129,7 +138,7 @@ export async function status(ctx: CommandContext): Promise<ExitCode> {
         : "Oldest unsent: none: everything recorded has been sent or settled",
     );
     lines.push(
-      `Last ${human(sinceMs)}: ${view.lastHours.rejected} rejected, ${view.lastHours.expired} expired, ${view.lastHours.uncertain} uncertain, ${throttled.length} throttled and retrying`,
+      `Last ${human(sinceMs)}: ${view.lastHours.rejected} rejected, ${view.lastHours.expired} expired, ${view.lastHours.uncertain} uncertain, ${throttled.length} throttled`,
     );
     if (reasons.size > 0)
       lines.push(
