@@ -4,12 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMarketplace } from "@marketmeter/core";
-import { HOUR_MS } from "@marketmeter/core/store";
+import { acceptanceDeadline, HOUR_MS } from "@marketmeter/core/store";
 import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { sqliteStore } from "@marketmeter/sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CA1, CONFIG, CREDENTIALS, checkBuilt, cli, fill, SECRET_KEY } from "./helpers.js";
+import { CA1, CLI, CONFIG, checkBuilt, cli, dueGrain, fill, SECRET_KEY } from "./helpers.js";
 
 let emu: Emulator;
 let dir: string;
@@ -50,7 +49,7 @@ describe("status", () => {
     expect(s.store.reachable).toBe(true);
     expect(s.counts).toMatchObject({ sent: 2, rejected: 1, pending: 1 });
     expect(s.oldestUnsent?.hour).toBe(new Date(hours.pendingHour).toISOString());
-    expect(s.oldestUnsent?.deadline).toBe(new Date(hours.pendingHour + 24 * HOUR_MS).toISOString());
+    expect(s.oldestUnsent?.deadline).toBe(new Date(acceptanceDeadline(hours.pendingHour)).toISOString());
     expect(s.lastHours.rejected).toBe(1);
     expect(s.lastHours.reasons[0]?.reason).toMatch(/CustomerNotSubscribed|not subscribed/i);
     expect(s.atRisk.map((a) => a.kind)).toEqual(["rejected"]);
@@ -330,17 +329,7 @@ describe("doctor", () => {
 describe("throttling", () => {
   it("send reports a throttled grain as retrying (exit 1) and status counts it as throttled, not at risk", async () => {
     const path = join(dir, "throttled.db");
-    const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 2 * HOUR_MS;
-    const m = createMarketplace({
-      products: [{ productCode: DEMO.P_CA }],
-      dimensions: ["api_calls"],
-      store: sqliteStore({ path }),
-      aws: { endpoint: emu.endpoint, region: "us-east-1", credentials: CREDENTIALS },
-      clock: () => hour + 60_000,
-      autoStart: false,
-    });
-    m.record({ identity: CA1, dimension: "api_calls", quantity: 2 });
-    await m.close();
+    await dueGrain(path, emu.endpoint, 4);
     emu.state.setFaults({ BatchMeterUsage: { throttle: { next: 1 } } });
 
     const sent = await run(["send", "--store", path, "--json"]);
@@ -358,5 +347,28 @@ describe("throttling", () => {
     expect(view.lastHours.throttled).toBe(1);
     expect(view.atRisk).toEqual([]);
     expect(s.code).toBe(0);
+  });
+});
+
+describe("progress", () => {
+  // `script` gives the CLI a real terminal, as a person running it has.
+  const inTerminal = (args: string[]) =>
+    cli(["-qfec", [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" "), "/dev/null"], {
+      cwd: dir,
+      command: "script",
+    });
+
+  it("shows a progress line on a terminal, and none with --json", async () => {
+    const a = join(dir, "progress-a.db");
+    const b = join(dir, "progress-b.db");
+    await dueGrain(a, emu.endpoint, 5);
+    await dueGrain(b, emu.endpoint, 6);
+    const shown = await inTerminal(["send", "--store", a]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("\u001b[2Ksend: 1 grain(s) settled");
+    const quiet = await inTerminal(["send", "--store", b, "--json"]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).not.toContain("\u001b[2K");
+    expect(quiet.stdout).toContain('"outcome": "sent"');
   });
 });

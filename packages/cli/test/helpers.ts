@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { createMarketplace, type UsageStore } from "@marketmeter/core";
 import { HOUR_MS } from "@marketmeter/core/store";
 import { DEMO } from "@marketmeter/emulator";
+import { sqliteStore } from "@marketmeter/sqlite";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const CLI = join(root, "dist", "cli.js");
@@ -39,11 +40,14 @@ export interface Run {
 }
 
 /** Runs the built CLI in its own process, in `cwd`, with a clean environment plus `env`. */
-export function cli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+export function cli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; command?: string },
+): Promise<Run> {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith("MARKETMETER_") && !k.startsWith("AWS_")),
   );
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(options.command ?? process.execPath, options.command ? args : [CLI, ...args], {
     cwd: options.cwd,
     env: {
       ...clean,
@@ -102,6 +106,24 @@ export async function fill(
   await m.checkpoint();
   await m.close();
   return { sentHour, pendingHour: sentHour + HOUR_MS };
+}
+
+/**
+ * A store with one grain of CA1 `hoursAgo` hours ago, due to be sent now. Each test takes its own hour:
+ * AWS bills the first record of a grain and refuses a different one later.
+ */
+export async function dueGrain(path: string, endpoint: string, hoursAgo: number): Promise<void> {
+  const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - hoursAgo * HOUR_MS;
+  const m = createMarketplace({
+    products: [{ productCode: DEMO.P_CA }],
+    dimensions: ["api_calls"],
+    store: sqliteStore({ path }),
+    aws: { endpoint, region: "us-east-1", credentials: CREDENTIALS },
+    clock: () => hour + 60_000,
+    autoStart: false,
+  });
+  m.record({ identity: CA1, dimension: "api_calls", quantity: 2 });
+  await m.close();
 }
 
 export const CONFIG = {
