@@ -6,10 +6,13 @@ import {
   formatDuration,
   MAX_DURATION_MS,
   MAX_PERIOD_MS,
+  parseCustomer,
   parseDate,
+  parseDimension,
   parseDuration,
   parsePeriod,
 } from "./parse.js";
+import { parseStoreSpec, redact } from "./store.js";
 
 const NOW = Date.UTC(2026, 6, 15, 10, 30);
 // Whole dates between 1970 and 9999 (the parser's range), at millisecond resolution.
@@ -184,5 +187,46 @@ describe("CSV", () => {
     expect(csvField('say "hi", then\nleave')).toBe('"say ""hi"", then\nleave"');
     expect(csvField("=HYPERLINK(1)")).toBe("'=HYPERLINK(1)");
     expect(csvField(-5)).toBe("-5");
+  });
+});
+
+describe("parseDimension and parseCustomer", () => {
+  it("accept exactly printable names and never throw anything but a coded CliError", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        const d = outcome(() => parseDimension(s), "USAGE");
+        expect(d.ok).toBe(s.length >= 1 && s.length <= 255 && !/[\u0000-\u0020\u007f]/.test(s));
+        if (d.ok) expect(d.value).toBe(s);
+        const c = outcome(() => parseCustomer(s), "USAGE");
+        if (c.ok) expect(c.value).toBe(s.trim());
+        else expect(s.trim() === "" || /[\u0000-\u001f\u007f]/.test(s) || s.length > 2048).toBe(true);
+      }),
+    );
+  });
+});
+
+describe("parseStoreSpec", () => {
+  it("reads a path as SQLite, and a URL by its scheme, refusing unknown schemes", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 60 }), (s) => {
+        fc.pre(s.trim() !== "" && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(s) && !s.startsWith("sqlite:"));
+        expect(parseStoreSpec(s)).toEqual({ kind: "sqlite", path: s });
+      }),
+    );
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z][a-z0-9+.-]{0,10}$/), fc.domain(), (scheme, host) => {
+        const r = outcome(() => parseStoreSpec(`${scheme}://${host}/x`), "INVALID_STORE_URL");
+        const known = ["postgres", "postgresql", "redis", "rediss", "file"].includes(scheme);
+        expect(r.ok).toBe(known);
+      }),
+    );
+  });
+
+  it("never shows a password in a redacted URL", () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9]{8,20}$/), fc.domain(), (password, host) => {
+        expect(redact(`postgres://app:${password}@${host}:5432/db`)).not.toContain(password);
+      }),
+    );
   });
 });

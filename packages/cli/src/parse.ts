@@ -145,3 +145,13 @@ export function parseCustomer(text: string): string {
     throw new CliError("USAGE", "--customer must be printable text of at most 2048 characters");
   return text.trim();
 }
+
+/** A dimension name as AWS spells it: 1 to 255 printable characters (case-sensitive). */
+export function parseDimension(text: string): string {
+  if (text.length === 0 || text.length > 255 || /[\u0000-\u0020\u007f]/.test(text))
+    throw new CliError(
+      "USAGE",
+      `--dimension: ${JSON.stringify(text)} is not a dimension name (1 to 255 characters, no spaces)`,
+    );
+  return text;
+}

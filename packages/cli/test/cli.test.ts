@@ -143,10 +143,12 @@ describe("usage", () => {
       ["--from", "yesterday"],
       ["--from", "2026-07-15", "--to", "2026-07-14"],
       ["--to", "now"],
+      ["--from", "-1d", "--dimension", "api calls"],
+      ["--from", "-1d", "--format", "xlsx"],
     ]) {
       const r = await run(["usage", "--store", join(dir, "missing.db"), "--customer", DEMO.A1, ...args]);
       expect(r.code, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(/--from|--to/);
+      expect(r.stderr).toMatch(/--from|--to|--dimension|--format/);
     }
   });
 });

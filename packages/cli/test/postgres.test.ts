@@ -75,6 +75,15 @@ describe.runIf(DATABASE_URL !== undefined)("PostgreSQL store", () => {
     expect(found.rowCount).toBe(0);
   });
 
+  it("names the setting to check for a database that does not exist (exit 3)", async () => {
+    const wrong = new URL(url);
+    wrong.pathname = "/mm_no_such_database";
+    const r = await run(["status", "--store", wrong.href]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("check the database name");
+    if (password) expect(r.stderr).not.toContain(password);
+  });
+
   it("surfaces the migration check's refusal of a schema written by a newer version (exit 3)", async () => {
     await admin.query(
       `INSERT INTO "${schema}".schema_migrations (version, name) VALUES (999, 'from the future')`,

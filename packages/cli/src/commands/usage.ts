@@ -3,7 +3,7 @@ import { HOUR_MS } from "@marketmeter/core/store";
 import { CliError, EXIT, type ExitCode } from "../errors.js";
 import { customerOf, listGrains, matchesCustomer } from "../grains.js";
 import { csv, iso, table } from "../output.js";
-import { parseChoice, parseCustomer, parsePeriod } from "../parse.js";
+import { parseChoice, parseCustomer, parseDimension, parsePeriod } from "../parse.js";
 import type { CommandContext } from "./context.js";
 
 const FORMATS = ["table", "csv", "json"] as const;
@@ -23,7 +23,8 @@ const HEADERS = [
 export async function usage(ctx: CommandContext): Promise<ExitCode> {
   const customer = parseCustomer(ctx.string("customer") ?? "");
   const { from, to } = parsePeriod(ctx.string("from"), ctx.string("to"), ctx.at);
-  const dimension = ctx.string("dimension");
+  const dimensionText = ctx.string("dimension");
+  const dimension = dimensionText === undefined ? undefined : parseDimension(dimensionText);
   const format = ctx.json ? "json" : parseChoice(ctx.string("format") ?? "table", FORMATS, "--format");
   const store = await ctx.openStore();
   // The grain's hour covers [hour, hour + 1h): an hour that started before --from still overlaps it.
