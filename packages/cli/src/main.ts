@@ -69,7 +69,7 @@ const COMMANDS: Record<
     options: { ...AWS },
     help: `marketmeter doctor [--config …] [--endpoint <url>]
   Checks credentials and their source, Region, clock skew, IAM permissions, product codes, dimensions
-  and the webhook secret. Exit 1 when a check fails.`,
+  and the webhook secret (and the store, when one is given). Exit 1 when a check fails.`,
   },
 };
 

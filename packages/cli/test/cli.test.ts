@@ -284,7 +284,9 @@ describe("send and retry", () => {
 
 describe("doctor", () => {
   it("checks credentials, skew, DryRun permission and product codes against the emulator without printing secrets", async () => {
-    const r = await run(["doctor", "--json"], { MARKETMETER_WEBHOOK_SECRET: "a-long-enough-webhook-secret" });
+    const r = await run(["doctor", "--json", "--store", dbPath], {
+      MARKETMETER_WEBHOOK_SECRET: "a-long-enough-webhook-secret",
+    });
     const out = json<{ ok: boolean; checks: Array<{ check: string; status: string; detail: string }> }>(
       r.stdout,
     );
@@ -298,6 +300,7 @@ describe("doctor", () => {
       ResolveCustomer: "warning",
       [`product ${DEMO.P_CA}`]: "ok",
       "webhook secret": "ok",
+      store: "ok",
     });
     expect(out.checks.find((c) => c.check === "credentials")?.detail).toContain("environment variables");
     expect(r.code).toBe(0);

@@ -233,6 +233,28 @@ export async function doctor(ctx: CommandContext): Promise<ExitCode> {
     clients.destroy();
   }
 
+  // The store is optional here; when one is named, doctor says whether this host can use it.
+  if (ctx.string("store") !== undefined || ctx.env.MARKETMETER_STORE) {
+    try {
+      const store = await ctx.openStore();
+      const counts = await store.store.counts();
+      const grains = Object.values(counts).reduce((a, b) => a + b, 0);
+      add({
+        check: "store",
+        status: "ok",
+        detail: `${store.kind} ${store.where}: reachable, ${grains} grain(s)`,
+      });
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      add({
+        check: "store",
+        status: "failure",
+        detail: err.message,
+        fix: "see marketmeter status for the same store",
+      });
+    }
+  }
+
   const secretVar = config?.webhookSecretEnv ?? "MARKETMETER_WEBHOOK_SECRET";
   const secret = ctx.env[secretVar];
   if (!secret)
