@@ -102,6 +102,7 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
 const call = (path: string, apiKey?: string) =>
   fetch(app.url + path, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
 
+type BuyerUsage = { months: Array<{ dimensions: Array<{ dimension: string; sent: number; open: number }> }> };
 type Billed = { customerAWSAccountId: string; dimension: string; hour: string; quantity: number };
 const billed = async () =>
   (await control<Billed[]>("/_emulator/ledger"))
@@ -172,6 +173,40 @@ describe("nestjs-saas", () => {
         `${b.account} api_calls ${hour} 2`,
       ].sort(),
     );
+
+    // The seller's usage page (local-only in the demo) shows what AWS billed, per buyer and dimension.
+    const usagePage = await call("/admin/usage");
+    expect(usagePage.status).toBe(200);
+    expect(usagePage.headers.get("content-security-policy")).toMatch(/^default-src 'none'/);
+    const overview = await usagePage.text();
+    for (const [account, dimension, quantity] of [
+      [a.account, "api_calls", 4],
+      [a.account, "report_rows", 5],
+      [b.account, "api_calls", 2],
+    ] as const)
+      expect(overview).toMatch(
+        new RegExp(
+          `${account}[^<]*</a></th><td>${dimension}</td><td class="n">${quantity}</td><td class="n">${quantity}</td>`,
+        ),
+      );
+    // Each buyer sees their own usage, whatever customer the query names; no key, no usage.
+    const mine = async (key: string | undefined, query = "") => {
+      const res = await call(`/account/usage${query}`, key);
+      return {
+        status: res.status,
+        body: res.status === 200 ? ((await res.json()) as BuyerUsage) : undefined,
+      };
+    };
+    const ofA = await mine(a.apiKey, `?customer=${b.account}`);
+    expect(ofA.status).toBe(200);
+    expect(ofA.body?.months[0]?.dimensions.map((d) => [d.dimension, d.sent, d.open])).toEqual([
+      ["api_calls", 4, 0],
+      ["report_rows", 5, 0],
+    ]);
+    expect((await mine(b.apiKey))?.body?.months[0]?.dimensions.map((d) => [d.dimension, d.sent])).toEqual([
+      ["api_calls", 2],
+    ]);
+    expect((await mine(undefined)).status).toBe(401);
 
     // B cancels: access stays open for AWS's final hour, then closes.
     await control("/_emulator/buyers/unsubscribe", { licenseArn: sub.license.licenseArn });
