@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../src/app.js";
 import { type Browser, CHROMIUM, chromiumAvailable, launchChromium } from "./chromium.js";
+import { emulatorControl } from "./control.js";
 import { defined } from "./defined.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
@@ -37,15 +38,7 @@ describe.skipIf(!chromiumAvailable)("the seller's usage page in headless Chromiu
   let emulatorUrl: string;
   const accounts: string[] = [];
 
-  const control = async <T>(path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(emulatorUrl + path, {
-      method: body === undefined ? "GET" : "POST",
-      headers: { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    expect(res.status).toBe(200);
-    return (await res.json()) as T;
-  };
+  const control = emulatorControl(() => emulatorUrl);
   const form = (path: string, fields: Record<string, string>, cookie = "") =>
     fetch(app.url + path, {
       method: "POST",

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../src/app.js";
+import { emulatorControl } from "./control.js";
 import { defined } from "./defined.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
@@ -59,15 +60,7 @@ async function postAndReload(url: string, form: Record<string, string>, target: 
   return { first: await first.text(), reload: await reload.text(), status: first.status };
 }
 
-async function control<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(emulatorUrl + path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as T;
-}
+const control = emulatorControl(() => emulatorUrl);
 
 /** Fulfillment URL → 303 → sign-up page → form → API key; returns the key and the buyer's account. */
 async function signUp(token: string, name: string): Promise<{ apiKey: string; account: string }> {

@@ -56,33 +56,8 @@ export type {
   RegistrationTarget,
   TenantRef,
 } from "./types.js";
-export type {
-  BuyerUsage,
-  BuyerUsageDimension,
-  BuyerUsageHour,
-  BuyerUsageMonth,
-  BuyerUsageOptions,
-  BuyerUsageRoute,
-  BuyerUsageTarget,
-  Standing,
-  UsagePage,
-  UsagePageOptions,
-  UsagePageQuery,
-  UsagePageView,
-  UsageRequest,
-  UsageTarget,
-  UsageTotals,
-} from "./usage/index.js";
-export {
-  buyerUsageFragment,
-  createBuyerUsage,
-  createUsagePage,
-  isLoopback,
-  parseUsagePageQuery,
-  renderUsagePage,
-  summarizeBuyerUsage,
-  USAGE_CSP,
-} from "./usage/index.js";
+// The usage views' front door lists its public names itself.
+export * from "./usage/index.js";
 export type { ResolvedWebhookOptions, WebhookHandlerOptions, WebhookKind } from "./webhooks.js";
 export { handleWebhook, resolveWebhookOptions, webhookError } from "./webhooks.js";
 

@@ -1,9 +1,15 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { identityKey, parseIdentity } from "../../identity/index.js";
-import { createMarketplace } from "../../marketplace/index.js";
-import { ID, P } from "../testbed.test-helper.js";
-import { createBuyerUsage, createUsagePage, isLoopback, parseUsagePageQuery, USAGE_CSP } from "./index.js";
+import { dryMarketplace, ID, P } from "../testbed.test-helper.js";
+import {
+  createBuyerUsage,
+  createUsagePage,
+  isLoopback,
+  parseUsagePageQuery,
+  renderUsagePage,
+  USAGE_CSP,
+} from "./index.js";
 
 const HOUR = 3_600_000;
 const NOW = Date.parse("2026-07-15T10:30:00Z");
@@ -19,18 +25,7 @@ afterEach(async () => {
 function bed() {
   let now = NOW;
   // The page and the route read the marketplace's own clock (declared by createMarketplace).
-  const m = createMarketplace({
-    products: [{ productCode: P }],
-    dimensions: ["api_calls", "tokens"] as const,
-    aws: {
-      region: "us-east-1",
-      endpoint: "http://127.0.0.1:9",
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
-    },
-    dryRun: true,
-    autoStart: false,
-    clock: () => now,
-  });
+  const m = dryMarketplace(() => now);
   opened.push(m);
   return {
     m,
@@ -136,6 +131,55 @@ describe("seller usage page", () => {
           expect(q).toEqual({ from, to: to + 86_400_000 });
         },
       ),
+    );
+  });
+
+  it("escapes whatever the store holds: customer ids, dimensions, reasons, MeteringRecordIds", () => {
+    const query = { from: Date.parse("2026-07-15T00:00:00Z"), to: Date.parse("2026-07-16T00:00:00Z") };
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), (evil) => {
+        const identity = { productCode: P, customerIdentifier: evil };
+        const grain = (state: "sent" | "rejected") => ({
+          identity,
+          dimension: evil,
+          hour: new Date(query.from + HOUR),
+          quantity: 1,
+          state,
+          uncertain: false,
+          attempts: 1,
+          reason: evil,
+          meteringRecordId: evil,
+        });
+        const grains = [grain("sent"), { ...grain("rejected"), hour: new Date(query.from + 2 * HOUR) }];
+        for (const customer of [undefined, identityKey(identity)]) {
+          const page = renderUsagePage({
+            title: evil,
+            query: { ...query, ...(customer ? { customer } : {}) },
+            grains,
+          });
+          // The markup is the same whatever the text: only the page's own tags, never one from the data.
+          const tags = (html: string) => html.match(/<\/?[a-z][a-z0-9]*/g)?.join(" ");
+          const plain = renderUsagePage({
+            title: "x",
+            query: {
+              ...query,
+              ...(customer ? { customer: identityKey({ ...identity, customerIdentifier: "x" }) } : {}),
+            },
+            grains: grains.map((g) => ({
+              ...g,
+              identity: { ...identity, customerIdentifier: "x" },
+              dimension: "x",
+              reason: "x",
+              meteringRecordId: "x",
+            })),
+          });
+          expect(tags(page)).toBe(tags(plain));
+          // No markup character of the data reaches the page raw (attributes cannot be broken out of).
+          const marks = (html: string) => [..."<>\"'"].map((c) => html.split(c).length);
+          expect(marks(page)).toEqual(marks(plain));
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 
