@@ -66,6 +66,9 @@ export interface BuyerUsageOptions<A extends unknown[]> {
 /** A configured buyer route; never rejects. `?format=html` answers the embeddable fragment. */
 export type BuyerUsageRoute<A extends unknown[]> = (request: UsageRequest<A>) => Promise<HttpResult>;
 
+/** At most this many hours are read for one buyer: 62 days x 24 hours x 33 dimensions. */
+const BUYER_LIMIT = 50_000;
+
 function monthStart(t: number, back = 0): number {
   const d = new Date(t);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - back, 1);
@@ -181,6 +184,8 @@ export function createBuyerUsage<A extends unknown[]>(
         identity,
         from: monthStart(now, 1),
         to: monthStart(now, -1),
+        // Two months of hours for every dimension (the report's default of 10,000 could cut them).
+        limit: BUYER_LIMIT,
       });
       const usage = summarizeBuyerUsage(identity, grains, now);
       const result: HttpResult = asHtml
