@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Emulator } from "@marketmeter/emulator";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   isMarketplaceError,
   type Marketplace,
@@ -14,8 +15,10 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "@marketmeter/express";
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from "express";
+import { usagePageAccess } from "./admin.js";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
 import {
@@ -50,6 +53,8 @@ export interface StartAppOptions {
   host?: string;
   /** Where the SQLite files live. @default ".marketmeter" */
   dataDir?: string;
+  /** Opens the seller's usage page to `Authorization: Bearer <adminToken>` (else local-only in the demo). */
+  adminToken?: string;
   /** Real AWS. Without it the app starts the emulator and a demo page. */
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
@@ -153,6 +158,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     (res.locals as Locals).tenant = tenant;
     next();
   };
+  // Usage: the seller's page (every buyer), and each buyer's own (even after cancelling).
+  const usageAccess = usagePageAccess<[Request]>({ adminToken: options.adminToken, demo }, (req) =>
+    req.get("authorization"),
+  );
+  if (usageAccess) app.get(ROUTES.usagePage, usagePageHandler(marketplace, usageAccess));
+  app.get(ROUTES.buyerUsage, authenticate, buyerUsageHandler(marketplace));
+
   const api = express.Router();
   api.use(authenticate, requireSubscription(marketplace));
   api.get("/quotes", (req, res) => {

@@ -15,13 +15,18 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 /**
  * Reads the app's settings. Setting `MARKETMETER_PRODUCT_CODE` switches to real AWS and then requires
  * `AWS_REGION` (and warns without `MARKETMETER_WEBHOOK_SECRET`); without it the app runs against the
- * local emulator.
+ * local emulator. `MARKETMETER_ADMIN_TOKEN` opens the seller's usage page to `Authorization: Bearer
+ * <token>`; without it the page is served to this machine only in the demo, and not at all on AWS.
  */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOptions {
+  const adminToken = env.MARKETMETER_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16)
+    throw new Error("MARKETMETER_ADMIN_TOKEN must be at least 16 characters");
   const base: StartAppOptions = {
     port: int(env, "PORT", 3000),
     host: env.HOST || "127.0.0.1",
     dataDir: env.MARKETMETER_DATA_DIR || ".marketmeter",
+    ...(adminToken ? { adminToken } : {}),
   };
   const productCode = env.MARKETMETER_PRODUCT_CODE;
   if (!productCode) return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566) } };

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Emulator } from "@marketmeter/emulator";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   type Marketplace,
   type MarketplaceEnv,
@@ -14,9 +15,11 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "@marketmeter/hono";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { usagePageAccess } from "./admin.js";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
 import {
@@ -51,6 +54,8 @@ export interface StartAppOptions {
   host?: string;
   /** Where the SQLite files live. @default ".marketmeter" */
   dataDir?: string;
+  /** Opens the seller's usage page to `Authorization: Bearer <adminToken>` (else local-only in the demo). */
+  adminToken?: string;
   /** Real AWS. Without it the app starts the emulator and a demo page. */
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
@@ -147,6 +152,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     c.set("tenant", tenant);
     await next();
   };
+  // Usage: the seller's page (every buyer), and each buyer's own (even after cancelling).
+  const usageAccess = usagePageAccess<[Context]>({ adminToken: options.adminToken, demo }, (c) =>
+    c.req.header("authorization"),
+  );
+  if (usageAccess) app.get(ROUTES.usagePage, usagePageHandler(marketplace, usageAccess));
+  app.get(ROUTES.buyerUsage, authenticate, buyerUsageHandler(marketplace));
+
   app.use("/api/*", authenticate, requireSubscription(marketplace));
   app.get("/api/quotes", (c) => c.json(quote(parseSymbol(c.req.query("symbol")), new Date(setup.now()))));
   // Billed by what the response contains: one `report_rows` per row (and no `api_calls`).

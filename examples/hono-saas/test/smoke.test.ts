@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../src/app.js";
+import { emulatorControl } from "./control.js";
 import { defined } from "./defined.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
@@ -60,15 +61,7 @@ async function postAndReload(url: string, form: Record<string, string>, target: 
   return { first: await first.text(), reload: await reload.text(), status: first.status };
 }
 
-async function control<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(emulatorUrl + path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as T;
-}
+const control = emulatorControl(() => emulatorUrl);
 
 /** Fulfillment URL → 303 → sign-up page → form → API key; returns the key and the buyer's account. */
 async function signUp(token: string, name: string): Promise<{ apiKey: string; account: string }> {
@@ -102,6 +95,7 @@ async function signUp(token: string, name: string): Promise<{ apiKey: string; ac
 const call = (path: string, apiKey?: string) =>
   fetch(app.url + path, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
 
+type BuyerUsage = { months: Array<{ dimensions: Array<{ dimension: string; sent: number; open: number }> }> };
 type Billed = { customerAWSAccountId: string; dimension: string; hour: string; quantity: number };
 const billed = async () =>
   (await control<Billed[]>("/_emulator/ledger"))
@@ -172,6 +166,40 @@ describe("hono-saas", () => {
         `${b.account} api_calls ${hour} 2`,
       ].sort(),
     );
+
+    // The seller's usage page (local-only in the demo) shows what AWS billed, per buyer and dimension.
+    const usagePage = await call("/admin/usage");
+    expect(usagePage.status).toBe(200);
+    expect(usagePage.headers.get("content-security-policy")).toMatch(/^default-src 'none'/);
+    const overview = await usagePage.text();
+    for (const [account, dimension, quantity] of [
+      [a.account, "api_calls", 4],
+      [a.account, "report_rows", 5],
+      [b.account, "api_calls", 2],
+    ] as const)
+      expect(overview).toMatch(
+        new RegExp(
+          `${account}[^<]*</a></th><td>${dimension}</td><td class="n">${quantity}</td><td class="n">${quantity}</td>`,
+        ),
+      );
+    // Each buyer sees their own usage, whatever customer the query names; no key, no usage.
+    const mine = async (key: string | undefined, query = "") => {
+      const res = await call(`/account/usage${query}`, key);
+      return {
+        status: res.status,
+        body: res.status === 200 ? ((await res.json()) as BuyerUsage) : undefined,
+      };
+    };
+    const ofA = await mine(a.apiKey, `?customer=${b.account}`);
+    expect(ofA.status).toBe(200);
+    expect(ofA.body?.months[0]?.dimensions.map((d) => [d.dimension, d.sent, d.open])).toEqual([
+      ["api_calls", 4, 0],
+      ["report_rows", 5, 0],
+    ]);
+    expect((await mine(b.apiKey))?.body?.months[0]?.dimensions.map((d) => [d.dimension, d.sent])).toEqual([
+      ["api_calls", 2],
+    ]);
+    expect((await mine(undefined)).status).toBe(401);
 
     // B cancels: access stays open for AWS's final hour, then closes.
     await control("/_emulator/buyers/unsubscribe", { licenseArn: sub.license.licenseArn });

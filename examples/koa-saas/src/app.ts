@@ -7,6 +7,7 @@ import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
 import type { Emulator } from "@marketmeter/emulator";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   isMarketplaceError,
   type Marketplace,
@@ -17,8 +18,10 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "@marketmeter/koa";
 import Koa, { type Context, type Middleware } from "koa";
+import { usagePageAccess } from "./admin.js";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
 import {
@@ -53,6 +56,8 @@ export interface StartAppOptions {
   host?: string;
   /** Where the SQLite files live. @default ".marketmeter" */
   dataDir?: string;
+  /** Opens the seller's usage page to `Authorization: Bearer <adminToken>` (else local-only in the demo). */
+  adminToken?: string;
   /** Real AWS. Without it the app starts the emulator and a demo page. */
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
@@ -179,6 +184,13 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     ctx.state.tenant = tenant;
     await next();
   };
+  // Usage: the seller's page (every buyer), and each buyer's own (even after cancelling).
+  const usageAccess = usagePageAccess<[Context]>({ adminToken: options.adminToken, demo }, (ctx) =>
+    ctx.get("authorization"),
+  );
+  if (usageAccess) router.get(ROUTES.usagePage, usagePageHandler(marketplace, usageAccess));
+  router.get(ROUTES.buyerUsage, authenticate, buyerUsageHandler(marketplace));
+
   const api = new Router<State>({ prefix: "/api" });
   api.use(authenticate, requireSubscription(marketplace));
   api.get("/quotes", (ctx) => {

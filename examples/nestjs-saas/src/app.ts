@@ -37,6 +37,7 @@ import {
 } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
 import type { Request, Response } from "express";
+import { usagePageAccess } from "./admin.js";
 import { callApi, closeHour, subscribeNewBuyer } from "./demo.js";
 import { BadRequest, parseDays, parseSymbol, quote, report } from "./market-data.js";
 import {
@@ -72,6 +73,8 @@ export interface StartAppOptions {
   host?: string;
   /** Where the SQLite files live. @default ".marketmeter" */
   dataDir?: string;
+  /** Opens the seller's usage page to `Authorization: Bearer <adminToken>` (else local-only in the demo). */
+  adminToken?: string;
   /** Real AWS. Without it the app starts the emulator and a demo page. */
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
@@ -136,6 +139,13 @@ function parsed<T>(parse: () => T): T {
   }
 }
 
+/** The tenant whose API key the request sends, if any. */
+function tenantByKey(tenants: AppContext["tenants"], req: Request): Tenant | undefined {
+  const auth = req.get("authorization");
+  const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : req.get("x-api-key");
+  return key ? tenants.byApiKey(key) : undefined;
+}
+
 /** API key → tenant, kept on the request for `getCustomer`. */
 @Injectable()
 class ApiKeyGuard implements CanActivate {
@@ -143,9 +153,7 @@ class ApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<ApiRequest>();
-    const auth = req.get("authorization");
-    const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : req.get("x-api-key");
-    const tenant = key ? this.app.tenants.byApiKey(key) : undefined;
+    const tenant = tenantByKey(this.app.tenants, req);
     if (!tenant) throw new UnauthorizedException("Send your API key as Authorization: Bearer <key>");
     req.tenant = tenant;
     return true;
@@ -310,15 +318,29 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     views: createViews(),
   };
 
+  const usageAccess = usagePageAccess<[Request]>(
+    { adminToken: options.adminToken, demo: emulator !== undefined },
+    (req) => req.get("authorization"),
+  );
+
   @Module({
     imports: [
       MarketplaceModule.forRoot({
         marketplace,
         // Every response below 400 of a tenant is one `api_calls`, unless a route says otherwise.
         dimension: "api_calls",
-        getCustomer: (req: ApiRequest) => req.tenant?.id,
+        // The module's buyer-usage route runs no app guard, so the API key is read here too.
+        getCustomer: (req: ApiRequest) => (req.tenant ?? tenantByKey(tenants, req))?.id,
         registration: { signUpUrl: ROUTES.signUp },
-        routes: { registration: ROUTES.register, eventBridge: ROUTES.eventBridge, sns: ROUTES.sns },
+        ...(usageAccess ? { usagePage: usageAccess } : {}),
+        routes: {
+          registration: ROUTES.register,
+          eventBridge: ROUTES.eventBridge,
+          sns: ROUTES.sns,
+          // Usage: the seller's page (every buyer), and each buyer's own (even after cancelling).
+          ...(usageAccess ? { usagePage: ROUTES.usagePage } : {}),
+          buyerUsage: ROUTES.buyerUsage,
+        },
         // app.close() flushes and closes the marketplace (the default).
         closeOnShutdown: true,
       }),

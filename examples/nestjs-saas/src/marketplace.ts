@@ -27,6 +27,10 @@ export const ROUTES = {
   signUpDone: "/signup/done",
   eventBridge: "/marketplace/events",
   sns: "/marketplace/sns",
+  /** The seller's usage page (every customer; see admin.ts for who may open it). */
+  usagePage: "/admin/usage",
+  /** A buyer's own usage (API key → tenant → their usage only), JSON or `?format=html`. */
+  buyerUsage: "/account/usage",
 } as const;
 
 /** Real AWS settings; without them the app runs against the in-process emulator. */

@@ -20,6 +20,9 @@
  * | `POST /marketplace/sns` | `snsHandler(marketplace)` | |
  * | `GET /paid` | `requireSubscription(marketplace, { getCustomer })` | 200 JSON `{ tenantId }` from the adapter's subscription accessor |
  * | `GET /paid-open` | `requireSubscription(marketplace, { getCustomer, failOpen: true })` | 200 JSON `{ tenantId }` |
+ * | `GET /usage` | `usagePageHandler(marketplace, { authorize: (request) => header x-admin === ADMIN_TOKEN })` | |
+ * | `GET /usage-local` | `usagePageHandler(marketplace, { localOnly: true })` | |
+ * | `GET /my-usage` | `buyerUsageHandler(marketplace, { getCustomer })` | |
  *
  * `getCustomer` is always `(request) => hooks.customer(<the x-customer request header>)`. With
  * `hooks.errorHandler`, the app also has an error handler of its own that answers with what it returns.
@@ -65,6 +68,8 @@ export interface AdapterUnderTest {
   start(hooks: ConformanceHooks): Promise<ConformanceApp>;
   /** The app honours `hooks.errorHandler`, so refusals through the error channel are checked. */
   errorChannel?: boolean;
+  /** The app mounts `GET /usage-local` (false where one app can mount only one usage page, as in Nest). @default true */
+  usageLocal?: boolean;
 }
 
 const H = 3_600_000;
@@ -76,6 +81,9 @@ const CA1 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A
 const CA2 = Object.freeze({ productCode: DEMO.P_CA, customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
 const LEG = Object.freeze({ productCode: DEMO.P_L, customerIdentifier: DEMO.C1 });
 const IDENTITIES: Readonly<Record<string, CustomerRef>> = { ca1: CA1, ca2: CA2, leg: LEG };
+
+/** The `x-admin` header value the conformance app's `authorize` of `/usage` accepts. */
+export const ADMIN_TOKEN = "conformance-admin-token";
 
 /** The billing identity the adapters' own tests meter (a Concurrent Agreements buyer of `DEMO.P_CA`). */
 export const TEST_IDENTITY = Object.freeze({ customerAWSAccountId: DEMO.A1, licenseArn: DEMO.L2 });
@@ -622,6 +630,83 @@ export function describeAdapterConformance(adapter: AdapterUnderTest): void {
         expect(seen).toHaveLength(4);
       },
     );
+
+    it("the seller's usage page: 401 without authorization, then each grain's state, MeteringRecordId and totals as in the ledger, under a strict CSP", async () => {
+      for (let i = 0; i < 3; i++) await text("/hello", "ca1");
+      await text("/hello", "ca2");
+      await recorded(4);
+      await closeHour();
+      const [row] = bed.emu.ledger({ customer: DEMO.L1, dimension: "api_calls", hour: DEMO.now });
+      if (!row) throw new Error("the hour of ca1 was not billed");
+      const day = DEMO.now.slice(0, 10);
+      const key = `L|${DEMO.P_CA}|${DEMO.A1}|${DEMO.L1}`;
+      const path = `/usage?${new URLSearchParams({ customer: key, from: day, to: day })}`;
+
+      expect((await get(path)).status).toBe(401);
+      expect((await get(path, undefined, { headers: { "x-admin": "wrong" } })).status).toBe(401);
+      const denied = await get(path, undefined, {
+        headers: { "x-admin": "wrong", accept: "application/json" },
+      });
+      expect(await denied.json()).toMatchObject({ status: 401 });
+
+      const res = await get(path, undefined, { headers: { "x-admin": ADMIN_TOKEN } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(res.headers.get("content-security-policy")).toBe(http.USAGE_CSP);
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      const page = await res.text();
+      expect(page).toContain(`<code>${row.meteringRecordId}</code>`);
+      expect(page).toMatch(
+        new RegExp(
+          `<th scope="row">api_calls</th><td class="n">${row.quantity}</td><td class="n">${row.quantity}</td><td class="n">0</td>`,
+        ),
+      );
+      expect(row.quantity).toBe(3);
+      // Only the chosen customer: ca2's license is not on the page.
+      expect(page).not.toContain(DEMO.L2);
+      expect((await get(`/usage?from=nope`, undefined, { headers: { "x-admin": ADMIN_TOKEN } })).status).toBe(
+        400,
+      );
+      // Local only: the suite's requests come from 127.0.0.1, so the adapter passed the peer's address.
+      if (adapter.usageLocal !== false) expect((await get("/usage-local")).status).toBe(200);
+      // Looking at usage is never billed.
+      await recorded(4);
+    });
+
+    it("the buyer's own usage: only the caller's, whatever customer the query names; 401 anonymous; 404 without a subscription", async () => {
+      for (let i = 0; i < 3; i++) await text("/hello", "ca1");
+      for (let i = 0; i < 2; i++) await text("/hello", "ca2");
+      await recorded(5);
+      await closeHour();
+      await text("/hello", "ca1");
+      await recorded(6);
+      const month = DEMO.now.slice(0, 7);
+      const forged = `?customer=${encodeURIComponent(`L|${DEMO.P_CA}|${DEMO.A1}|${DEMO.L2}`)}&licenseArn=${encodeURIComponent(DEMO.L2)}`;
+      const mine = await get(`/my-usage${forged}`, "ca1", { headers: { accept: "application/json" } });
+      expect(mine.status).toBe(200);
+      expect(mine.headers.get("content-type")).toMatch(/^application\/json/);
+      const usage = (await mine.json()) as http.BuyerUsage;
+      expect(usage.months[0]?.month).toBe(month);
+      expect(usage.months[0]?.dimensions).toEqual([
+        expect.objectContaining({ dimension: "api_calls", recorded: 4, sent: 3, open: 1 }),
+      ]);
+      expect(JSON.stringify(usage)).not.toContain(DEMO.L2);
+      const theirs = (await (await get("/my-usage", "ca2")).json()) as http.BuyerUsage;
+      expect(theirs.months[0]?.dimensions).toEqual([
+        expect.objectContaining({ dimension: "api_calls", recorded: 2, sent: 2, open: 0 }),
+      ]);
+      expect(bed.emu.ledger({ customer: DEMO.L2 }).reduce((s, r) => s + r.quantity, 0)).toBe(2);
+      const anonymous = await get(`/my-usage${forged}`, undefined, {
+        headers: { accept: "application/json" },
+      });
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.json()).toMatchObject({ status: 401 });
+      expect((await get("/my-usage", "tenant:nobody")).status).toBe(404);
+      const fragment = await text("/my-usage?format=html", "ca1");
+      expect(fragment.type).toMatch(/^text\/html/);
+      expect(fragment.body).toMatch(/<th scope="row">api_calls<\/th><td>3<\/td><td>1<\/td><td>4<\/td>/);
+      await recorded(6);
+    });
 
     it("the access guard fails closed by default and open when configured", async () => {
       const unknown = await get("/paid", "tenant:nobody");

@@ -3,7 +3,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as http from "@marketmeter/core/http";
-import { type ConformanceApp, type ConformanceHooks, describeAdapterConformance } from "../src/index.js";
+import {
+  ADMIN_TOKEN,
+  type ConformanceApp,
+  type ConformanceHooks,
+  describeAdapterConformance,
+} from "../src/index.js";
 
 type Args = [req: IncomingMessage, res: ServerResponse];
 
@@ -19,6 +24,11 @@ async function startNodeApp(hooks: ConformanceHooks): Promise<ConformanceApp> {
   const sns = http.resolveWebhookOptions(marketplace, "sns");
   const guard = http.createGuard<Args>(marketplace, { getCustomer });
   const openGuard = http.createGuard<Args>(marketplace, { getCustomer, failOpen: true });
+  const usagePage = http.createUsagePage<Args>(marketplace, {
+    authorize: (req) => req.headers["x-admin"] === ADMIN_TOKEN,
+  });
+  const usageLocal = http.createUsagePage<Args>(marketplace, { localOnly: true });
+  const buyerUsage = http.createBuyerUsage<Args>(marketplace, { getCustomer });
   const write = (res: ServerResponse, r: http.HttpResult) => res.writeHead(r.status, r.headers).end(r.body);
   const text = (res: ServerResponse, status: number, body: string) =>
     res.writeHead(status, { "content-type": "text/plain" }).end(body);
@@ -99,6 +109,22 @@ async function startNodeApp(hooks: ConformanceHooks): Promise<ConformanceApp> {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify({ tenantId: result.decision?.tenantId }));
     }
+    for (const [p, handle] of [
+      ["/usage", usagePage],
+      ["/usage-local", usageLocal],
+      ["/my-usage", buyerUsage],
+    ] as const)
+      if (path === p) {
+        http.skipMeteringOf(req);
+        const result = await handle({
+          method: req.method ?? "GET",
+          url: req.url ?? "/",
+          headers: req.headers,
+          remoteAddress: req.socket.remoteAddress,
+          args: [req, res],
+        });
+        return write(res, result);
+      }
     text(res, 404, "not found");
   };
 

@@ -95,6 +95,10 @@ export type Quantity = http.QuantitySpec<ExpressArgs>;
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<ExpressArgs>;
 export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
 export type WebhookHandlerOptions = http.RouteOptions<"sns">;
+/** Options of {@link usagePageHandler}. */
+export type UsagePageOptions = http.UsagePageOptions<ExpressArgs>;
+/** Options of {@link buyerUsageHandler}. */
+export type BuyerUsageOptions = http.BuyerUsageOptions<ExpressArgs>;
 /** Options of {@link createMarketplace}: the core's, plus the customer resolver every middleware uses. */
 export type MarketplaceExpressOptions<D extends readonly string[]> = MarketplaceOptions<D> & {
   /** Who a request belongs to, declared once for `meterUsage` and `requireSubscription`. */
@@ -279,6 +283,49 @@ export function snsHandler(
   options?: WebhookHandlerOptions,
 ): RequestHandler {
   return serve(http.createRoute("sns", marketplace, options));
+}
+
+/** Serves a core usage view. The peer is the socket's, never `X-Forwarded-For`, which any client can set. */
+function serveUsage(
+  handle: (request: http.UsageRequest<ExpressArgs>) => Promise<http.HttpResult>,
+): RequestHandler {
+  return (req, res, next) => {
+    // Looking at usage is never billed.
+    http.skipMeteringOf(carrier(res));
+    handle({
+      method: req.method,
+      url: req.originalUrl,
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+      args: [req, res],
+    }).then((result) => send(res, result), next);
+  };
+}
+
+/**
+ * The seller's read-only usage page (every customer's usage by hour, states, `MeteringRecordId`s,
+ * rejections, totals). Needs `authorize` (or `localOnly: true` for development): it throws
+ * `INVALID_CONFIG` otherwise. Refusals: 401 (authorize said no), 403 (localOnly, remote peer).
+ *
+ * @example
+ * app.get("/admin/usage", usagePageHandler(marketplace, { authorize: (req) => req.get("x-admin-token") === token }))
+ */
+export function usagePageHandler(marketplace: http.UsageTarget, options: UsagePageOptions): RequestHandler {
+  return serveUsage(http.createUsagePage<ExpressArgs>(marketplace, options));
+}
+
+/**
+ * The calling customer's own usage (this month and last, by dimension and hour, sent vs open) as JSON,
+ * or as an HTML fragment with `?format=html`. Resolved with `getCustomer`; 401 without a customer.
+ *
+ * @example
+ * app.get("/account/usage", authenticate, buyerUsageHandler(marketplace))
+ */
+export function buyerUsageHandler(
+  marketplace: http.BuyerUsageTarget,
+  options?: BuyerUsageOptions,
+): RequestHandler {
+  return serveUsage(http.createBuyerUsage<ExpressArgs>(marketplace, options));
 }
 
 /** Error-handling middleware (four parameters) in a router stack, its sub-routers and routes. */

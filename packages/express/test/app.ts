@@ -1,8 +1,9 @@
 // The conformance app built with this adapter's public API, for any supported Express major.
 import type { AddressInfo } from "node:net";
-import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
+import { ADMIN_TOKEN, type ConformanceApp, type ConformanceHooks } from "@marketmeter/adapter-conformance";
 import type { Express, Request, RequestHandler } from "express";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   getMarketplace,
   getSubscription,
@@ -12,6 +13,7 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "../src/index.js";
 
 type ExpressFactory = () => Express;
@@ -70,6 +72,12 @@ export async function startExpressApp(
   app.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (req, res) => {
     res.json({ tenantId: getSubscription(req)?.tenantId });
   });
+  app.get(
+    "/usage",
+    usagePageHandler(marketplace, { authorize: (req) => req.get("x-admin") === ADMIN_TOKEN }),
+  );
+  app.get("/usage-local", usagePageHandler(marketplace, { localOnly: true }));
+  app.get("/my-usage", buyerUsageHandler(marketplace, { getCustomer }));
   const { errorHandler } = hooks;
   if (errorHandler)
     app.use(((err, _req, res, _next) => {

@@ -27,6 +27,7 @@ describe("@marketmeter/express public exports", () => {
       .sort();
     expect(own).toMatchInlineSnapshot(`
       [
+        "buyerUsageHandler",
         "eventBridgeHandler",
         "getMarketplace",
         "getSubscription",
@@ -36,6 +37,7 @@ describe("@marketmeter/express public exports", () => {
         "requireSubscription",
         "skipMetering",
         "snsHandler",
+        "usagePageHandler",
       ]
     `);
   });

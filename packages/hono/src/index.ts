@@ -112,6 +112,10 @@ export type Quantity = http.QuantitySpec<HonoArgs>;
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<HonoArgs>;
 export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
 export type WebhookHandlerOptions = http.RouteOptions<"sns">;
+/** Options of {@link usagePageHandler}. */
+export type UsagePageOptions = http.UsagePageOptions<HonoArgs>;
+/** Options of {@link buyerUsageHandler}. */
+export type BuyerUsageOptions = http.BuyerUsageOptions<HonoArgs>;
 
 /** Options of {@link createMarketplace}: the core's, plus the customer resolver every middleware uses. */
 export type MarketplaceHonoOptions<D extends readonly string[]> = MarketplaceOptions<D> & {
@@ -259,6 +263,64 @@ export function snsHandler(
   options?: WebhookHandlerOptions,
 ): MiddlewareHandler<MarketplaceEnv> {
   return serve(http.createRoute("sns", marketplace, options));
+}
+
+/**
+ * The peer address on Node (`@hono/node-server` puts the request on `c.env.incoming`); other runtimes
+ * give undefined, so `localOnly` refuses there (fails closed). Never `X-Forwarded-For`, which any client
+ * can set.
+ */
+function peerOf(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+/** Serves a core usage view. */
+function serveUsage(
+  handle: (request: http.UsageRequest<HonoArgs>) => Promise<http.HttpResult>,
+): MiddlewareHandler<MarketplaceEnv> {
+  return async (c) => {
+    // Looking at usage is never billed.
+    http.skipMeteringOf(c);
+    return respond(
+      await handle({
+        method: c.req.method,
+        url: c.req.url,
+        headers: c.req.raw.headers,
+        remoteAddress: peerOf(c),
+        args: [c],
+      }),
+    );
+  };
+}
+
+/**
+ * The seller's read-only usage page (every customer's usage by hour, states, `MeteringRecordId`s,
+ * rejections, totals). Needs `authorize` (or `localOnly: true` for development, Node only): it throws
+ * `INVALID_CONFIG` otherwise. Refusals: 401 (authorize said no), 403 (localOnly, remote peer).
+ *
+ * @example
+ * app.get("/admin/usage", usagePageHandler(marketplace, { authorize: (c) => c.req.header("x-admin-token") === token }))
+ */
+export function usagePageHandler(
+  marketplace: http.UsageTarget,
+  options: UsagePageOptions,
+): MiddlewareHandler<MarketplaceEnv> {
+  return serveUsage(http.createUsagePage<HonoArgs>(marketplace, options));
+}
+
+/**
+ * The calling customer's own usage (this month and last, by dimension and hour, sent vs open) as JSON,
+ * or as an HTML fragment with `?format=html`. Resolved with `getCustomer`; 401 without a customer.
+ *
+ * @example
+ * app.get("/account/usage", authenticate, buyerUsageHandler(marketplace))
+ */
+export function buyerUsageHandler(
+  marketplace: http.BuyerUsageTarget,
+  options?: BuyerUsageOptions,
+): MiddlewareHandler<MarketplaceEnv> {
+  return serveUsage(http.createBuyerUsage<HonoArgs>(marketplace, options));
 }
 
 /**

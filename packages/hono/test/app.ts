@@ -1,10 +1,11 @@
 // The conformance app built with this adapter's public API, for any supported Hono version.
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
+import { ADMIN_TOKEN, type ConformanceApp, type ConformanceHooks } from "@marketmeter/adapter-conformance";
 import type { Context, Hono } from "hono";
 import type { HTTPException } from "hono/http-exception";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   type MarketplaceEnv,
   meter,
@@ -13,6 +14,7 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "../src/index.js";
 
 type HonoClass = typeof Hono;
@@ -70,6 +72,12 @@ export async function startHonoApp(
   app.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (c) =>
     c.json({ tenantId: c.var.subscription?.tenantId }),
   );
+  app.get(
+    "/usage",
+    usagePageHandler(marketplace, { authorize: (c) => c.req.header("x-admin") === ADMIN_TOKEN }),
+  );
+  app.get("/usage-local", usagePageHandler(marketplace, { localOnly: true }));
+  app.get("/my-usage", buyerUsageHandler(marketplace, { getCustomer }));
   const { errorHandler } = hooks;
   if (errorHandler)
     app.onError((err, c) => {

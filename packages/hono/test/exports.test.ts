@@ -27,6 +27,7 @@ describe("@marketmeter/hono public exports", () => {
       .sort();
     expect(own).toMatchInlineSnapshot(`
       [
+        "buyerUsageHandler",
         "eventBridgeHandler",
         "meter",
         "meterUsage",
@@ -34,6 +35,7 @@ describe("@marketmeter/hono public exports", () => {
         "requireSubscription",
         "skipMetering",
         "snsHandler",
+        "usagePageHandler",
       ]
     `);
   });

@@ -95,6 +95,10 @@ export type Quantity = http.QuantitySpec<KoaArgs>;
 export type RequireSubscriptionOptions = http.RequireSubscriptionOptions<KoaArgs>;
 export type RegistrationHandlerOptions = http.RouteOptions<"registration">;
 export type WebhookHandlerOptions = http.RouteOptions<"sns">;
+/** Options of {@link usagePageHandler}. */
+export type UsagePageOptions = http.UsagePageOptions<KoaArgs>;
+/** Options of {@link buyerUsageHandler}. */
+export type BuyerUsageOptions = http.BuyerUsageOptions<KoaArgs>;
 
 /**
  * What marketmeter puts on `ctx.state`: the marketplace (for manual recording) and, after
@@ -247,6 +251,50 @@ export function eventBridgeHandler(
  */
 export function snsHandler(marketplace: http.LifecycleTarget, options?: WebhookHandlerOptions): Middleware {
   return serve(http.createRoute("sns", marketplace, options));
+}
+
+/** Serves a core usage view. The peer is the socket's, never `X-Forwarded-For`, which any client can set. */
+function serveUsage(handle: (request: http.UsageRequest<KoaArgs>) => Promise<http.HttpResult>): Middleware {
+  return async (ctx) => {
+    // Looking at usage is never billed.
+    http.skipMeteringOf(ctx.state);
+    send(
+      ctx,
+      await handle({
+        method: ctx.method,
+        url: ctx.originalUrl,
+        headers: ctx.headers,
+        remoteAddress: ctx.req.socket.remoteAddress,
+        args: [ctx],
+      }),
+    );
+  };
+}
+
+/**
+ * The seller's read-only usage page (every customer's usage by hour, states, `MeteringRecordId`s,
+ * rejections, totals). Needs `authorize` (or `localOnly: true` for development): it throws
+ * `INVALID_CONFIG` otherwise. Refusals: 401 (authorize said no), 403 (localOnly, remote peer).
+ *
+ * @example
+ * router.get("/admin/usage", usagePageHandler(marketplace, { authorize: (ctx) => ctx.get("x-admin-token") === token }))
+ */
+export function usagePageHandler(marketplace: http.UsageTarget, options: UsagePageOptions): Middleware {
+  return serveUsage(http.createUsagePage<KoaArgs>(marketplace, options));
+}
+
+/**
+ * The calling customer's own usage (this month and last, by dimension and hour, sent vs open) as JSON,
+ * or as an HTML fragment with `?format=html`. Resolved with `getCustomer`; 401 without a customer.
+ *
+ * @example
+ * router.get("/account/usage", authenticate, buyerUsageHandler(marketplace))
+ */
+export function buyerUsageHandler(
+  marketplace: http.BuyerUsageTarget,
+  options?: BuyerUsageOptions,
+): Middleware {
+  return serveUsage(http.createBuyerUsage<KoaArgs>(marketplace, options));
 }
 
 /**

@@ -2,10 +2,11 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Router from "@koa/router";
-import type { ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
+import { ADMIN_TOKEN, type ConformanceApp, type ConformanceHooks } from "@marketmeter/adapter-conformance";
 import type Koa from "koa";
 import type { Context, Middleware } from "koa";
 import {
+  buyerUsageHandler,
   eventBridgeHandler,
   type MarketplaceState,
   meter,
@@ -14,6 +15,7 @@ import {
   requireSubscription,
   skipMetering,
   snsHandler,
+  usagePageHandler,
 } from "../src/index.js";
 
 type KoaClass = typeof Koa;
@@ -91,6 +93,12 @@ export async function startKoaApp(KoaImpl: KoaClass, hooks: ConformanceHooks): P
   router.get("/paid-open", requireSubscription(marketplace, { getCustomer, failOpen: true }), (ctx) => {
     ctx.body = { tenantId: ctx.state.subscription?.tenantId };
   });
+  router.get(
+    "/usage",
+    usagePageHandler(marketplace, { authorize: (ctx) => ctx.get("x-admin") === ADMIN_TOKEN }),
+  );
+  router.get("/usage-local", usagePageHandler(marketplace, { localOnly: true }));
+  router.get("/my-usage", buyerUsageHandler(marketplace, { getCustomer }));
   app.use(metering());
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -27,6 +27,7 @@ describe("@marketmeter/koa public exports", () => {
       .sort();
     expect(own).toMatchInlineSnapshot(`
       [
+        "buyerUsageHandler",
         "eventBridgeHandler",
         "meter",
         "meterUsage",
@@ -34,6 +35,7 @@ describe("@marketmeter/koa public exports", () => {
         "requireSubscription",
         "skipMetering",
         "snsHandler",
+        "usagePageHandler",
       ]
     `);
   });

@@ -32,6 +32,10 @@ export interface MarketplaceRoutes {
   eventBridge?: string;
   /** SNS HTTP(S) subscription endpoint (legacy notifications). @example "/marketplace/sns" */
   sns?: string;
+  /** The seller's read-only usage page (needs `usagePage` options: `authorize` or `localOnly`). @example "/admin/usage" */
+  usagePage?: string;
+  /** The calling customer's own usage (JSON; `?format=html` for the fragment), resolved with `getCustomer`. @example "/account/usage" */
+  buyerUsage?: string;
 }
 
 /** What is fixed when the module is defined, next to `forRoot`'s options or `forRootAsync`'s `useFactory`. */
@@ -76,6 +80,15 @@ export interface MarketplaceModuleOptions<Req = unknown, Res = unknown> {
   registration?: http.RouteOptions<"registration">;
   /** The lifecycle webhooks' behaviour (body limits are the marketplace's `buyers.*.maxBodyBytes`). */
   webhooks?: http.RouteOptions<"sns">;
+  /**
+   * The seller's usage page: `authorize(req)` says who may see it, or `localOnly: true` for development.
+   * Required when `routes.usagePage` is mounted.
+   */
+  usagePage?: {
+    authorize?(req: Req): http.Awaitable<boolean>;
+    localOnly?: boolean;
+    title?: string;
+  };
   /** Flush and close the marketplace when the application shuts down (`app.close()`, `enableShutdownHooks`). @default true */
   closeOnShutdown?: boolean;
   /** Called when metering a request or checking its access failed; it never reaches the response. */
@@ -93,11 +106,13 @@ export interface Resolved {
   guard(failOpen: boolean | undefined): http.Guard<[object]>;
   /** The mounted routes, built by the core's route helper. */
   routes: Partial<Record<http.RouteKind, http.Route>>;
+  /** The mounted usage views. */
+  usage: { page?: http.UsagePage<[object]>; buyer?: http.BuyerUsageRoute<[object]> };
   closeOnShutdown: boolean;
 }
 
 const KNOWN = new Set(
-  "marketplace getCustomer dimension meterAll shouldMeter failOpen registration webhooks closeOnShutdown onError".split(
+  "marketplace getCustomer dimension meterAll shouldMeter failOpen registration webhooks usagePage closeOnShutdown onError".split(
     " ",
   ),
 );
@@ -181,9 +196,21 @@ export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resol
   if (registration) mounted.registration = http.createRoute("registration", marketplace, registration);
   for (const kind of ["eventBridge", "sns"] as const)
     if (routes[kind] !== undefined) mounted[kind] = http.createRoute(kind, marketplace, webhooks);
+  if (routes.usagePage === undefined && o.usagePage !== undefined)
+    invalid("usagePage options are set but routes.usagePage is not mounted");
+  if (routes.usagePage !== undefined && o.usagePage === undefined)
+    invalid(
+      "routes.usagePage needs usagePage: { authorize: (req) => boolean } (or { localOnly: true } in development)",
+    );
+  const usage: Resolved["usage"] = {};
+  if (o.usagePage)
+    usage.page = http.createUsagePage<[object]>(marketplace, o.usagePage as http.UsagePageOptions<[object]>);
+  if (routes.buyerUsage !== undefined)
+    usage.buyer = http.createBuyerUsage<[object]>(marketplace, getCustomer ? { getCustomer } : {});
   return {
     marketplace,
     meter,
+    usage,
     meterAll: o.meterAll !== false,
     shouldMeter: o.shouldMeter !== undefined,
     guard: (failOpen) => (failOpen === undefined || failOpen === (o.failOpen === true) ? byDefault : other),
@@ -196,10 +223,11 @@ export function resolveOptions(input: unknown, routes: MarketplaceRoutes): Resol
 export function validateRoutes(routes: unknown): MarketplaceRoutes {
   if (routes === undefined) return {};
   if (typeof routes !== "object" || routes === null)
-    invalid("routes must be { registration?, eventBridge?, sns? }");
+    invalid("routes must be { registration?, eventBridge?, sns?, usagePage?, buyerUsage? }");
   const seen = new Set<string>();
   for (const [k, v] of Object.entries(routes)) {
-    if (!["registration", "eventBridge", "sns"].includes(k)) invalid(`routes.${k} is not a known route`);
+    if (!["registration", "eventBridge", "sns", "usagePage", "buyerUsage"].includes(k))
+      invalid(`routes.${k} is not a known route`);
     if (v === undefined) continue;
     if (typeof v !== "string" || !/^\/[A-Za-z0-9\-._~/]*$/.test(v))
       invalid(`routes.${k} must be a path like "/marketplace/${k}"`);

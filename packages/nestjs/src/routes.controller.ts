@@ -90,13 +90,37 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
     sns(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
       return this.serve("sns", req, res);
     }
+
+    async usage(which: "page" | "buyer", req: PlatformRequest, res: unknown): Promise<void> {
+      const raw = req.raw ?? (req as IncomingMessage & PlatformRequest);
+      const handle = this.o.usage[which] as http.UsagePage<[object]>;
+      const result = await handle({
+        method: raw.method ?? "GET",
+        url: req.originalUrl ?? raw.url ?? "/",
+        headers: raw.headers,
+        // The socket's peer, never X-Forwarded-For (any client can set it).
+        remoteAddress: raw.socket?.remoteAddress,
+        args: [req],
+      });
+      const adapter = this.host.httpAdapter;
+      for (const [name, value] of Object.entries(result.headers)) adapter.setHeader(res, name, value);
+      adapter.reply(res, result.body, result.status);
+    }
+
+    usagePage(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.usage("page", req, res);
+    }
+
+    buyerUsage(@Req() req: PlatformRequest, @Res() res: unknown): Promise<void> {
+      return this.usage("buyer", req, res);
+    }
   }
 
   // One mapping per method: Nest keeps a single path and verb on each handler.
   const proto = MarketplaceRoutesController.prototype;
   const mount = (
     path: string | undefined,
-    method: "register" | "registerByGet" | "eventBridge" | "sns",
+    method: "register" | "registerByGet" | "eventBridge" | "sns" | "usagePage" | "buyerUsage",
     verb = Post,
   ) => {
     if (path !== undefined)
@@ -106,5 +130,7 @@ export function createRoutesController(routes: MarketplaceRoutes): Type<unknown>
   mount(routes.registration, "registerByGet", Get);
   mount(routes.eventBridge, "eventBridge");
   mount(routes.sns, "sns");
+  mount(routes.usagePage, "usagePage", Get);
+  mount(routes.buyerUsage, "buyerUsage", Get);
   return MarketplaceRoutesController;
 }

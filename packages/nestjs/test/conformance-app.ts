@@ -1,6 +1,11 @@
 // The conformance app (see @marketmeter/adapter-conformance), written the way a Nest user would.
 import "reflect-metadata";
-import type { AdapterUnderTest, ConformanceApp, ConformanceHooks } from "@marketmeter/adapter-conformance";
+import {
+  ADMIN_TOKEN,
+  type AdapterUnderTest,
+  type ConformanceApp,
+  type ConformanceHooks,
+} from "@marketmeter/adapter-conformance";
 import { Controller, Get, Module, Param, Post, Query, Req, Res } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
 import { ExpressAdapter } from "@nestjs/platform-express";
@@ -119,10 +124,13 @@ export async function startConformanceApp(
         getCustomer: (req) => hooks.customer(header(req, "x-customer")),
         onError: (error) => hooks.onMeterError(error),
         registration: { signUpUrl: "/signup?from=aws" },
+        usagePage: { authorize: (req) => header(req, "x-admin") === ADMIN_TOKEN },
         routes: {
           registration: "/marketplace/register",
           eventBridge: "/marketplace/events",
           sns: "/marketplace/sns",
+          usagePage: "/usage",
+          buyerUsage: "/my-usage",
         },
         // The suite closes its marketplace itself.
         closeOnShutdown: false,
@@ -142,6 +150,6 @@ export async function startConformanceApp(
 }
 
 export const nestAdapters: AdapterUnderTest[] = [
-  { name: "nestjs (express)", start: (hooks) => startConformanceApp("express", hooks) },
-  { name: "nestjs (fastify)", start: (hooks) => startConformanceApp("fastify", hooks) },
+  { name: "nestjs (express)", start: (hooks) => startConformanceApp("express", hooks), usageLocal: false },
+  { name: "nestjs (fastify)", start: (hooks) => startConformanceApp("fastify", hooks), usageLocal: false },
 ];

@@ -93,6 +93,27 @@ describe("configuration errors are coded and say what to fix", () => {
     );
     expect(codeOf(() => MarketplaceModule.forRootAsync({} as never))).toMatch(/^INVALID_CONFIG/);
     expect(codeOf(() => MarketplaceModule.forRoot(null as never))).toMatch(/^INVALID_CONFIG/);
+    // The usage page shows every customer's usage: never mounted without authorize or localOnly.
+    expect(
+      await compileError(MarketplaceModule.forRoot({ ...base, routes: { usagePage: "/admin/usage" } })),
+    ).toBe("INVALID_CONFIG");
+    expect(
+      await compileError(
+        MarketplaceModule.forRoot({ ...base, routes: { usagePage: "/admin/usage" }, usagePage: {} }),
+      ),
+    ).toBe("INVALID_CONFIG");
+    expect(await compileError(MarketplaceModule.forRoot({ ...base, usagePage: { localOnly: true } }))).toBe(
+      "INVALID_CONFIG",
+    );
+    expect(
+      await compileError(
+        MarketplaceModule.forRoot({
+          ...base,
+          routes: { usagePage: "/admin/usage" },
+          usagePage: { localOnly: true },
+        }),
+      ),
+    ).toBe("compiled");
   });
 
   it("decorators validate their arguments at class definition", () => {

@@ -181,7 +181,8 @@ ${tryItForm(v.apiKey)}
 clock past the end of the hour (plus the grace period) and sends it now.</p>
 <form method="post" action="/demo/close-hour"><button>Close the hour</button></form>
 <h2>5. See the bill</h2>
-<p><a href="${v.billingUrl}">The emulator's billing page</a> lists every record AWS accepted.</p>
+<p><a href="${v.billingUrl}">The emulator's billing page</a> lists every record AWS accepted.
+<a href="/admin/usage">Your usage page</a> shows what this app recorded and sent, per buyer and hour.</p>
 <h2>Buyers</h2>
 ${
   v.buyers.length === 0

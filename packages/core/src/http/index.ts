@@ -56,6 +56,8 @@ export type {
   RegistrationTarget,
   TenantRef,
 } from "./types.js";
+// The usage views' front door lists its public names itself.
+export * from "./usage/index.js";
 export type { ResolvedWebhookOptions, WebhookHandlerOptions, WebhookKind } from "./webhooks.js";
 export { handleWebhook, resolveWebhookOptions, webhookError } from "./webhooks.js";
 

@@ -11,6 +11,8 @@ import type { CustomerRef } from "./types.js";
 export interface HttpSettings {
   /** The default customer resolver of every metering middleware and access guard. */
   getCustomer?: ((...args: never[]) => Awaitable<CustomerRef>) | undefined;
+  /** The marketplace's clock (epoch ms), so the usage views agree with the hours metering uses. */
+  clock?: (() => number) | undefined;
   /** The marketplace's logger, the default of every handler. */
   logger?: Logger | undefined;
   /** The body limits of the buyer lifecycle (`buyers.*.maxBodyBytes`), also applied when routes read. */

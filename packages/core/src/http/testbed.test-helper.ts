@@ -10,7 +10,8 @@ export const L1 = "arn:aws:license-manager::294406891311:license:l-0123456789abc
 export const SECRET = "http-layer-secret-0123456789";
 export const ID = Object.freeze({ productCode: P, customerAWSAccountId: A1, licenseArn: L1 });
 
-export function dryMarketplace() {
+/** `clock`: the business time (epoch ms) the marketplace and its HTTP layer read. */
+export function dryMarketplace(clock?: () => number) {
   return createMarketplace({
     products: [{ productCode: P }],
     dimensions: ["api_calls", "tokens"] as const,
@@ -22,6 +23,7 @@ export function dryMarketplace() {
     dryRun: true,
     autoStart: false,
     buyers: { eventBridge: { secret: SECRET } },
+    ...(clock ? { clock } : {}),
   });
 }
 

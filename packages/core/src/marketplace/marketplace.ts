@@ -497,7 +497,12 @@ function toMs(v: Date | number | undefined, name: string): number | undefined {
 export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceOptions<D>,
 ): Marketplace<D[number]> {
-  // The HTTP layer's handlers default to this logger and these body limits (said once, here).
-  const marketplace = new MarketplaceImpl<D[number]>(resolveOptions(options));
-  return declareHttpSettings(marketplace, { logger: options.logger, buyers: options.buyers });
+  // The HTTP layer's handlers default to this logger, clock and these body limits (said once, here).
+  const resolved = resolveOptions(options);
+  const marketplace = new MarketplaceImpl<D[number]>(resolved);
+  return declareHttpSettings(marketplace, {
+    logger: options.logger,
+    buyers: options.buyers,
+    clock: resolved.clock,
+  });
 }
