@@ -16,6 +16,16 @@ export type {
 } from "./directory/index.js";
 export { memoryDirectoryStore } from "./directory/index.js";
 export { activeEntitlements } from "./entitlements/index.js";
+export type {
+  ClientTokenInput,
+  DeploymentInfo,
+  DeploymentMarketplace,
+  DeploymentMode,
+  DeploymentOptions,
+  EmulatedPlatform,
+  RegistrationClaims,
+} from "./deployment/index.js";
+export { clientToken, createDeployment, deploymentRegion, verifyRegistration } from "./deployment/index.js";
 export type { MarketplaceErrorCode, MarketplaceErrorOptions } from "./errors/index.js";
 export { isMarketplaceError, MarketplaceError } from "./errors/index.js";
 export type { CloseOnShutdownOptions, CustomerRef, Problem } from "./http/index.js";
