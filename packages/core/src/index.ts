@@ -7,6 +7,15 @@ export type { AccessAllowed, AccessDecision, AccessDenialReason, AccessDenied } 
 export type { AwsClients, AwsCredentials, AwsOptions } from "./aws/index.js";
 export { createAwsClients } from "./aws/index.js";
 export type {
+  DeploymentInfo,
+  DeploymentMarketplace,
+  DeploymentMode,
+  DeploymentOptions,
+  EmulatedPlatform,
+  RegistrationClaims,
+} from "./deployment/index.js";
+export { createDeployment, deploymentRegion } from "./deployment/index.js";
+export type {
   CustomerRecord,
   CustomerStatus,
   DirectoryStore,
@@ -16,16 +25,6 @@ export type {
 } from "./directory/index.js";
 export { memoryDirectoryStore } from "./directory/index.js";
 export { activeEntitlements } from "./entitlements/index.js";
-export type {
-  ClientTokenInput,
-  DeploymentInfo,
-  DeploymentMarketplace,
-  DeploymentMode,
-  DeploymentOptions,
-  EmulatedPlatform,
-  RegistrationClaims,
-} from "./deployment/index.js";
-export { clientToken, createDeployment, deploymentRegion, verifyRegistration } from "./deployment/index.js";
 export type { MarketplaceErrorCode, MarketplaceErrorOptions } from "./errors/index.js";
 export { isMarketplaceError, MarketplaceError } from "./errors/index.js";
 export type { CloseOnShutdownOptions, CustomerRef, Problem } from "./http/index.js";

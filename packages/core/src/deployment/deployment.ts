@@ -15,7 +15,7 @@ import { errorName } from "../reporter/index.js";
 import { HOUR_MS, hourStart, silentLogger } from "../runtime/index.js";
 import { type FixContext, refusal } from "./errors.js";
 import type { RegistrationClaims } from "./jwt.js";
-import { registerUsage } from "./register.js";
+import { registerUsage, type StartRetry, startCall } from "./register.js";
 import { meterUsageSender } from "./sender.js";
 
 /** Where the software runs. */
@@ -136,7 +136,9 @@ export async function createDeployment<const D extends readonly string[]>(
   } = options;
   if (!MODES.includes(mode)) invalid(`mode must be one of ${MODES.join(", ")} (SaaS uses createMarketplace)`);
   if (typeof deploymentId !== "string" || !DEPLOYMENT_ID.test(deploymentId))
-    invalid("deploymentId must be 1-200 printable characters without spaces (instance id, task id, pod name)");
+    invalid(
+      "deploymentId must be 1-200 printable characters without spaces (instance id, task id, pod name)",
+    );
   if (register && mode !== "container") invalid("register: true is for container mode only");
   if (!Number.isSafeInteger(publicKeyVersion) || publicKeyVersion < 1)
     invalid("publicKeyVersion must be an integer >= 1");
@@ -158,7 +160,10 @@ export async function createDeployment<const D extends readonly string[]>(
   const clients = createAwsClients(marketplaceOptions.aws);
   const metering = clients.metering;
   if (emulator) {
-    const headers: Record<string, string> = { "x-emu-platform": emulator.platform, "x-emu-resource-id": deploymentId };
+    const headers: Record<string, string> = {
+      "x-emu-platform": emulator.platform,
+      "x-emu-resource-id": deploymentId,
+    };
     if (emulator.accountId) headers["x-emu-account-id"] = emulator.accountId;
     if (emulator.resourceRegion) headers["x-emu-resource-region"] = emulator.resourceRegion;
     metering.middlewareStack.add(
@@ -177,6 +182,12 @@ export async function createDeployment<const D extends readonly string[]>(
     publicKeyVersion,
     ...ROLE[mode],
   };
+  const retry: StartRetry = {
+    logger,
+    random: marketplaceOptions.random ?? Math.random,
+    budgetMs: startTimeoutMs,
+    retry: { baseDelayMs: 100, maxDelayMs: 5_000 },
+  };
   let entitled = true;
   let registration: DeploymentInfo["registration"];
   try {
@@ -194,19 +205,25 @@ export async function createDeployment<const D extends readonly string[]>(
                 : async () => publicKey,
           fix,
           clock,
-          logger,
-          random: marketplaceOptions.random ?? Math.random,
-          budgetMs: startTimeoutMs,
-          retry: { baseDelayMs: 100, maxDelayMs: 5_000 },
+          ...retry,
         });
       } catch (err) {
-        if (!(err instanceof MarketplaceError && err.code === "NOT_ENTITLED" && onNotEntitled === "deny-access"))
+        if (
+          !(err instanceof MarketplaceError && err.code === "NOT_ENTITLED" && onNotEntitled === "deny-access")
+        )
           throw err;
         entitled = false;
         logger.error({ productCode }, `marketmeter: ${err.message}; serving with access denied`);
       }
     }
-    if (checkPermission && entitled) await dryRun(metering, productCode, marketplaceOptions.dimensions[0], fix, clock());
+    if (checkPermission && entitled)
+      await startCall(
+        "MeterUsage (DryRun)",
+        () => dryRun(metering, productCode, marketplaceOptions.dimensions[0], clock()),
+        (err) => refusal(err, { ...fix, operation: "MeterUsage", productCode }),
+        retry,
+        fix.region,
+      );
   } catch (err) {
     clients.destroy();
     throw err;
@@ -279,15 +296,13 @@ export async function createDeployment<const D extends readonly string[]>(
   }) as DeploymentMarketplace<D[number]>;
 }
 
-/** MeterUsage with DryRun: `DryRunOperation` means the role may meter; anything else is a start-up error. */
+/** MeterUsage with DryRun: `DryRunOperation` means the role may meter; any other answer is thrown. */
 async function dryRun(
   client: ReturnType<typeof createAwsClients>["metering"],
   productCode: string,
   dimension: string | undefined,
-  fix: Omit<FixContext, "operation" | "productCode">,
   now: number,
 ): Promise<void> {
-  const ctx: FixContext = { ...fix, operation: "MeterUsage", productCode };
   try {
     await withDeadline("MeterUsage", callDeadlineOf(client), (abortSignal) =>
       client.send(
@@ -303,14 +318,7 @@ async function dryRun(
     );
   } catch (err) {
     if (errorName(err) === "DryRunOperation") return;
-    throw (
-      refusal(err, ctx) ??
-      new MarketplaceError(
-        "AWS_UNAVAILABLE",
-        `MeterUsage permission check (DryRun) failed with ${errorName(err)}: check network access to the AWS Marketplace Metering endpoint in ${fix.region}`,
-        { cause: err, details: { awsError: errorName(err) } },
-      )
-    );
+    throw err;
   }
 }
 
@@ -323,7 +331,8 @@ async function dryRun(
  * createDeployment({ aws: { region: deploymentRegion(process.env) }, … })
  */
 export function deploymentRegion(env: Record<string, string | undefined>): string {
-  if (typeof env !== "object" || env === null) invalid("deploymentRegion() takes the environment (process.env)");
+  if (typeof env !== "object" || env === null)
+    invalid("deploymentRegion() takes the environment (process.env)");
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   if (!region)
     invalid(

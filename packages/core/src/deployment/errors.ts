@@ -11,7 +11,7 @@ const FIXES: Record<string, { code: MarketplaceErrorCode; text: (ctx: FixContext
   PlatformNotSupportedException: {
     code: "PLATFORM_NOT_SUPPORTED",
     text: () =>
-      "RegisterUsage works only in Amazon ECS, Amazon EKS and AWS Fargate tasks and pods: run the container there, or use mode: \"ami\" on EC2",
+      'RegisterUsage works only in Amazon ECS, Amazon EKS and AWS Fargate tasks and pods: run the container there, or use mode: "ami" on EC2',
   },
   InvalidRegionException: {
     code: "WRONG_REGION",
@@ -34,7 +34,8 @@ const FIXES: Record<string, { code: MarketplaceErrorCode; text: (ctx: FixContext
   },
   InvalidProductCodeException: {
     code: "UNKNOWN_PRODUCT",
-    text: (c) => `product code ${c.productCode} is not known to AWS Marketplace: check deployment.productCode`,
+    text: (c) =>
+      `product code ${c.productCode} is not known to AWS Marketplace: check deployment.productCode`,
   },
   InvalidUsageDimensionException: {
     code: "INVALID_DIMENSION",

@@ -2,7 +2,7 @@
  * RegisterUsage at start-up (paid container products): a fresh nonce, the configured public key
  * version, bounded retries of throttling and server errors, then the returned signature verified.
  */
-import { randomBytes } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import {
   type MarketplaceMeteringClient,
   RegisterUsageCommand,
@@ -14,9 +14,8 @@ import { backoffDelay, classifyError, errorName } from "../reporter/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
 import { type FixContext, refusal } from "./errors.js";
 import { type RegistrationClaims, verifyRegistration } from "./jwt.js";
-import type { KeyObject } from "node:crypto";
 
-export interface RegisterOptions {
+export interface RegisterOptions extends StartRetry {
   client: MarketplaceMeteringClient;
   productCode: string;
   publicKeyVersion: number;
@@ -25,11 +24,6 @@ export interface RegisterOptions {
   /** For error messages: the Region called and the role to fix. */
   fix: Omit<FixContext, "operation" | "productCode" | "publicKeyVersion">;
   clock: Clock;
-  logger: Logger;
-  random: () => number;
-  /** Wall-time budget of all attempts. */
-  budgetMs: number;
-  retry: { baseDelayMs: number; maxDelayMs: number };
 }
 
 export interface RegisterResult {
@@ -43,7 +37,54 @@ export interface RegisterResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Calls RegisterUsage until it answers, a refusal comes, or the budget is spent. */
+/** How start-up calls retry: throttling and server errors, with back-off, within a wall-time budget. */
+export interface StartRetry {
+  logger: Logger;
+  random: () => number;
+  /** Wall-time budget of all attempts. */
+  budgetMs: number;
+  retry: { baseDelayMs: number; maxDelayMs: number };
+}
+
+/**
+ * Runs a start-up call until it answers, AWS refuses it (the refusal is returned as its start-up error by
+ * `refused`), or the budget is spent (`AWS_UNAVAILABLE`). `call` gets the attempt number.
+ */
+export async function startCall<T>(
+  operation: string,
+  call: (attempt: number) => Promise<T>,
+  refused: (err: unknown) => Error | undefined,
+  o: StartRetry,
+  region: string,
+): Promise<T> {
+  const end = performance.now() + o.budgetMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call(attempt);
+    } catch (err) {
+      const known = refused(err);
+      if (known) throw known;
+      const kind = classifyError(err);
+      const wait = backoffDelay(attempt, o.retry, o.random);
+      const retryable = kind === "throttle" || kind === "transient";
+      if (retryable && performance.now() + wait < end) {
+        o.logger.warn(
+          { operation, error: errorName(err), attempt: attempt + 1, retryInMs: wait },
+          `marketmeter: ${operation} failed at start-up; retrying`,
+        );
+        await sleep(wait);
+        continue;
+      }
+      throw new MarketplaceError(
+        retryable ? "AWS_UNAVAILABLE" : "AWS_REJECTED",
+        `${operation} failed (${errorName(err)}) after ${attempt + 1} attempt(s) at start-up: check network access to the AWS Marketplace Metering endpoint in ${region} and start again`,
+        { cause: err, details: { awsError: errorName(err), attempts: attempt + 1 } },
+      );
+    }
+  }
+}
+
+/** Calls RegisterUsage (fresh nonce, bounded retries), then verifies the signature when a key is given. */
 export async function registerUsage(o: RegisterOptions): Promise<RegisterResult> {
   const fixCtx: FixContext = {
     ...o.fix,
@@ -51,14 +92,16 @@ export async function registerUsage(o: RegisterOptions): Promise<RegisterResult>
     productCode: o.productCode,
     publicKeyVersion: o.publicKeyVersion,
   };
-  const end = performance.now() + o.budgetMs;
   const deadline = callDeadlineOf(o.client);
-  for (let attempt = 0; ; attempt++) {
-    // A fresh nonce per attempt: a recorded answer to an earlier request cannot be replayed.
-    const nonce = randomBytes(16).toString("hex");
-    let out: RegisterUsageCommandOutput;
-    try {
-      out = await withDeadline("RegisterUsage", deadline, (abortSignal) =>
+  let nonce = "";
+  let attempts = 0;
+  const out: RegisterUsageCommandOutput = await startCall(
+    "RegisterUsage",
+    (attempt) => {
+      // A fresh nonce per attempt: a recorded answer to an earlier request cannot be replayed.
+      nonce = randomBytes(16).toString("hex");
+      attempts = attempt + 1;
+      return withDeadline("RegisterUsage", deadline, (abortSignal) =>
         o.client.send(
           new RegisterUsageCommand({
             ProductCode: o.productCode,
@@ -68,50 +111,32 @@ export async function registerUsage(o: RegisterOptions): Promise<RegisterResult>
           { abortSignal },
         ),
       );
-    } catch (err) {
-      const known = refusal(err, fixCtx);
-      if (known) throw known;
-      const kind = classifyError(err);
-      const wait = backoffDelay(attempt, o.retry, o.random);
-      if ((kind === "throttle" || kind === "transient") && performance.now() + wait < end) {
-        o.logger.warn(
-          { error: errorName(err), attempt: attempt + 1, retryInMs: wait },
-          "marketmeter: RegisterUsage failed; retrying",
-        );
-        await sleep(wait);
-        continue;
-      }
-      throw new MarketplaceError(
-        kind === "throttle" || kind === "transient" ? "AWS_UNAVAILABLE" : "AWS_REJECTED",
-        `RegisterUsage failed (${errorName(err)}) after ${attempt + 1} attempt(s): the task cannot start metered; check network access to the AWS Marketplace Metering endpoint in ${o.fix.region} and retry`,
-        { cause: err, details: { awsError: errorName(err), attempts: attempt + 1 } },
-      );
-    }
-    const keyRotationAt = out.PublicKeyRotationTimestamp;
-    if (keyRotationAt)
-      o.logger.warn(
-        { publicKeyVersion: o.publicKeyVersion, rotation: keyRotationAt.toISOString() },
-        "marketmeter: AWS Marketplace says this public key version expired: set deployment.publicKeyVersion (and deployment.publicKey) to the current version and roll out a new image",
-      );
-    if (!o.publicKey) {
-      o.logger.info(
-        {},
-        "marketmeter: RegisterUsage signature not verified (no deployment.publicKey given)",
-      );
-      return { claims: undefined, verified: false, keyRotationAt, attempts: attempt + 1 };
-    }
-    let key: string | KeyObject;
-    try {
-      key = await o.publicKey();
-    } catch (cause) {
-      throw new MarketplaceError("INVALID_CONFIG", "deployment.publicKey could not be loaded", { cause });
-    }
-    const claims = verifyRegistration(out.Signature, {
-      publicKey: key,
-      nonce,
-      productCode: o.productCode,
-      now: o.clock(),
-    });
-    return { claims, verified: true, keyRotationAt, attempts: attempt + 1 };
+    },
+    (err) => refusal(err, fixCtx),
+    o,
+    o.fix.region,
+  );
+  const keyRotationAt = out.PublicKeyRotationTimestamp;
+  if (keyRotationAt)
+    o.logger.warn(
+      { publicKeyVersion: o.publicKeyVersion, rotation: keyRotationAt.toISOString() },
+      "marketmeter: AWS Marketplace says this public key version expired: set deployment.publicKeyVersion (and deployment.publicKey) to the current version and roll out a new image",
+    );
+  if (!o.publicKey) {
+    o.logger.info({}, "marketmeter: RegisterUsage signature not verified (no deployment.publicKey given)");
+    return { claims: undefined, verified: false, keyRotationAt, attempts };
   }
+  let key: string | KeyObject;
+  try {
+    key = await o.publicKey();
+  } catch (cause) {
+    throw new MarketplaceError("INVALID_CONFIG", "deployment.publicKey could not be loaded", { cause });
+  }
+  const claims = verifyRegistration(out.Signature, {
+    publicKey: key,
+    nonce,
+    productCode: o.productCode,
+    now: o.clock(),
+  });
+  return { claims, verified: true, keyRotationAt, attempts };
 }

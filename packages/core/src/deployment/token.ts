@@ -28,7 +28,10 @@ export const CLIENT_TOKEN_LENGTH = 64;
  */
 export function clientToken(input: ClientTokenInput): string {
   if (typeof input !== "object" || input === null)
-    throw new MarketplaceError("INVALID_ARGUMENT", "clientToken() takes { deployment, dimension, intervalStart }");
+    throw new MarketplaceError(
+      "INVALID_ARGUMENT",
+      "clientToken() takes { deployment, dimension, intervalStart }",
+    );
   const { deployment, dimension, intervalStart, sequence = 0 } = input;
   if (typeof deployment !== "string" || deployment === "")
     throw new MarketplaceError("INVALID_ARGUMENT", "clientToken(): deployment must be a non-empty string");
