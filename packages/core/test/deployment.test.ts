@@ -5,6 +5,7 @@ import { createServer, request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
 import { MarketplaceMeteringClient, MeterUsageCommand } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createGuard, createMeter, declareHttpSettings } from "../src/http.js";
 import {
   createDeployment,
   type DeploymentOptions,
@@ -398,5 +399,38 @@ describe("configuration", () => {
         code: "INVALID_CONFIG",
       });
     expect(bed.emu.calls()).toHaveLength(0);
+  });
+});
+
+describe("through the HTTP layer every adapter uses", () => {
+  it("needs no getCustomer: every request is the deployment's, and the guard follows the entitlement", async () => {
+    const ecs = PLATFORMS[1] as (typeof PLATFORMS)[number];
+    const m = await createDeployment(options(ecs));
+    // An adapter (or a Nest module) declaring the app's SaaS resolver changes nothing here.
+    declareHttpSettings(m, { getCustomer: () => undefined });
+    type Args = [req: { path: string }];
+    const meter = createMeter<Args>(m, { dimension: "api_calls" });
+    meter.finishDefault(200, { path: "/a" });
+    meter.finishDefault(200, { path: "/b" });
+    meter.finishDefault(500, { path: "/c" });
+    expect(await createGuard<Args>(m, {})([{ path: "/a" }])).toMatchObject({ allowed: true });
+    bed.advance(HOUR);
+    await m.flush();
+    expect(billed().map((r) => [r.dimension, r.quantity])).toEqual([["api_calls", 2]]);
+    await m.close();
+
+    const denied = await createDeployment(
+      // Another task: AWS checks the entitlement on a task's first RegisterUsage only.
+      options(ecs, {
+        deploymentId: "ecs-resource-2",
+        emulator: { platform: "ecs", accountId: OTHER_ACCOUNT },
+        onNotEntitled: "deny-access",
+      }),
+    );
+    expect(await createGuard<Args>(denied, {})([{ path: "/a" }])).toMatchObject({
+      allowed: false,
+      problem: { status: 402 },
+    });
+    await denied.close();
   });
 });

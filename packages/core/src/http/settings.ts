@@ -11,6 +11,11 @@ import type { CustomerRef } from "./types.js";
 export interface HttpSettings {
   /** The default customer resolver of every metering middleware and access guard. */
   getCustomer?: ((...args: never[]) => Awaitable<CustomerRef>) | undefined;
+  /**
+   * Every request belongs to one customer (a container, AMI or AgentCore deployment): a `getCustomer`
+   * declared later (by an adapter or a module) is ignored.
+   */
+  fixedCustomer?: boolean | undefined;
   /** The marketplace's logger, the default of every handler. */
   logger?: Logger | undefined;
   /** The body limits of the buyer lifecycle (`buyers.*.maxBodyBytes`), also applied when routes read. */
@@ -44,8 +49,10 @@ export function declareHttpSettings<M extends object>(marketplace: M, settings: 
       "getCustomer must be a function (request) => identity | { tenantId } | tenant id | undefined",
     );
   const merged: HttpSettings = { ...registry.get(marketplace) };
-  for (const [key, value] of Object.entries(settings))
+  for (const [key, value] of Object.entries(settings)) {
+    if (key === "getCustomer" && merged.fixedCustomer) continue;
     if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  }
   registry.set(marketplace, merged);
   return marketplace;
 }

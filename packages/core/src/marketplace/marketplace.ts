@@ -502,5 +502,6 @@ export function createMarketplaceWith<const D extends readonly string[]>(
     logger: options.logger,
     buyers: options.buyers,
     getCustomer: internals.getCustomer,
+    fixedCustomer: internals.getCustomer !== undefined || undefined,
   });
 }
