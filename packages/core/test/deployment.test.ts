@@ -413,10 +413,14 @@ describe("through the HTTP layer every adapter uses", () => {
     meter.finishDefault(200, { path: "/a" });
     meter.finishDefault(200, { path: "/b" });
     meter.finishDefault(500, { path: "/c" });
+    // A handler given the app's own SaaS resolver (as a Nest module passes it) meters the deployment too.
+    createMeter<Args>(m, { dimension: "api_calls", getCustomer: () => undefined }).finishDefault(200, {
+      path: "/d",
+    });
     expect(await createGuard<Args>(m, {})([{ path: "/a" }])).toMatchObject({ allowed: true });
     bed.advance(HOUR);
     await m.flush();
-    expect(billed().map((r) => [r.dimension, r.quantity])).toEqual([["api_calls", 2]]);
+    expect(billed().map((r) => [r.dimension, r.quantity])).toEqual([["api_calls", 3]]);
     await m.close();
 
     const denied = await createDeployment(

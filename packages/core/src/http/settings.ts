@@ -61,3 +61,12 @@ export function declareHttpSettings<M extends object>(marketplace: M, settings: 
 export function httpSettingsOf(marketplace: unknown): HttpSettings {
   return (typeof marketplace === "object" && marketplace !== null && registry.get(marketplace)) || NONE;
 }
+
+/**
+ * The customer resolver of a handler: its own, else the one declared on the marketplace; a deployment's
+ * (every request is its buyer) always wins.
+ */
+export function customerResolver<G>(own: G | undefined, settings: HttpSettings): G | undefined {
+  if (settings.fixedCustomer && settings.getCustomer) return settings.getCustomer as G;
+  return own ?? (settings.getCustomer as G | undefined);
+}
