@@ -438,3 +438,19 @@ describe("through the HTTP layer every adapter uses", () => {
     await denied.close();
   });
 });
+
+describe("pacing", () => {
+  it("keeps MeterUsage under AWS's 10 calls per second: one record is one call", async () => {
+    const ec2 = PLATFORMS[0] as (typeof PLATFORMS)[number];
+    const m = await createDeployment(options(ec2));
+    for (let h = 0; h < 8; h++) {
+      m.record({ identity: m.deployment.identity, dimension: "api_calls", quantity: 1 });
+      m.record({ identity: m.deployment.identity, dimension: "gb_stored", quantity: 1 });
+      bed.advance(HOUR);
+      await m.flush();
+    }
+    expect(billed()).toHaveLength(16);
+    expect(meterCalls().filter((c) => c.errorType === "ThrottlingException")).toHaveLength(0);
+    await m.close();
+  });
+});

@@ -11,7 +11,7 @@ import { callDeadlineOf, createAwsClients, withDeadline } from "../aws/index.js"
 import { MarketplaceError } from "../errors/index.js";
 import type { LegacyIdentity } from "../identity/index.js";
 import { createMarketplaceWith, type Marketplace, type MarketplaceOptions } from "../marketplace/index.js";
-import { errorName } from "../reporter/index.js";
+import { errorName, RateLimiter } from "../reporter/index.js";
 import { HOUR_MS, hourStart, silentLogger } from "../runtime/index.js";
 import { type FixContext, refusal } from "./errors.js";
 import type { RegistrationClaims } from "./jwt.js";
@@ -188,6 +188,8 @@ export async function createDeployment<const D extends readonly string[]>(
     budgetMs: startTimeoutMs,
     retry: { baseDelayMs: 100, maxDelayMs: 5_000 },
   };
+  // One pace for every MeterUsage call of this deployment, the start-up check included.
+  const limiter = new RateLimiter({ callsPerSecond: marketplaceOptions.callsPerSecond ?? 10 });
   let entitled = true;
   let registration: DeploymentInfo["registration"];
   try {
@@ -219,7 +221,10 @@ export async function createDeployment<const D extends readonly string[]>(
     if (checkPermission && entitled)
       await startCall(
         "MeterUsage (DryRun)",
-        () => dryRun(metering, productCode, marketplaceOptions.dimensions[0], clock()),
+        async () => {
+          await limiter.acquire();
+          await dryRun(metering, productCode, marketplaceOptions.dimensions[0], clock());
+        },
         (err) => refusal(err, { ...fix, operation: "MeterUsage", productCode }),
         retry,
         fix.region,
@@ -263,7 +268,12 @@ export async function createDeployment<const D extends readonly string[]>(
       aws: { ...marketplaceOptions.aws, client: metering },
     } as MarketplaceOptions<D>,
     {
-      sender: meterUsageSender(metering, { clientTokens: mode === "agentcore", deploymentId, fix }),
+      sender: meterUsageSender(metering, {
+        clientTokens: mode === "agentcore",
+        deploymentId,
+        fix,
+        limiter,
+      }),
       // MeterUsage takes records up to 6 hours old (BatchMeterUsage: 24).
       acceptanceDeadline: (timestamp) => hourStart(timestamp) + METER_USAGE_WINDOW_MS,
       access: decide,

@@ -9,7 +9,7 @@ import {
   type UsageRecordResult,
 } from "@aws-sdk/client-marketplace-metering";
 import { callDeadlineOf, withDeadline } from "../aws/index.js";
-import { errorName, type SendResult, type UsageSender } from "../reporter/index.js";
+import { errorName, type RateLimiter, type SendResult, type UsageSender } from "../reporter/index.js";
 import { type FixContext, refusal } from "./errors.js";
 import { clientToken } from "./token.js";
 
@@ -18,6 +18,8 @@ export interface MeterUsageSenderOptions {
   clientTokens: boolean;
   deploymentId: string;
   fix: Omit<FixContext, "operation" | "productCode">;
+  /** Paces every MeterUsage call (AWS quota: 10 per second); the pipeline paces batches, not records. */
+  limiter: RateLimiter;
 }
 
 /**
@@ -31,6 +33,7 @@ export interface MeterUsageSenderOptions {
  */
 export function meterUsageSender(client: MarketplaceMeteringClient, o: MeterUsageSenderOptions): UsageSender {
   const deadline = callDeadlineOf(client);
+  const { limiter } = o;
   return {
     dryRun: false,
     async send(input, signal): Promise<SendResult> {
@@ -50,6 +53,7 @@ export function meterUsageSender(client: MarketplaceMeteringClient, o: MeterUsag
             dimension: record.Dimension ?? "",
             intervalStart: timestamp.getTime(),
           });
+        await limiter.acquire();
         try {
           const out = await withDeadline(
             "MeterUsage",
