@@ -77,7 +77,8 @@ async function day({ mode, platform }) {
   }
   const ledger = emu.ledger({ operation: "MeterUsage" });
   const perGrain = new Map();
-  for (const r of ledger) perGrain.set(`${r.dimension}|${r.hour}`, (perGrain.get(`${r.dimension}|${r.hour}`) ?? 0) + 1);
+  for (const r of ledger)
+    perGrain.set(`${r.dimension}|${r.hour}`, (perGrain.get(`${r.dimension}|${r.hour}`) ?? 0) + 1);
   const tokens = emu.state.clientTokens.size;
   await emu.close();
   rmSync(dir, { recursive: true, force: true });
@@ -106,7 +107,9 @@ for (const run of RUNS) {
   console.log(`  calls:   ${calls}`);
   console.log(
     `  ledger:  ${r.ledger} MeterUsage records over ${r.hours} hours; one per dimension per hour: ${r.onePerDimensionHour ? "yes" : "NO"}` +
-      (run.mode === "agentcore" ? `; client tokens: ${r.clientTokens} (one record each: ${r.clientTokens === r.ledger ? "yes" : "NO"})` : ""),
+      (run.mode === "agentcore"
+        ? `; client tokens: ${r.clientTokens} (one record each: ${r.clientTokens === r.ledger ? "yes" : "NO"})`
+        : ""),
   );
   console.log(
     `  usage:   billed ${r.billed} units; grains sent ${r.grainsSent}${r.grainsOther.length ? `, others: ${r.grainsOther.join(", ")}` : ""}`,
