@@ -16,7 +16,6 @@ const { createDeployment } = await import(new URL("core/dist/index.js", root).hr
 const { DEMO, demoConfig, startEmulator } = await import(new URL("emulator/dist/index.js", root).href);
 const { sqliteStore } = await import(new URL("sqlite/dist/index.js", root).href);
 
-const HOUR = 3_600_000;
 const START = Date.parse("2026-07-15T00:10:00Z");
 const RUNS = [
   { mode: "ami", platform: "ec2" },
