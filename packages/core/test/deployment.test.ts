@@ -121,6 +121,35 @@ function options(
   };
 }
 
+/** Bills the current hour of `resourceId` with `quantity`, as another process on that resource would. */
+async function billOtherQuantity(resourceId: string, platform: EmulatedPlatform, quantity: number) {
+  const client = new MarketplaceMeteringClient({
+    region: "us-east-1",
+    endpoint: bed.emu.endpoint,
+    credentials,
+  });
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      Object.assign((args.request as { headers: Record<string, string> }).headers, {
+        "x-emu-platform": platform,
+        "x-emu-resource-id": resourceId,
+      });
+      return next(args);
+    },
+    { step: "build", name: "caller" },
+  );
+  const hour = new Date(Math.floor(bed.now() / HOUR) * HOUR);
+  await client.send(
+    new MeterUsageCommand({
+      ProductCode: DEMO.P_CA,
+      Timestamp: hour,
+      UsageDimension: "api_calls",
+      UsageQuantity: quantity,
+    }),
+  );
+  client.destroy();
+}
+
 const meterCalls = () => bed.emu.calls().filter((c) => c.operation === "MeterUsage");
 const billed = () => bed.emu.ledger({ operation: "MeterUsage" });
 
@@ -311,32 +340,8 @@ describe("MeterUsage answers", () => {
   it("DuplicateRequestException: that hour was billed with another quantity; reported, never retried", async () => {
     const ec2 = PLATFORMS[0] as (typeof PLATFORMS)[number];
     const m = await createDeployment(options(ec2));
-    const hour = new Date(Math.floor(bed.now() / HOUR) * HOUR);
     // Another process on the same instance already reported the hour.
-    const client = new MarketplaceMeteringClient({
-      region: "us-east-1",
-      endpoint: bed.emu.endpoint,
-      credentials,
-    });
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        Object.assign((args.request as { headers: Record<string, string> }).headers, {
-          "x-emu-platform": "ec2",
-          "x-emu-resource-id": m.deployment.deploymentId,
-        });
-        return next(args);
-      },
-      { step: "build", name: "caller" },
-    );
-    await client.send(
-      new MeterUsageCommand({
-        ProductCode: DEMO.P_CA,
-        Timestamp: hour,
-        UsageDimension: "api_calls",
-        UsageQuantity: 1,
-      }),
-    );
-    client.destroy();
+    await billOtherQuantity(m.deployment.deploymentId, "ec2", 1);
     const duplicates: number[] = [];
     m.on("duplicate", (e) => duplicates.push(e.quantity));
     m.record({ identity: m.deployment.identity, dimension: "api_calls", quantity: 4 });
@@ -348,6 +353,30 @@ describe("MeterUsage answers", () => {
     expect(meterCalls().filter((c) => c.errorType === "DuplicateRequestException")).toHaveLength(1);
     expect((await m.report())[0]).toMatchObject({ state: "rejected", reason: "DuplicateRecord" });
     await m.close();
+  });
+
+  it("a lost answer, then DuplicateRequestException: another quantity was billed, not ours", async () => {
+    const ec2 = PLATFORMS[0] as (typeof PLATFORMS)[number];
+    const proxy = await droppingProxy(bed.emu.endpoint, 1);
+    try {
+      const aws = { region: "us-east-1", endpoint: proxy.endpoint, credentials };
+      const m = await createDeployment(options(ec2, { aws }));
+      await billOtherQuantity(m.deployment.deploymentId, "ec2", 1);
+      const duplicates: boolean[] = [];
+      m.on("duplicate", (e) => duplicates.push(e.ownEarlierWrite));
+      m.record({ identity: m.deployment.identity, dimension: "api_calls", quantity: 4 });
+      bed.advance(HOUR);
+      await m.flush(); // refused, but the answer is lost: uncertain
+      expect(proxy.dropped()).toBe(1);
+      bed.advance(5_000);
+      await m.flush();
+      expect(duplicates).toEqual([false]);
+      expect((await m.report())[0]).toMatchObject({ state: "rejected", reason: "DuplicateRecord" });
+      expect(billed().map((r) => r.quantity)).toEqual([1]);
+      await m.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("AgentCore: one record per client token, and the tokens are derived from the hour", async () => {

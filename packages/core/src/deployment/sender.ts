@@ -36,6 +36,7 @@ export function meterUsageSender(client: MarketplaceMeteringClient, o: MeterUsag
   const { limiter } = o;
   return {
     dryRun: false,
+    identicalResendSucceeds: true,
     async send(input, signal): Promise<SendResult> {
       const results: UsageRecordResult[] = [];
       for (const record of input.UsageRecords ?? []) {

@@ -348,7 +348,7 @@ export class Reporter {
       } else if (v.Status === "DuplicateRecord") {
         // We never send two quantities for one grain, so after an attempt whose answer we did not see,
         // the record AWS already holds is our own: the usage is billed.
-        const own = g.uncertain;
+        const own = g.uncertain && !this.#o.sender.identicalResendSucceeds;
         outcomes.push(
           own
             ? {
