@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 // The emulator is loaded with import() (see marketplace.ts), so its types are the ES module ones.
 import type { Emulator } from "@marketmeter/emulator" with { "resolution-mode": "import" };
-import { createMarketplace, type Logger, type Marketplace } from "@marketmeter/nestjs";
+import { createDeployment, createMarketplace, type Logger, type Marketplace } from "@marketmeter/nestjs";
 import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
 
 /**
@@ -33,10 +33,25 @@ export const ROUTES = {
   buyerUsage: "/account/usage",
 } as const;
 
+/**
+ * How the product is sold. SaaS (the default): buyers register through the fulfillment URL and each API
+ * key is a tenant. Container, AMI or AgentCore: the app runs in the buyer's account, so every request is
+ * that buyer's, and start-up checks the entitlement (RegisterUsage for containers) before serving.
+ */
+export interface DeploymentSettings {
+  mode: "container" | "ami" | "agentcore";
+  /** A stable id of this task, pod, instance or agent (same across restarts). @default "nestjs-saas" */
+  id?: string;
+  /** Emulator only: the platform the emulator sees. @default ecs, ec2 or agentcore by mode */
+  platform?: "ec2" | "ecs" | "eks" | "fargate" | "agentcore";
+}
+
 /** Real AWS settings; without them the app runs against the in-process emulator. */
 export interface AwsSettings {
   region: string;
   productCode: string;
+  /** Container, AMI or AgentCore product instead of SaaS. */
+  deployment?: DeploymentSettings;
   /**
    * Shared secret your EventBridge API destination sends (at least 16 characters). Without it every
    * EventBridge notification is refused (401).
@@ -54,7 +69,11 @@ export interface EmulatorSettings {
   frozen?: boolean;
   /** Receives one line per AWS API call the emulator answers (tokens are never logged). */
   log?: (line: string) => void;
+  /** Container, AMI or AgentCore product instead of SaaS. */
+  deployment?: DeploymentSettings;
 }
+
+const DEFAULT_PLATFORM = { container: "ecs", ami: "ec2", agentcore: "agentcore" } as const;
 
 /** A server could not listen because its port is taken; the CLI names the variable that moves it. */
 export class PortInUseError extends Error {
@@ -114,6 +133,28 @@ export async function setupMarketplace(options: {
 }): Promise<MarketplaceSetup> {
   const { aws, logger } = options;
   const customer = options.getCustomer ? { getCustomer: options.getCustomer } : {};
+  if (aws?.deployment) {
+    const dataDir = options.dataDir;
+    // Resolves once AWS confirmed the entitlement (or throws saying what to fix): only then the app serves.
+    const marketplace = await createDeployment({
+      mode: aws.deployment.mode,
+      productCode: aws.productCode,
+      deploymentId: aws.deployment.id ?? "nestjs-saas",
+      dimensions: DIMENSIONS,
+      store: sqliteStore({ path: join(dataDir, "usage.db") }),
+      aws: { region: aws.region }, // the task, pod, instance or agent role, from the SDK's default chain
+      gracePeriodMs: GRACE_PERIOD_MS,
+      logger,
+    });
+    return {
+      marketplace,
+      productCode: aws.productCode,
+      emulator: undefined,
+      dataDir,
+      now: Date.now,
+      connect() {},
+    };
+  }
   if (aws) {
     const dataDir = options.dataDir;
     const marketplace = createMarketplace({
@@ -152,8 +193,33 @@ export async function setupMarketplace(options: {
   const emulator = await startEmulator({ port, config, log: options.emulator?.log }).catch((err: unknown) => {
     throw isAddressInUse(err) ? new PortInUseError("emulator", port, { cause: err }) : err;
   });
-  const secret = randomBytes(24).toString("base64url");
   const now = () => emulator.clock.now().getTime();
+  const deployment = options.emulator?.deployment;
+  if (deployment) {
+    const marketplace = await createDeployment({
+      mode: deployment.mode,
+      productCode: DEMO.P_CA,
+      deploymentId: deployment.id ?? "nestjs-saas",
+      dimensions: DIMENSIONS,
+      store: sqliteStore({ path: join(dataDir, "usage.db") }),
+      aws: {
+        region: "us-east-1",
+        endpoint: emulator.endpoint,
+        credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "emulator" },
+      },
+      clock: now,
+      gracePeriodMs: GRACE_PERIOD_MS,
+      logger,
+      // The emulator's RegisterUsage key, from its control API, verifies the signature it returns.
+      publicKey: () => fetch(`${emulator.endpoint}/_emulator/keys/register-usage.pem`).then((r) => r.text()),
+      emulator: { platform: deployment.platform ?? DEFAULT_PLATFORM[deployment.mode] },
+    }).catch(async (err: unknown) => {
+      await emulator.close();
+      throw err;
+    });
+    return { marketplace, productCode: DEMO.P_CA, emulator, dataDir, now, connect() {} };
+  }
+  const secret = randomBytes(24).toString("base64url");
   const marketplace = createMarketplace({
     products: [{ productCode: DEMO.P_CA }],
     dimensions: DIMENSIONS,

@@ -7,6 +7,15 @@ export type { AccessAllowed, AccessDecision, AccessDenialReason, AccessDenied } 
 export type { AwsClients, AwsCredentials, AwsOptions } from "./aws/index.js";
 export { createAwsClients } from "./aws/index.js";
 export type {
+  DeploymentInfo,
+  DeploymentMarketplace,
+  DeploymentMode,
+  DeploymentOptions,
+  EmulatedPlatform,
+  RegistrationClaims,
+} from "./deployment/index.js";
+export { createDeployment, deploymentRegion } from "./deployment/index.js";
+export type {
   CustomerRecord,
   CustomerStatus,
   DirectoryStore,

@@ -1,6 +1,6 @@
 // Configuration comes from the environment here, in the app; marketmeter itself never reads it.
 import type { StartAppOptions } from "./app.js";
-import { PortInUseError } from "./marketplace.js";
+import { type DeploymentSettings, PortInUseError } from "./marketplace.js";
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -9,6 +9,30 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new Error(`${name} must be a port number (0-65535); got "${raw}"`);
   return n;
+}
+
+const MODES = ["saas", "container", "ami", "agentcore"] as const;
+const PLATFORMS = ["ec2", "ecs", "eks", "fargate", "agentcore"] as const;
+
+/**
+ * `MARKETMETER_MODE`: saas (default), container, ami or agentcore; `MARKETMETER_DEPLOYMENT_ID` (else
+ * `HOSTNAME`, the pod name on EKS) names this task or instance; `MARKETMETER_PLATFORM` tells the emulator
+ * which platform it runs on.
+ */
+function readDeployment(env: NodeJS.ProcessEnv): DeploymentSettings | undefined {
+  const mode = env.MARKETMETER_MODE || "saas";
+  if (!(MODES as readonly string[]).includes(mode))
+    throw new Error(`MARKETMETER_MODE must be one of ${MODES.join(", ")}; got "${mode}"`);
+  if (mode === "saas") return undefined;
+  const platform = env.MARKETMETER_PLATFORM || undefined;
+  if (platform !== undefined && !(PLATFORMS as readonly string[]).includes(platform))
+    throw new Error(`MARKETMETER_PLATFORM must be one of ${PLATFORMS.join(", ")}; got "${platform}"`);
+  const id = env.MARKETMETER_DEPLOYMENT_ID || env.HOSTNAME || undefined;
+  return {
+    mode: mode as DeploymentSettings["mode"],
+    ...(id ? { id } : {}),
+    ...(platform ? { platform: platform as DeploymentSettings["platform"] } : {}),
+  };
 }
 
 /**
@@ -28,18 +52,21 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOption
     ...(adminToken ? { adminToken } : {}),
   };
   const productCode = env.MARKETMETER_PRODUCT_CODE;
-  if (!productCode) return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566) } };
+  const deployment = readDeployment(env);
+  const mode = deployment ? { deployment } : {};
+  if (!productCode)
+    return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566), ...mode } };
   if (!env.AWS_REGION)
     throw new Error("MARKETMETER_PRODUCT_CODE is set, so real AWS is used: also set AWS_REGION");
   const webhookSecret = env.MARKETMETER_WEBHOOK_SECRET || undefined;
   if (webhookSecret !== undefined && webhookSecret.length < 16)
     throw new Error("MARKETMETER_WEBHOOK_SECRET must be at least 16 characters");
-  return { ...base, aws: { region: env.AWS_REGION, productCode, webhookSecret } };
+  return { ...base, aws: { region: env.AWS_REGION, productCode, webhookSecret, ...mode } };
 }
 
 /** What start-up must shout about: settings that leave the app running but losing buyers' events. */
 export function startupWarnings(options: StartAppOptions): string[] {
-  if (!options.aws || options.aws.webhookSecret) return [];
+  if (!options.aws || options.aws.webhookSecret || options.aws.deployment) return [];
   return [
     [
       "WARNING: MARKETMETER_WEBHOOK_SECRET is not set.",

@@ -41,7 +41,14 @@ export type MarketplaceErrorCode =
   | "UNAUTHORIZED"
   | "ACCESS_DENIED"
   | "INVALID_REQUEST"
-  | "IDENTITY_ALREADY_LINKED";
+  | "IDENTITY_ALREADY_LINKED"
+  // container, AMI and AgentCore deployments (start-up)
+  | "NOT_ENTITLED"
+  | "PLATFORM_NOT_SUPPORTED"
+  | "WRONG_REGION"
+  | "INVALID_KEY_VERSION"
+  | "API_DISABLED"
+  | "INVALID_SIGNATURE";
 
 export interface MarketplaceErrorOptions {
   cause?: unknown;

@@ -8,7 +8,7 @@ import type { Logger } from "../runtime/index.js";
 import { subjectOf } from "./customer.js";
 import type { Awaitable } from "./metering.js";
 import { type Problem, problem } from "./problem.js";
-import { httpSettingsOf } from "./settings.js";
+import { customerResolver, httpSettingsOf } from "./settings.js";
 import type { AccessTarget, CustomerRef } from "./types.js";
 
 /** Options of the access guard, the same in every adapter. */
@@ -68,7 +68,7 @@ export function createGuard<A extends unknown[]>(
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "requireSubscription options must be an object");
   const settings = httpSettingsOf(marketplace);
-  const getCustomer = (options.getCustomer ?? settings.getCustomer) as
+  const getCustomer = customerResolver(options.getCustomer, settings) as
     | RequireSubscriptionOptions<A>["getCustomer"]
     | undefined;
   if (typeof getCustomer !== "function")

@@ -8,7 +8,7 @@ import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import type { IdentityInput } from "../identity/index.js";
 import type { Logger } from "../runtime/index.js";
 import { isTenant, subjectOf } from "./customer.js";
-import { httpSettingsOf } from "./settings.js";
+import { customerResolver, httpSettingsOf } from "./settings.js";
 import type { CustomerRef, MeteringTarget } from "./types.js";
 
 /** A value, or a promise of it. */
@@ -264,7 +264,7 @@ export function createMeter<A extends unknown[]>(
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "metering needs options { getCustomer, dimension }");
   const settings = httpSettingsOf(marketplace);
-  const getCustomer = (options.getCustomer ?? settings.getCustomer) as MeterUsageOptions<A>["getCustomer"];
+  const getCustomer = customerResolver(options.getCustomer, settings) as MeterUsageOptions<A>["getCustomer"];
   if (typeof getCustomer !== "function")
     throw new MarketplaceError(
       "INVALID_CONFIG",

@@ -13,6 +13,11 @@ export interface HttpSettings {
   getCustomer?: ((...args: never[]) => Awaitable<CustomerRef>) | undefined;
   /** The marketplace's clock (epoch ms), so the usage views agree with the hours metering uses. */
   clock?: (() => number) | undefined;
+  /**
+   * Every request belongs to one customer (a container, AMI or AgentCore deployment): a `getCustomer`
+   * declared later (by an adapter or a module) is ignored.
+   */
+  fixedCustomer?: boolean | undefined;
   /** The marketplace's logger, the default of every handler. */
   logger?: Logger | undefined;
   /** The body limits of the buyer lifecycle (`buyers.*.maxBodyBytes`), also applied when routes read. */
@@ -46,8 +51,10 @@ export function declareHttpSettings<M extends object>(marketplace: M, settings: 
       "getCustomer must be a function (request) => identity | { tenantId } | tenant id | undefined",
     );
   const merged: HttpSettings = { ...registry.get(marketplace) };
-  for (const [key, value] of Object.entries(settings))
+  for (const [key, value] of Object.entries(settings)) {
+    if (key === "getCustomer" && merged.fixedCustomer) continue;
     if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  }
   registry.set(marketplace, merged);
   return marketplace;
 }
@@ -55,4 +62,13 @@ export function declareHttpSettings<M extends object>(marketplace: M, settings: 
 /** The settings declared for a marketplace (empty when it was created without an adapter). */
 export function httpSettingsOf(marketplace: unknown): HttpSettings {
   return (typeof marketplace === "object" && marketplace !== null && registry.get(marketplace)) || NONE;
+}
+
+/**
+ * The customer resolver of a handler: its own, else the one declared on the marketplace; a deployment's
+ * (every request is its buyer) always wins.
+ */
+export function customerResolver<G>(own: G | undefined, settings: HttpSettings): G | undefined {
+  if (settings.fixedCustomer && settings.getCustomer) return settings.getCustomer as G;
+  return own ?? (settings.getCustomer as G | undefined);
 }

@@ -21,6 +21,7 @@ import {
   type MarketplaceEventName,
   type MarketplaceEvents,
   type ReporterStats,
+  type UsageSender,
 } from "../reporter/index.js";
 import { hourStart } from "../runtime/index.js";
 import { type GrainState, grainKey, type StoredGrain, type UsageStore } from "../stores/index.js";
@@ -189,6 +190,21 @@ export interface Marketplace<D extends string = string> {
   readonly dryRun: boolean;
 }
 
+/**
+ * What a sibling factory (deployments: container, AMI, AgentCore) changes in an instance: the sender, the
+ * acceptance window, and who every request belongs to. Not part of the public API.
+ */
+export interface MarketplaceInternals {
+  /** Sends closed grains (default: BatchMeterUsage, or the dry-run sender). */
+  sender?: UsageSender;
+  /** When AWS stops accepting a record of an hour. @default BatchMeterUsage's 24 h */
+  acceptanceDeadline?: (timestamp: number) => number;
+  /** Decides access instead of the buyer directory. */
+  access?: (subject: AccessSubject) => AccessDecision;
+  /** The customer of every request, declared for the HTTP layer instead of an adapter's `getCustomer`. */
+  getCustomer?: () => IdentityInput;
+}
+
 const EVENT_NAMES: readonly MarketplaceEventName[] = [
   "sent",
   "rejected",
@@ -219,8 +235,11 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   private readonly telemetry: Telemetry;
   private readonly handlers = new Map<MarketplaceEventName, Set<(p: never) => void>>();
 
-  constructor(options: ResolvedOptions) {
+  private readonly decide: ((subject: AccessSubject) => AccessDecision) | undefined;
+
+  constructor(options: ResolvedOptions, internals: MarketplaceInternals = {}) {
     this.o = options;
+    this.decide = internals.access;
     this.store = options.store;
     this.instanceId = options.instanceId;
     this.dryRun = options.dryRun;
@@ -260,7 +279,10 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     this.pipeline = new UsagePipeline({
       accumulator: this.acc,
       store: this.telemetry.watchStore(options.store),
-      sender: this.telemetry.watchSender(options.dryRun ? dryRunSender() : awsSender(this.clients.metering)),
+      sender: this.telemetry.watchSender(
+        internals.sender ?? (options.dryRun ? dryRunSender() : awsSender(this.clients.metering)),
+      ),
+      ...(internals.acceptanceDeadline ? { acceptanceDeadline: internals.acceptanceDeadline } : {}),
       emit: this.emit,
       clock: options.clock,
       logger: options.logger,
@@ -344,7 +366,7 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   }
 
   access(subject: AccessSubject): AccessDecision {
-    return this.buyers.access(subject);
+    return this.decide ? this.decide(subject) : this.buyers.access(subject);
   }
 
   entitlements(identity: IdentityInput, options?: { refresh?: boolean }): Promise<readonly Entitlement[]> {
@@ -497,12 +519,22 @@ function toMs(v: Date | number | undefined, name: string): number | undefined {
 export function createMarketplace<const D extends readonly string[]>(
   options: MarketplaceOptions<D>,
 ): Marketplace<D[number]> {
+  return createMarketplaceWith(options, {});
+}
+
+/** {@link createMarketplace} with a sibling factory's changes (internal). */
+export function createMarketplaceWith<const D extends readonly string[]>(
+  options: MarketplaceOptions<D>,
+  internals: MarketplaceInternals,
+): Marketplace<D[number]> {
   // The HTTP layer's handlers default to this logger, clock and these body limits (said once, here).
   const resolved = resolveOptions(options);
-  const marketplace = new MarketplaceImpl<D[number]>(resolved);
+  const marketplace = new MarketplaceImpl<D[number]>(resolved, internals);
   return declareHttpSettings(marketplace, {
     logger: options.logger,
     buyers: options.buyers,
     clock: resolved.clock,
+    getCustomer: internals.getCustomer,
+    fixedCustomer: internals.getCustomer !== undefined || undefined,
   });
 }

@@ -47,6 +47,8 @@ export interface UsagePipelineOptions {
   maxBufferedGrains: number;
   /** The shared send-token bucket (account and Region) when the store paces calls for every instance. */
   sendBucket: string;
+  /** When AWS stops accepting a record of this hour (MeterUsage: 6 h). @default BatchMeterUsage's */
+  acceptanceDeadline?: (timestamp: number) => number;
   /** Buyers in their final window (cancelled, access ending), whose usage must go out before it ends. */
   finalWindowsClosing(now: number): Iterable<{ identity: Identity; finalWindowEndsAt: number }>;
 }
@@ -108,6 +110,7 @@ export class UsagePipeline {
       callsPerSecond: options.callsPerSecond,
       windowWarningMs: options.windowWarningMs,
       throttlePauseMs: 1000,
+      ...(options.acceptanceDeadline ? { acceptanceDeadline: options.acceptanceDeadline } : {}),
     });
     this.#lastZeroHour = this.#openFrom(options.clock()) - 2 * HOUR_MS;
     this.#acc.cellLimit = options.maxBufferedGrains;
@@ -135,7 +138,8 @@ export class UsagePipeline {
   #lateFrom(now: number): number {
     const margin = Math.min(23 * HOUR_MS, Math.max(4 * HOUR_MS, this.#o.windowWarningMs + HOUR_MS));
     let h = hourStart(now - 24 * HOUR_MS);
-    while (acceptanceDeadline(h) - now < margin) h += HOUR_MS;
+    const deadline = this.#o.acceptanceDeadline ?? acceptanceDeadline;
+    while (deadline(h) - now < margin && h < now) h += HOUR_MS;
     return Math.min(h, this.#openFrom(now));
   }
 

@@ -25,6 +25,8 @@ const CONFIG = new Set([
   "DisabledApiException",
   "CredentialsProviderError",
   "UnauthorizedException",
+  // MeterUsage from another Region than the instance's: fixed by configuration, never by dropping usage.
+  "InvalidEndpointRegionException",
 ]);
 
 const INVALID = new Set([

@@ -13,7 +13,7 @@ export {
   requestOf,
 } from "./batch.js";
 export type { ErrorClass } from "./classify.js";
-export { classifyError } from "./classify.js";
+export { classifyError, errorName } from "./classify.js";
 export type { Emit, GrainInfo, MarketplaceEventName, MarketplaceEvents } from "./events.js";
 export type { RateLimiterOptions } from "./limiter.js";
 export { RateLimiter } from "./limiter.js";

@@ -8,7 +8,7 @@ import { MarketplaceError } from "../errors/index.js";
 import type { Clock, Logger } from "../runtime/index.js";
 import type { GrainLease, GrainOutcome, StoredGrain, UsageStore } from "../stores/index.js";
 import { parseGrainKey } from "../stores/index.js";
-import { acceptanceDeadline, isAcceptable } from "../usage/index.js";
+import { acceptanceDeadline } from "../usage/index.js";
 import { type BackoffOptions, backoffDelay } from "./backoff.js";
 import {
   type Batch,
@@ -51,6 +51,8 @@ export interface ReporterOptions {
   callsPerSecond: number;
   windowWarningMs: number;
   throttlePauseMs: number;
+  /** When AWS stops accepting a record of this hour. @default BatchMeterUsage's (24 h, month cut-off) */
+  acceptanceDeadline?: (timestamp: number) => number;
 }
 
 /** Counters of the reporter since start. */
@@ -91,9 +93,11 @@ export class Reporter {
   readonly #warned = new Set<string>();
 
   readonly #o: ReporterOptions;
+  readonly #deadline: (timestamp: number) => number;
 
   constructor(o: ReporterOptions) {
     this.#o = o;
+    this.#deadline = o.acceptanceDeadline ?? acceptanceDeadline;
   }
 
   /**
@@ -129,7 +133,7 @@ export class Reporter {
       const expired: StoredGrain[] = [];
       const live: PreparedRecord[] = [];
       for (const g of fresh) {
-        if (!isAcceptable(g.hour, now)) expired.push(g);
+        if (now >= this.#deadline(g.hour)) expired.push(g);
         else live.push(prepareRecord(g));
       }
       if (expired.length > 0) await this.#expire(expired, now, "outside the AWS acceptance window");
@@ -376,7 +380,7 @@ export class Reporter {
       } else if (v.Status === "DuplicateRecord") {
         // We never send two quantities for one grain, so after an attempt whose answer we did not see,
         // the record AWS already holds is our own: the usage is billed.
-        const own = g.uncertain;
+        const own = g.uncertain && !this.#o.sender.identicalResendSucceeds;
         outcomes.push(
           own
             ? {
@@ -463,7 +467,7 @@ export class Reporter {
       const g = r.grain;
       const delay = backoffDelay(g.attempts, this.#o.backoff, this.#o.random);
       // Never schedule past the window: the last attempt happens while AWS still accepts the hour.
-      const lastChance = acceptanceDeadline(g.hour) - 30_000;
+      const lastChance = this.#deadline(g.hour) - 30_000;
       const nextAttemptAt = Math.max(now + 1, Math.min(now + delay, lastChance));
       first = Math.min(first, nextAttemptAt);
       attempt = Math.max(attempt, g.attempts + 1);
@@ -486,7 +490,7 @@ export class Reporter {
     const now = this.#o.clock();
     const open = await this.#o.store.list({ states: ["pending", "closed", "retrying"], limit: 5000 });
     for (const g of open) {
-      const deadline = acceptanceDeadline(g.hour);
+      const deadline = this.#deadline(g.hour);
       const remainingMs = deadline - now;
       if (remainingMs > this.#o.windowWarningMs || remainingMs <= 0 || this.#warned.has(g.key)) continue;
       this.#warned.add(g.key);

@@ -17,6 +17,11 @@ export type SendResult = Pick<BatchMeterUsageCommandOutput, "Results" | "Unproce
 export interface UsageSender {
   /** True when nothing reaches AWS: calls are not paced or counted, and grains end `sent` with reason "dry-run". */
   readonly dryRun: boolean;
+  /**
+   * AWS answers an identical resend with success (MeterUsage), so a duplicate answer always means another
+   * quantity was billed, never our own earlier attempt. @default false (BatchMeterUsage)
+   */
+  readonly identicalResendSucceeds?: boolean;
   /** One call with its deadline; `signal` aborts it (shutdown). */
   send(input: BatchMeterUsageRequest, signal?: AbortSignal): Promise<SendResult>;
 }
