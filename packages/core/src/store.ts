@@ -4,6 +4,7 @@
 export { directoryStoreConformance, sampleCustomer, sampleRegistration } from "./directory/conformance.js";
 export type {
   ClaimResult,
+  CustomerChanges,
   CustomerRecord,
   CustomerStatus,
   DirectoryStore,

@@ -5,7 +5,15 @@ import { memoryDirectoryStore } from "./memory.js";
 import { parseCustomerRecord } from "./records.js";
 
 directoryStoreConformance(
-  { name: "memory", durable: false, create: (o) => ({ store: memoryDirectoryStore(o) }) },
+  {
+    name: "memory",
+    durable: false,
+    create: (o) => {
+      const store = memoryDirectoryStore(o);
+      // Two directories over one memory store behave like two instances over one shared store.
+      return { store, share: () => store };
+    },
+  },
   { describe, it },
 );
 
