@@ -11,14 +11,21 @@ describe.runIf(hasDatabase)("postgres directory", () => {
       create: (o) => {
         const schema = freshSchema();
         let store = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 3, ...o });
+        const shared: Array<{ close(): Promise<void> }> = [];
         return {
           store,
+          share: () => {
+            const other = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 2, ...o });
+            shared.push(other);
+            return other;
+          },
           reopen: async () => {
             await store.close();
             store = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 3, ...o });
             return store;
           },
           cleanup: async () => {
+            for (const other of shared) await other.close();
             await store.close();
             await dropSchema(schema);
           },

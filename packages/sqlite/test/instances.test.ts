@@ -59,6 +59,13 @@ function instance(path: string, extra: Partial<BuyersOptions> = {}) {
   return buyers;
 }
 
+/** An instance whose directory has loaded the store. */
+async function started(path: string, extra: Partial<BuyersOptions> = {}) {
+  const buyers = instance(path, extra);
+  await buyers.ready();
+  return buyers;
+}
+
 /** A buyer registered, linked to tenant-1 and activated through instance `a`. */
 async function activeBuyer(a: ReturnType<typeof instance>) {
   const reg = await a.register(form(DEMO.T_OK));
@@ -71,8 +78,8 @@ describe("two instances on one SQLite directory", () => {
   it("a buyer linked on A is allowed on B: at once through the guard, and by B's refresh", async () => {
     const { dir, path } = tempDb();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const a = instance(path);
-    const b = instance(path, { directoryRefreshMs: 50 });
+    const a = await started(path);
+    const b = await started(path, { directoryRefreshMs: 50 });
     const guard = createGuard(b, { getCustomer: () => "tenant-1" });
     expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ reason: "not-registered" });
     await activeBuyer(a);
@@ -84,9 +91,9 @@ describe("two instances on one SQLite directory", () => {
   it("a cancellation processed on A denies on B within the refresh interval", async () => {
     const { dir, path } = tempDb();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const a = instance(path);
+    const a = await started(path);
     await activeBuyer(a);
-    const b = instance(path, { directoryRefreshMs: 50 });
+    const b = await started(path, { directoryRefreshMs: 50 });
     expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
     await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", now + 1000));
     now += HOUR + 2000;
@@ -97,10 +104,10 @@ describe("two instances on one SQLite directory", () => {
   it("B writing from its stale copy does not overwrite A's newer status", async () => {
     const { dir, path } = tempDb();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const a = instance(path);
+    const a = await started(path);
     await activeBuyer(a);
     // B never refreshes on its own: its copy stays the active one.
-    const b = instance(path, { directoryRefreshMs: 0 });
+    const b = await started(path, { directoryRefreshMs: 0 });
     await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", now + 1000));
     b.noteNotSubscribed(CA1, { at: now + 2000 });
     await b.directory.settled();
