@@ -88,6 +88,22 @@ describe("two instances on one SQLite directory", () => {
     await waitFor(() => b.access({ tenantId: "tenant-1" }).allowed === true, "B's refresh");
   });
 
+  it("a buyer activated through A who registers on B gets that record, not a second one", async () => {
+    const { dir, path } = tempDb();
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const a = await started(path);
+    const b = await started(path, { directoryRefreshMs: 0 });
+    await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", now));
+    const reg = await b.register(form(DEMO.T_OK));
+    await b.link(reg.id, "tenant-1");
+    expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
+    const stored = sqliteDirectoryStore({ path });
+    cleanups.push(() => stored.close?.());
+    expect((await stored.loadCustomers()).map((r) => [r.status, r.tenantId])).toEqual([
+      ["active", "tenant-1"],
+    ]);
+  });
+
   it("a cancellation processed on A denies on B within the refresh interval", async () => {
     const { dir, path } = tempDb();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

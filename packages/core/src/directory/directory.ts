@@ -309,10 +309,12 @@ export class Directory {
   /** Compare-and-set of `mine` (derived from `base`) on the stored record; re-applies on conflict. */
   async #write(base: CustomerRecord | undefined, mine: CustomerRecord): Promise<void> {
     const id = mine.id;
+    // After a failed write the cache is ahead of the store: every change since the stored record is ours.
+    const from = this.#unsaved.has(id) ? this.#stored.get(id) : base;
     for (let conflicts = 0; conflicts <= MAX_WRITE_CONFLICTS; conflicts++) {
       const target = this.#stored.get(id);
       const next = freezeCustomer({
-        ...(target ? rebaseCustomer(base, mine, target) : mine),
+        ...(target ? rebaseCustomer(from, mine, target) : mine),
         version: (target?.version ?? 0) + 1,
       });
       if ((await this.#store.saveCustomer(next)) !== false) {

@@ -130,6 +130,8 @@ export function rebaseCustomer(
   mine: CustomerRecord,
   theirs: CustomerRecord,
 ): CustomerRecord {
+  // Nobody else wrote since `base`: the new record is taken as it is.
+  if (base !== undefined && sameValue({ ...base, version: 0 }, { ...theirs, version: 0 })) return mine;
   const out: Record<string, unknown> = { ...theirs };
   const m = mine as unknown as Record<string, unknown>;
   const b = (base ?? {}) as Record<string, unknown>;
@@ -142,7 +144,9 @@ export function rebaseCustomer(
   }
   const moved = base === undefined || theirs.statusAt !== base.statusAt || theirs.status !== base.status;
   const transition = changed("statusAt") || changed("status");
-  const takeMine = transition ? mine.statusAt > theirs.statusAt || !moved : !moved;
+  const takeMine = transition
+    ? mine.statusAt > theirs.statusAt || (!moved && mine.statusAt === theirs.statusAt)
+    : !moved;
   if (takeMine)
     for (const k of STATUS_FIELDS) {
       if (transition ? m[k] === undefined : !changed(k)) {
