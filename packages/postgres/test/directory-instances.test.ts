@@ -3,9 +3,8 @@
 // from the other's stale copy never undoes it.
 import { type BuyersOptions, createBuyers } from "@marketmeter/core";
 import { createGuard } from "@marketmeter/core/http";
-import { demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
+import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEMO } from "@marketmeter/emulator";
 import { postgresDirectoryStore } from "../src/index.js";
 import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
 

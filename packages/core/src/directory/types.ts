@@ -148,6 +148,7 @@ export interface DirectoryStore {
    * described above, `true` when stored, `false` when the stored version is not `version - 1`. Without
    * a version the write is unconditional.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: stores written before versions return nothing.
   saveCustomer(record: CustomerRecord): MaybePromise<boolean | void>;
   /** One record by id (used to re-apply a change after a refused write); else `loadCustomers` is used. */
   getCustomer?(id: string): MaybePromise<CustomerRecord | undefined>;

@@ -4,12 +4,12 @@
  */
 import type { AccessAllowed, AccessDecision } from "../access/index.js";
 import { MarketplaceError } from "../errors/index.js";
+import type { AccessSubject } from "../lifecycle/index.js";
 import type { Logger } from "../runtime/index.js";
 import { subjectOf } from "./customer.js";
 import type { Awaitable } from "./metering.js";
 import { type Problem, problem } from "./problem.js";
 import { httpSettingsOf } from "./settings.js";
-import type { AccessSubject } from "../lifecycle/index.js";
 import type { AccessTarget, CustomerRef } from "./types.js";
 
 /** Options of the access guard, the same in every adapter. */
