@@ -1,6 +1,7 @@
-// Two app instances sharing one PostgreSQL directory schema (two pools, as two hosts open it):
-// a buyer linked on one is allowed on the other, a cancellation on one denies on the other, and a write
-// from the other's stale copy never undoes it.
+// Two app instances sharing one PostgreSQL directory schema (two pools, as two hosts open it), with
+// registration through the emulator: a buyer linked on one is allowed on the other, a cancellation on one
+// denies on the other, and a write from the other's stale copy never undoes it. The same rules for every
+// store (SQLite included) are in the core's directoryStoreConformance, given share().
 import { type BuyersOptions, createBuyers } from "@marketmeter/core";
 import { createGuard } from "@marketmeter/core/http";
 import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
@@ -102,6 +103,21 @@ describe.runIf(hasDatabase)("two instances on one PostgreSQL directory", () => {
     // The guard reads through on a miss: the new buyer is never refused.
     expect(await guard([])).toMatchObject({ allowed: true });
     await waitFor(() => b.access({ tenantId: "tenant-1" }).allowed === true, "B's refresh");
+  });
+
+  it("a buyer activated through A who registers on B gets that record, not a second one", async () => {
+    const schema = tempSchema();
+    const a = await started(schema);
+    const b = await started(schema, { directoryRefreshMs: 0 });
+    await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", now));
+    const reg = await b.register(form(DEMO.T_OK));
+    await b.link(reg.id, "tenant-1");
+    expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
+    const stored = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 1 });
+    cleanups.push(() => stored.close());
+    expect((await stored.loadCustomers()).map((r) => [r.status, r.tenantId])).toEqual([
+      ["active", "tenant-1"],
+    ]);
   });
 
   it("a cancellation processed on A denies on B within the refresh interval", async () => {

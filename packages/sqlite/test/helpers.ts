@@ -56,12 +56,3 @@ export async function hangingServer(): Promise<{
       }),
   };
 }
-
-/** Polls until `check()` holds (something that must happen), failing after about 5 s. */
-export async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

@@ -4,6 +4,9 @@
  * the memory store and `@marketmeter/sqlite` against its SQLite store, so both stay interchangeable.
  */
 import assert from "node:assert/strict";
+import { createGuard } from "../http/access.js";
+import type { Identity } from "../identity/index.js";
+import { type Buyers, createBuyers } from "../lifecycle/buyers.js";
 import { Directory } from "./directory.js";
 import type { CustomerRecord, DirectoryStore, StoredRegistration } from "./types.js";
 
@@ -34,7 +37,28 @@ type It = (name: string, fn: () => Promise<void>, timeout?: number) => void;
 
 const T0 = Date.UTC(2026, 6, 15, 10, 30);
 
-const h2Load = async (store: DirectoryStore) => await store.loadCustomers();
+const PRODUCT = "pca1234567890abcdefghijkl";
+const LICENSE = "arn:aws:license-manager::294406891311:license:l-0123456789abcdef0123456789abcdef";
+let eventSeq = 0;
+/** An EventBridge license event for the sample buyer. */
+const licenseEvent = (detailType: string, time: number) => ({
+  version: "0",
+  id: `conformance-${++eventSeq}`,
+  "detail-type": detailType,
+  source: "aws.agreement-marketplace",
+  account: "111122223333",
+  time: new Date(time).toISOString().replace(/\.\d{3}Z$/, "Z"),
+  region: "us-east-1",
+  resources: [],
+  detail: {
+    product: { code: PRODUCT },
+    license: { arn: LICENSE },
+    acceptor: { accountId: "123456789012" },
+    agreement: { id: "agmt-1" },
+  },
+});
+
+const loadAll = async (store: DirectoryStore) => await store.loadCustomers();
 
 /** Polls for a condition that must become true (another instance's change arriving). */
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -361,14 +385,14 @@ export function directoryStoreConformance(
       await a.save({ ...fresh, status: "cancelled", statusAt: T0 + 10, updatedAt: T0 + 10 });
       // B still holds the active copy and changes an unrelated field from it.
       await b.save({ ...stale, tenantId: "tenant-b", updatedAt: T0 + 11 });
-      const stored = (await h2Load(b.store)).find((r) => r.id === "cus_1");
+      const stored = (await loadAll(b.store)).find((r) => r.id === "cus_1");
       assert.equal(stored?.status, "cancelled");
       assert.equal(stored?.statusAt, T0 + 10);
       assert.equal(stored?.tenantId, "tenant-b");
       assert.equal(b.get("cus_1")?.status, "cancelled");
       // A's next write starts from its own copy, which lacks B's tenant: the tenant survives it.
       await a.save({ ...(a.get("cus_1") as CustomerRecord), finalMeteringAt: T0 + 12 });
-      const last = (await h2Load(a.store)).find((r) => r.id === "cus_1");
+      const last = (await loadAll(a.store)).find((r) => r.id === "cus_1");
       assert.equal(last?.tenantId, "tenant-b");
       assert.equal(last?.finalMeteringAt, T0 + 12);
       assert.equal(last?.status, "cancelled");
@@ -380,10 +404,109 @@ export function directoryStoreConformance(
       const stale = b.get("cus_1") as CustomerRecord;
       await a.save({ ...(a.get("cus_1") as CustomerRecord), notSubscribedAt: T0 + 1 });
       await b.save({ ...stale, status: "cancelled", statusAt: T0 + 20 });
-      const stored = (await h2Load(a.store)).find((r) => r.id === "cus_1");
+      const stored = (await loadAll(a.store)).find((r) => r.id === "cus_1");
       assert.equal(stored?.status, "cancelled");
       assert.equal(stored?.statusAt, T0 + 20);
     });
+
+    const buyersOn = (
+      name: string,
+      fn: (a: Buyers, b: Buyers, clock: { now: number }) => Promise<void>,
+      refreshMs: number,
+    ) =>
+      test(name, async (h) => {
+        if (!h.share) return;
+        const clock = { now: T0 + 1000 };
+        const make = (store: DirectoryStore, directoryRefreshMs: number) =>
+          createBuyers({
+            products: [PRODUCT],
+            // Never called: these buyers come from events and a stored registration.
+            aws: {
+              region: "us-east-1",
+              endpoint: "http://127.0.0.1:9",
+              credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+            },
+            directory: store,
+            directoryRefreshMs,
+            clock: () => clock.now,
+            access: { finalWindowMs: 3_600_000, finalWindowLeadMs: 0 },
+          });
+        const a = make(h.store, 0);
+        const b = make(await h.share(), refreshMs);
+        try {
+          await Promise.all([a.ready(), b.ready()]);
+          await fn(a, b, clock);
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      });
+
+    /** A buyer activated by an event on `a` and linked to tenant-1 there. */
+    const activeBuyer = async (a: Buyers, store: DirectoryStore) => {
+      await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", T0));
+      const record = a.directory.findByLicense(LICENSE) as CustomerRecord;
+      await store.saveRegistration(sampleRegistration({ customerId: record.id }));
+      await a.link(sampleRegistration().id, "tenant-1");
+      assert.equal(a.access({ tenantId: "tenant-1" }).allowed, true);
+    };
+
+    buyersOn(
+      "buyers: a tenant linked on one instance is allowed on another, at once through the access guard",
+      async (a, b) => {
+        const guard = createGuard(b, { getCustomer: () => "tenant-1" });
+        assert.equal(b.access({ tenantId: "tenant-1" }).allowed, false);
+        await activeBuyer(a, a.directory.store);
+        assert.equal((await guard([])).allowed, true);
+        await until(() => b.access({ tenantId: "tenant-1" }).allowed);
+      },
+      10,
+    );
+
+    buyersOn(
+      "buyers: a cancellation processed on one instance denies on the other within the refresh interval",
+      async (a, b, clock) => {
+        await activeBuyer(a, a.directory.store);
+        await b.directory.refresh();
+        assert.equal(b.access({ tenantId: "tenant-1" }).allowed, true);
+        await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        clock.now += 3_600_000;
+        await until(() => !b.access({ tenantId: "tenant-1" }).allowed);
+        const denied = b.access({ tenantId: "tenant-1" });
+        assert.equal(!denied.allowed && denied.reason, "cancelled");
+      },
+      10,
+    );
+
+    buyersOn(
+      "buyers: an instance writing from its stale copy does not undo another's newer status",
+      async (a, b) => {
+        await activeBuyer(a, a.directory.store);
+        await b.directory.refresh();
+        await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        // B has not refreshed: it marks the buyer on its active copy.
+        b.noteNotSubscribed(b.directory.findByLicense(LICENSE)?.identity as Identity, { at: T0 + 600 });
+        await b.directory.settled();
+        const [stored] = await a.directory.store.loadCustomers();
+        assert.equal(stored?.status, "unsubscribe-pending");
+        assert.equal(stored?.tenantId, "tenant-1");
+        assert.equal(b.directory.findByLicense(LICENSE)?.status, "unsubscribe-pending");
+      },
+      0,
+    );
+
+    buyersOn(
+      "buyers: an event for a buyer another instance created updates that record, not a second one",
+      async (a, b) => {
+        await activeBuyer(a, a.directory.store);
+        await b.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        const stored = await a.directory.store.loadCustomers();
+        assert.deepEqual(
+          stored.map((r) => [r.status, r.tenantId]),
+          [["unsubscribe-pending", "tenant-1"]],
+        );
+      },
+      0,
+    );
 
     // Only durable stores promise this; the memory store starts empty by design.
     if (!target.durable) return;
