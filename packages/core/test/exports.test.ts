@@ -113,6 +113,7 @@ describe("@marketmeter/core public exports", () => {
         "parseGrainKey: function",
         "parseStoredRegistration: function",
         "sampleCustomer: function",
+        "sampleLicenseEvent: function",
         "sampleRegistration: function",
         "splitDelta: function",
         "storeConformance: function",

@@ -4,6 +4,7 @@
 // store (SQLite included) are in the core's directoryStoreConformance, given share().
 import { type BuyersOptions, createBuyers } from "@marketmeter/core";
 import { createGuard } from "@marketmeter/core/http";
+import { sampleLicenseEvent } from "@marketmeter/core/store";
 import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { postgresDirectoryStore } from "../src/index.js";
@@ -41,23 +42,6 @@ afterEach(async () => {
 });
 
 let now = Date.parse(DEMO.now);
-let seq = 0;
-const licenseEvent = (detailType: string, time: number) => ({
-  version: "0",
-  id: `ev-${++seq}`,
-  "detail-type": detailType,
-  source: "aws.agreement-marketplace",
-  account: "111122223333",
-  time: new Date(time).toISOString().replace(/\.\d{3}Z$/, "Z"),
-  region: "us-east-1",
-  resources: [],
-  detail: {
-    product: { code: DEMO.P_CA },
-    license: { arn: DEMO.L1 },
-    acceptor: { accountId: DEMO.A1 },
-    agreement: { id: "agmt-1" },
-  },
-});
 const form = (token: string) => ({
   method: "POST",
   headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -88,7 +72,7 @@ async function started(schema: string, extra: Partial<BuyersOptions> = {}) {
 async function activeBuyer(a: ReturnType<typeof instance>) {
   const reg = await a.register(form(DEMO.T_OK));
   await a.link(reg.id, "tenant-1");
-  await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", now));
+  await a.handleEventBridge(sampleLicenseEvent("License Updated - Manufacturer", now));
   expect(a.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
 }
 
@@ -109,7 +93,7 @@ describe.runIf(hasDatabase)("two instances on one PostgreSQL directory", () => {
     const schema = tempSchema();
     const a = await started(schema);
     const b = await started(schema, { directoryRefreshMs: 0 });
-    await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", now));
+    await a.handleEventBridge(sampleLicenseEvent("License Updated - Manufacturer", now));
     const reg = await b.register(form(DEMO.T_OK));
     await b.link(reg.id, "tenant-1");
     expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
@@ -126,7 +110,7 @@ describe.runIf(hasDatabase)("two instances on one PostgreSQL directory", () => {
     await activeBuyer(a);
     const b = await started(schema, { directoryRefreshMs: 50 });
     expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ allowed: true });
-    await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", now + 1000));
+    await a.handleEventBridge(sampleLicenseEvent("License Deprovisioned - Manufacturer", now + 1000));
     now += HOUR + 2000;
     await waitFor(() => b.access({ tenantId: "tenant-1" }).allowed === false, "B sees the cancellation");
     expect(b.access({ tenantId: "tenant-1" })).toMatchObject({ reason: "cancelled" });
@@ -138,7 +122,7 @@ describe.runIf(hasDatabase)("two instances on one PostgreSQL directory", () => {
     await activeBuyer(a);
     // B never refreshes on its own: its copy stays the active one.
     const b = await started(schema, { directoryRefreshMs: 0 });
-    await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", now + 1000));
+    await a.handleEventBridge(sampleLicenseEvent("License Deprovisioned - Manufacturer", now + 1000));
     b.noteNotSubscribed(CA1, { at: now + 2000 });
     await b.directory.settled();
     const stored = postgresDirectoryStore({ connectionString: url, schema, maxConnections: 1 });

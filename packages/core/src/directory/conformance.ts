@@ -40,8 +40,8 @@ const T0 = Date.UTC(2026, 6, 15, 10, 30);
 const PRODUCT = "pca1234567890abcdefghijkl";
 const LICENSE = "arn:aws:license-manager::294406891311:license:l-0123456789abcdef0123456789abcdef";
 let eventSeq = 0;
-/** An EventBridge license event for the sample buyer. */
-const licenseEvent = (detailType: string, time: number) => ({
+/** An EventBridge license event (`License Updated - Manufacturer`, …) for the sample buyer, with a fresh id. */
+export const sampleLicenseEvent = (detailType: string, time: number) => ({
   version: "0",
   id: `conformance-${++eventSeq}`,
   "detail-type": detailType,
@@ -443,7 +443,7 @@ export function directoryStoreConformance(
 
     /** A buyer activated by an event on `a` and linked to tenant-1 there. */
     const activeBuyer = async (a: Buyers, store: DirectoryStore) => {
-      await a.handleEventBridge(licenseEvent("License Updated - Manufacturer", T0));
+      await a.handleEventBridge(sampleLicenseEvent("License Updated - Manufacturer", T0));
       const record = a.directory.findByLicense(LICENSE) as CustomerRecord;
       await store.saveRegistration(sampleRegistration({ customerId: record.id }));
       await a.link(sampleRegistration().id, "tenant-1");
@@ -468,7 +468,7 @@ export function directoryStoreConformance(
         await activeBuyer(a, a.directory.store);
         await b.directory.refresh();
         assert.equal(b.access({ tenantId: "tenant-1" }).allowed, true);
-        await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        await a.handleEventBridge(sampleLicenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
         clock.now += 3_600_000;
         await until(() => !b.access({ tenantId: "tenant-1" }).allowed);
         const denied = b.access({ tenantId: "tenant-1" });
@@ -482,7 +482,7 @@ export function directoryStoreConformance(
       async (a, b) => {
         await activeBuyer(a, a.directory.store);
         await b.directory.refresh();
-        await a.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        await a.handleEventBridge(sampleLicenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
         // B has not refreshed: it marks the buyer on its active copy.
         b.noteNotSubscribed(b.directory.findByLicense(LICENSE)?.identity as Identity, { at: T0 + 600 });
         await b.directory.settled();
@@ -498,7 +498,7 @@ export function directoryStoreConformance(
       "buyers: an event for a buyer another instance created updates that record, not a second one",
       async (a, b) => {
         await activeBuyer(a, a.directory.store);
-        await b.handleEventBridge(licenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
+        await b.handleEventBridge(sampleLicenseEvent("License Deprovisioned - Manufacturer", T0 + 500));
         const stored = await a.directory.store.loadCustomers();
         assert.deepEqual(
           stored.map((r) => [r.status, r.tenantId]),
