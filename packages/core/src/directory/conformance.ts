@@ -4,9 +4,9 @@
  * the memory store and `@marketmeter/sqlite` against its SQLite store, so both stay interchangeable.
  */
 import assert from "node:assert/strict";
-import { createGuard } from "../http/access.js";
+import { createGuard } from "../http/index.js";
 import type { Identity } from "../identity/index.js";
-import { type Buyers, createBuyers } from "../lifecycle/buyers.js";
+import { type Buyers, createBuyers } from "../lifecycle/index.js";
 import { Directory } from "./directory.js";
 import type { CustomerRecord, DirectoryStore, StoredRegistration } from "./types.js";
 

@@ -12,7 +12,10 @@ export interface DirectoryOptions {
    * @default 5000, or 0 for a store only this process sees (the memory store)
    */
   refreshIntervalMs?: number;
-  /** Refreshes asked for on a miss (see {@link Directory.refresh}) start at most this often. @default 1000 */
+  /**
+   * Refreshes asked for on a miss (see {@link Directory.refresh}) start at most this often.
+   * @default 1000, or 0 for a store only this process sees
+   */
   minRefreshGapMs?: number;
   /** @default silent */
   logger?: Logger;
@@ -49,7 +52,8 @@ export class Directory {
   readonly #unsaved = new Set<string>();
   // The record as last read from or written to the store: the base of the next compare-and-set.
   readonly #stored = new Map<string, CustomerRecord>();
-  // Refresh generation in which each record was last changed here; older refreshes must not undo it.
+  // The read (generation) that last brought each record, or the latest read begun when this instance
+  // changed it: a read begun earlier must not replace or drop it.
   readonly #touched = new Map<string, number>();
   readonly #minGapMs: number;
   #generation = 0;
@@ -75,7 +79,8 @@ export class Directory {
     const interval = options.refreshIntervalMs ?? (store.local === true ? 0 : 5000);
     if (!Number.isSafeInteger(interval) || interval < 0)
       throw new MarketplaceError("INVALID_CONFIG", "refreshIntervalMs must be a non-negative integer");
-    const gap = options.minRefreshGapMs ?? 1000;
+    // Reading a store only this process sees costs no round trip: no need to space those reads out.
+    const gap = options.minRefreshGapMs ?? (store.local === true ? 0 : 1000);
     if (!Number.isSafeInteger(gap) || gap < 0)
       throw new MarketplaceError("INVALID_CONFIG", "minRefreshGapMs must be a non-negative integer");
     this.#store = store;
@@ -84,6 +89,7 @@ export class Directory {
     this.#ready = this.#load(true);
     // A load failure surfaces through ready(); keep it from being an unhandled rejection meanwhile.
     this.#ready.catch(() => {});
+    this.#running = this.#ready;
     if (interval > 0) {
       this.#timer = setInterval(() => {
         this.refresh().catch((err: unknown) => {
@@ -204,6 +210,8 @@ export class Directory {
       if (known && raw.version !== undefined && (known.version ?? 0) >= raw.version) continue;
       const r = freezeCustomer(raw);
       this.#stored.set(r.id, r);
+      // A slower, older read finishing later must not replace or drop what this one brought.
+      this.#touched.set(r.id, generation);
       const old = this.#byId.get(r.id);
       if (old) this.#unindex(old);
       this.#index(r);
