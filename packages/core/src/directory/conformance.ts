@@ -284,6 +284,8 @@ export function directoryStoreConformance(
         again.findByLicense("aws:license-manager:us-east-1:1:l-0123456789abcdef0123456789abcdef")?.id,
         "cus_1",
       );
+      dir.close();
+      again.close();
     });
 
     test("a versioned write applies only on top of the version it was based on", async ({ store }) => {

@@ -116,6 +116,29 @@ describe("Directory cache", () => {
     expect(dir.get("cus_1")).toBeDefined();
   });
 
+  it("validates its options, and after close() neither the timer nor refresh() reads the store", async () => {
+    const store = memoryDirectoryStore();
+    for (const bad of [{ refreshIntervalMs: -1 }, { refreshIntervalMs: 1.5 }, { minRefreshGapMs: "1" }])
+      expect(() => new Directory(store, bad as never)).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG" }),
+      );
+    let reads = 0;
+    const counted = {
+      ...store,
+      loadCustomers: () => {
+        reads++;
+        return store.loadCustomers();
+      },
+    };
+    const dir = new Directory(counted, { refreshIntervalMs: 1, minRefreshGapMs: 0 });
+    await dir.refresh();
+    const before = reads;
+    expect(before).toBeGreaterThanOrEqual(2);
+    dir.close();
+    await dir.refresh();
+    expect(reads).toBe(before);
+  });
+
   it("parseCustomerRecord refuses corrupt rows", () => {
     expect(() => parseCustomerRecord({ ...sampleCustomer(), status: "weird" })).toThrow(/status/);
     expect(() => parseCustomerRecord({ ...sampleCustomer(), identity: {} })).toThrow(/identity/);
