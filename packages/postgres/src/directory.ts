@@ -7,6 +7,7 @@
 import { type CustomerRecord, type DirectoryStore, MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
+  type CustomerChanges,
   parseCustomerRecord,
   parseStoredRegistration,
   type StoredRegistration,
@@ -30,6 +31,8 @@ export interface PostgresDirectoryStoreOptions extends PostgresConnectionOptions
 export interface PostgresDirectoryStore extends DirectoryStore {
   /** Connects and creates or checks the tables; every method does this on first use. */
   ready(): Promise<void>;
+  getCustomer(id: string): Promise<CustomerRecord | undefined>;
+  customersChangedSince(cursor: string | undefined): Promise<CustomerChanges>;
   close(): Promise<void>;
 }
 
