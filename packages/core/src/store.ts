@@ -1,9 +1,15 @@
 // Entry `@marketmeter/core/store`: what people who write a usage store or a directory store need: the
 // grain rules every store applies the same way, the hour arithmetic, and the conformance suites.
 
-export { directoryStoreConformance, sampleCustomer, sampleRegistration } from "./directory/conformance.js";
+export {
+  directoryStoreConformance,
+  sampleCustomer,
+  sampleLicenseEvent,
+  sampleRegistration,
+} from "./directory/conformance.js";
 export type {
   ClaimResult,
+  CustomerChanges,
   CustomerRecord,
   CustomerStatus,
   DirectoryStore,

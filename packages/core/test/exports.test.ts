@@ -127,6 +127,7 @@ describe("@marketmeter/core public exports", () => {
         "parseGrainKey: function",
         "parseStoredRegistration: function",
         "sampleCustomer: function",
+        "sampleLicenseEvent: function",
         "sampleRegistration: function",
         "splitDelta: function",
         "storeConformance: function",

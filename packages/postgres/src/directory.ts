@@ -7,6 +7,7 @@
 import { type CustomerRecord, type DirectoryStore, MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
+  type CustomerChanges,
   parseCustomerRecord,
   parseStoredRegistration,
   type StoredRegistration,
@@ -30,6 +31,8 @@ export interface PostgresDirectoryStoreOptions extends PostgresConnectionOptions
 export interface PostgresDirectoryStore extends DirectoryStore {
   /** Connects and creates or checks the tables; every method does this on first use. */
   ready(): Promise<void>;
+  getCustomer(id: string): Promise<CustomerRecord | undefined>;
+  customersChangedSince(cursor: string | undefined): Promise<CustomerChanges>;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,9 @@ export function postgresDirectoryStore(options: PostgresDirectoryStoreOptions): 
   if (!Number.isSafeInteger(maxSeen) || maxSeen < 1)
     invalid("postgresDirectoryStore maxSeenEvents must be a positive integer");
   const C = `${c.q}.customers`;
+  // The writing transaction's id (epoch-extended, so it never wraps), for customersChangedSince.
+  const XID = "txid_current()";
+  const STORED_VERSION = `COALESCE((${C}.data->>'version')::bigint, 0)`;
   const R = `${c.q}.registrations`;
   const S = `${c.q}.seen_events`;
 
@@ -74,11 +80,47 @@ export function postgresDirectoryStore(options: PostgresDirectoryStoreOptions): 
       ),
     saveCustomer: (record: CustomerRecord) =>
       run("saving a customer", async () => {
-        await query(
-          `INSERT INTO ${C} (id, tenant_id, data, updated_at) VALUES ($1, $2, $3::jsonb, $4)
-             ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, data = EXCLUDED.data, updated_at = EXCLUDED.updated_at`,
-          [record.id, record.tenantId ?? null, JSON.stringify(record), record.updatedAt],
+        const values = [record.id, record.tenantId ?? null, JSON.stringify(record), record.updatedAt];
+        const set = `tenant_id = $2, data = $3::jsonb, updated_at = $4, change_xid = ${XID}`;
+        const version = record.version;
+        // Compare-and-set (see DirectoryStore): one statement, so two instances cannot both win.
+        if (version === undefined || version === 1) {
+          const rows = await query(
+            `INSERT INTO ${C} (id, tenant_id, data, updated_at, change_xid) VALUES ($1, $2, $3::jsonb, $4, ${XID})
+               ON CONFLICT (id) DO UPDATE SET ${set}${version === undefined ? "" : ` WHERE ${STORED_VERSION} = 0`}
+               RETURNING 1`,
+            values,
+          );
+          return rows.length === 1;
+        }
+        const rows = await query(
+          `UPDATE ${C} SET ${set} WHERE id = $1 AND ${STORED_VERSION} = $5::bigint - 1 RETURNING 1`,
+          [...values, version],
         );
+        return rows.length === 1;
+      }),
+    getCustomer: (id) =>
+      run("reading a customer", async () => {
+        const rows = await query<{ data: unknown }>(`SELECT data FROM ${C} WHERE id = $1`, [id]);
+        return rows[0] ? parseCustomerRecord(rows[0].data) : undefined;
+      }),
+    customersChangedSince: (cursor) =>
+      run("reading changed customers", async () => {
+        const since = cursor === undefined ? undefined : Number(cursor);
+        if (since !== undefined && (!Number.isSafeInteger(since) || since < 0))
+          throw new MarketplaceError("INVALID_ARGUMENT", "customersChangedSince needs a cursor it returned");
+        // Every transaction below the snapshot's horizon has ended, so rows it wrote are visible now;
+        // later ones may still commit and are read again next time (the version tells a repeat).
+        const rows = await query<{ horizon: string; data: unknown }>(
+          `WITH h AS (SELECT txid_snapshot_xmin(txid_current_snapshot()) AS horizon)
+           SELECT h.horizon::text AS horizon, c.data FROM h
+             LEFT JOIN ${C} c ON $1::bigint IS NOT NULL AND c.change_xid >= $1::bigint`,
+          [since ?? null],
+        );
+        return {
+          records: rows.filter((r) => r.data !== null).map((r) => parseCustomerRecord(r.data)),
+          cursor: rows[0]?.horizon ?? String(since ?? 0),
+        };
       }),
     deleteCustomer: (id) =>
       run("deleting a customer", async () => {

@@ -1,6 +1,6 @@
 /**
- * Versioned schema migrations. The SQL here is the source of truth; `sql/001_init.sql` in the package is
- * the same text for the default schema, for a DBA who applies it by hand (a test keeps them equal).
+ * Versioned schema migrations. The SQL here is the source of truth; `sql/<version>_<name>.sql` in the
+ * package is the same text for the default schema, for a DBA who applies it by hand (a test keeps them equal).
  */
 import { MarketplaceError } from "@marketmeter/core";
 
@@ -108,9 +108,18 @@ CREATE TABLE IF NOT EXISTS @@.send_tokens (
 INSERT INTO @@.schema_migrations (version, name) VALUES (2, 'checkpoints') ON CONFLICT (version) DO NOTHING;
 `;
 
+// Customer records carry a version (compare-and-set, in `data`); change_xid is the id of the transaction
+// that last wrote a row, so instances re-read only what changed since their last look.
+const V3 = `ALTER TABLE @@.customers ADD COLUMN IF NOT EXISTS change_xid bigint NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS customers_change ON @@.customers (change_xid);
+
+INSERT INTO @@.schema_migrations (version, name) VALUES (3, 'customer_changes') ON CONFLICT (version) DO NOTHING;
+`;
+
 const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   { version: 1, name: "init", sql: V1 },
   { version: 2, name: "checkpoints", sql: V2 },
+  { version: 3, name: "customer_changes", sql: V3 },
 ];
 
 /** The newest schema version this package knows. */

@@ -5,12 +5,12 @@ import { postgresDirectoryStore, postgresMigrations, postgresStore } from "../sr
 import { defined } from "./defined.js";
 import { adminPool, dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
 
-const BOTH = [
-  { version: 1, name: "init", applied: true },
-  { version: 2, name: "checkpoints", applied: true },
-];
 const schemas: string[] = [];
 const closers: Array<() => Promise<void>> = [];
+// Every version this package knows, as schema_migrations records them once applied.
+const ALL = postgresMigrations().map((m) => ({ version: m.version, name: m.name, applied: true }));
+const LATEST = Math.max(...ALL.map((m) => m.version));
+
 function schema(): string {
   const s = freshSchema();
   schemas.push(s);
@@ -34,6 +34,12 @@ async function versions(s: string): Promise<Array<{ version: number; name: strin
 }
 
 describe("postgresMigrations", () => {
+  it("ships sql/003_customer_changes.sql with the same SQL, for the default schema", () => {
+    const file = readFileSync(new URL("../sql/003_customer_changes.sql", import.meta.url), "utf8");
+    const v3 = postgresMigrations().find((m) => m.version === 3);
+    expect(file).toContain(defined(v3).sql);
+  });
+
   it("ships sql/001_init.sql with the same SQL, for the default schema", () => {
     const file = readFileSync(new URL("../sql/001_init.sql", import.meta.url), "utf8");
     const [v1] = postgresMigrations();
@@ -56,7 +62,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
   it("creates the tables in a fresh schema and records version 1", async () => {
     const s = schema();
     await store(s).ready();
-    expect(await versions(s)).toEqual(BOTH);
+    expect(await versions(s)).toEqual(ALL);
     const tables = await adminPool().query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
       [s],
@@ -82,11 +88,11 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     });
     await store(s).ready();
     for (const m of postgresMigrations({ schema: s })) await adminPool().query(m.sql);
-    expect(await versions(s)).toEqual(BOTH);
+    expect(await versions(s)).toEqual(ALL);
     expect((await store(s).get("C|p|c\u001fd\u001f0"))?.quantity).toBe(2);
   });
 
-  it("upgrades a schema at version 1 (an older package) to version 2, keeping its data", async () => {
+  it("upgrades a schema at version 1 (an older package) to the latest, keeping its data", async () => {
     const s = schema();
     await adminPool().query(defined(postgresMigrations({ schema: s })[0]).sql);
     await adminPool().query(
@@ -99,7 +105,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
       carryTo: 0,
       checkpoint: { instance: "i", seq: 1 },
     });
-    expect(await versions(s)).toEqual(BOTH);
+    expect(await versions(s)).toEqual(ALL);
     expect((await st.get("k"))?.quantity).toBe(4);
   });
 
@@ -108,7 +114,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     const dir = postgresDirectoryStore({ connectionString: url, schema: s, maxConnections: 2 });
     closers.push(() => dir.close());
     await Promise.all([store(s).ready(), store(s).ready(), store(s).ready(), dir.ready()]);
-    expect(await versions(s)).toEqual(BOTH);
+    expect(await versions(s)).toEqual(ALL);
   });
 
   it("refuses a schema newer than the package, naming both versions", async () => {
@@ -119,7 +125,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     await expect(late.ready()).rejects.toSatisfy(
       (e) =>
         isMarketplaceError(e, "STORE_ERROR") &&
-        /version 7, newer than this package knows \(2\)/.test(String(e)),
+        String(e).includes(`version 7, newer than this package knows (${LATEST})`),
     );
     await expect(late.counts()).rejects.toThrow(/version 7/);
     const dir = postgresDirectoryStore({ connectionString: url, schema: s });
@@ -130,7 +136,9 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
   it("migrate: false uses tables a DBA created and refuses a schema without them", async () => {
     const s = schema();
     await expect(store(s, { migrate: false }).ready()).rejects.toSatisfy(
-      (e) => isMarketplaceError(e, "STORE_ERROR") && /version none, this package needs 2/.test(String(e)),
+      (e) =>
+        isMarketplaceError(e, "STORE_ERROR") &&
+        String(e).includes(`version none, this package needs ${LATEST}`),
     );
     const exists = await adminPool().query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [s]);
     expect(exists.rowCount).toBe(0);

@@ -87,7 +87,9 @@ export function sqliteDirectoryStore(options: SqliteDirectoryStoreOptions = {}):
       id TEXT PRIMARY KEY,
       tenant_id TEXT,
       data TEXT NOT NULL,
-      updated_at INTEGER NOT NULL
+      updated_at INTEGER NOT NULL,
+      version INTEGER NOT NULL DEFAULT 0,
+      change_seq INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX IF NOT EXISTS ${C}_tenant ON ${C}(tenant_id);
     CREATE TABLE IF NOT EXISTS ${R} (
@@ -105,10 +107,29 @@ export function sqliteDirectoryStore(options: SqliteDirectoryStoreOptions = {}):
     );
   `);
 
+  // Files made before versioned records get the two columns (existing rows: version 0, change 0).
+  const columns = new Set(
+    db
+      .prepare<[], { name: string }>(`PRAGMA table_info(${C})`)
+      .all()
+      .map((c) => c.name),
+  );
+  for (const column of ["version", "change_seq"])
+    if (!columns.has(column)) db.exec(`ALTER TABLE ${C} ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`);
+  db.exec(`CREATE INDEX IF NOT EXISTS ${C}_change ON ${C}(change_seq)`);
+
   const q = {
     allCustomers: db.prepare<[], { data: string }>(`SELECT data FROM ${C}`),
     putCustomer: db.prepare(
-      `INSERT OR REPLACE INTO ${C} (id, tenant_id, data, updated_at) VALUES (?, ?, ?, ?)`,
+      // Writers are serialized by SQLite, so the change sequence grows in commit order.
+      `INSERT OR REPLACE INTO ${C} (id, tenant_id, data, updated_at, version, change_seq)
+         VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(change_seq), 0) + 1 FROM ${C}))`,
+    ),
+    customerVersion: db.prepare<[string], { version: number }>(`SELECT version FROM ${C} WHERE id = ?`),
+    getCustomer: db.prepare<[string], { data: string }>(`SELECT data FROM ${C} WHERE id = ?`),
+    lastChange: db.prepare<[], { seq: number }>(`SELECT COALESCE(MAX(change_seq), 0) AS seq FROM ${C}`),
+    changedSince: db.prepare<[number], { data: string; seq: number }>(
+      `SELECT data, change_seq AS seq FROM ${C} WHERE change_seq > ? ORDER BY change_seq`,
     ),
     deleteCustomer: db.prepare(`DELETE FROM ${C} WHERE id = ?`),
     putRegistration: db.prepare(
@@ -150,15 +171,45 @@ export function sqliteDirectoryStore(options: SqliteDirectoryStoreOptions = {}):
     return { ok: true, registration: Object.freeze(linked) };
   });
 
+  // Compare-and-set on the version (see DirectoryStore): read and write in one IMMEDIATE transaction.
+  const putCustomer = db.transaction((record: CustomerRecord): boolean => {
+    if (record.version !== undefined) {
+      const stored = q.customerVersion.get(record.id)?.version ?? 0;
+      if (stored !== record.version - 1) return false;
+    }
+    q.putCustomer.run(
+      record.id,
+      record.tenantId ?? null,
+      JSON.stringify(record),
+      record.updatedAt,
+      record.version ?? 0,
+    );
+    return true;
+  });
+
   let closed = false;
   return {
     loadCustomers: () =>
       run("loading customers", () =>
         q.allCustomers.all().map((r) => parseCustomerRecord(JSON.parse(r.data))),
       ),
-    saveCustomer: (record: CustomerRecord) =>
-      run("saving a customer", () => {
-        q.putCustomer.run(record.id, record.tenantId ?? null, JSON.stringify(record), record.updatedAt);
+    saveCustomer: (record: CustomerRecord) => run("saving a customer", () => putCustomer.immediate(record)),
+    getCustomer: (id) =>
+      run("reading a customer", () => {
+        const row = q.getCustomer.get(id);
+        return row ? parseCustomerRecord(JSON.parse(row.data)) : undefined;
+      }),
+    customersChangedSince: (cursor) =>
+      run("reading changed customers", () => {
+        if (cursor === undefined) return { records: [], cursor: String(q.lastChange.get()?.seq ?? 0) };
+        const since = Number(cursor);
+        if (!Number.isSafeInteger(since) || since < 0)
+          throw new MarketplaceError("INVALID_ARGUMENT", "customersChangedSince needs a cursor it returned");
+        const rows = q.changedSince.all(since);
+        return {
+          records: rows.map((r) => parseCustomerRecord(JSON.parse(r.data))),
+          cursor: String(rows.at(-1)?.seq ?? since),
+        };
       }),
     deleteCustomer: (id) =>
       run("deleting a customer", () => {

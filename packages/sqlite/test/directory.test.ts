@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBuyers } from "@marketmeter/core";
+import { createBuyers, type DirectoryStore } from "@marketmeter/core";
 import { directoryStoreConformance, sampleCustomer, sampleRegistration } from "@marketmeter/core/store";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -36,6 +36,7 @@ directoryStoreConformance(
     create: (o) => {
       const path = tempPath();
       let store = sqliteDirectoryStore({ path, ...o });
+      const shared: DirectoryStore[] = [];
       return {
         store,
         reopen: () => {
@@ -43,7 +44,15 @@ directoryStoreConformance(
           store = sqliteDirectoryStore({ path, ...o });
           return store;
         },
-        cleanup: () => store.close?.(),
+        share: () => {
+          const other = sqliteDirectoryStore({ path, ...o });
+          shared.push(other);
+          return other;
+        },
+        cleanup: () => {
+          for (const other of shared) other.close?.();
+          store.close?.();
+        },
       };
     },
   },

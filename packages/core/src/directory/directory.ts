@@ -1,7 +1,30 @@
 import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, identityKey, licenseIdOf } from "../identity/index.js";
-import { freezeCustomer } from "./records.js";
+import { type Logger, silentLogger } from "../runtime/index.js";
+import { freezeCustomer, rebaseCustomer } from "./records.js";
 import type { CustomerRecord, DirectoryStore } from "./types.js";
+
+/** Options of {@link Directory}. */
+export interface DirectoryOptions {
+  /**
+   * How often (ms) to re-read the store so changes made by other instances show up: the bound on how
+   * stale this instance's view is. 0 turns it off.
+   * @default 5000, or 0 for a store only this process sees (the memory store)
+   */
+  refreshIntervalMs?: number;
+  /**
+   * Refreshes asked for on a miss (see {@link Directory.refresh}) start at most this often.
+   * @default 1000, or 0 for a store only this process sees
+   */
+  minRefreshGapMs?: number;
+  /** @default silent */
+  logger?: Logger;
+}
+
+// A refused write is re-applied on the re-read record; more conflicts than this in a row is a fault.
+const MAX_WRITE_CONFLICTS = 16;
+// Incremental refreshes do not report deletions: every this many refreshes, one loads everything.
+const FULL_REFRESH_EVERY = 12;
 
 /**
  * The customer directory: every buyer in memory with O(1) lookups by tenant, identity, license,
@@ -9,11 +32,14 @@ import type { CustomerRecord, DirectoryStore } from "./types.js";
  * synchronous so access checks can run on every request; writes update the cache first (so the process
  * sees its own writes at once) and then persist, one write at a time per record.
  *
- * The cache is coherent with writes made through this instance. Several processes sharing one durable
- * store each see the others' changes only after {@link Directory.reload}.
+ * Several instances may share one durable store: each re-reads it every `refreshIntervalMs` (changes
+ * made elsewhere show up within that bound, or at once through {@link Directory.refresh}), and writes
+ * are compare-and-set on the record's version, so a write made from a stale copy is re-applied on top
+ * of the newer record instead of overwriting it.
  */
 export class Directory {
   readonly #store: DirectoryStore;
+  readonly #logger: Logger;
   readonly #byId = new Map<string, CustomerRecord>();
   readonly #byKey = new Map<string, string>();
   readonly #byTenant = new Map<string, Set<string>>();
@@ -24,19 +50,55 @@ export class Directory {
   readonly #writes = new Map<string, Promise<void>>();
   // Records whose latest write failed: the cache is ahead of the store until they are written again.
   readonly #unsaved = new Set<string>();
+  // The record as last read from or written to the store: the base of the next compare-and-set.
+  readonly #stored = new Map<string, CustomerRecord>();
+  // The read (generation) that last brought each record, or the latest read begun when this instance
+  // changed it: a read begun earlier must not replace or drop it.
+  readonly #touched = new Map<string, number>();
+  readonly #minGapMs: number;
+  #generation = 0;
   #ready: Promise<void>;
   #loaded = false;
+  #cursor: string | undefined;
+  #refreshes = 0;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #lastStart = Number.NEGATIVE_INFINITY;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #gapTimer: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
+  #closed = false;
 
-  constructor(store: DirectoryStore) {
+  constructor(store: DirectoryStore, options: DirectoryOptions = {}) {
     if (typeof store !== "object" || store === null || typeof store.loadCustomers !== "function")
       throw new MarketplaceError(
         "INVALID_CONFIG",
         "directory must be a DirectoryStore (see memoryDirectoryStore)",
       );
+    if (typeof options !== "object" || options === null)
+      throw new MarketplaceError("INVALID_CONFIG", "Directory options must be an object");
+    const interval = options.refreshIntervalMs ?? (store.local === true ? 0 : 5000);
+    if (!Number.isSafeInteger(interval) || interval < 0)
+      throw new MarketplaceError("INVALID_CONFIG", "refreshIntervalMs must be a non-negative integer");
+    // Reading a store only this process sees costs no round trip: no need to space those reads out.
+    const gap = options.minRefreshGapMs ?? (store.local === true ? 0 : 1000);
+    if (!Number.isSafeInteger(gap) || gap < 0)
+      throw new MarketplaceError("INVALID_CONFIG", "minRefreshGapMs must be a non-negative integer");
     this.#store = store;
-    this.#ready = this.#load();
+    this.#logger = options.logger ?? silentLogger;
+    this.#minGapMs = gap;
+    this.#ready = this.#load(true);
     // A load failure surfaces through ready(); keep it from being an unhandled rejection meanwhile.
     this.#ready.catch(() => {});
+    this.#running = this.#ready;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        this.refresh().catch((err: unknown) => {
+          this.#logger.warn({ err }, "refreshing the customer directory from its store failed");
+        });
+      }, interval);
+      // Never keeps the process alive; close() stops it.
+      this.#timer.unref?.();
+    }
   }
 
   /** The store behind the cache. */
@@ -56,35 +118,110 @@ export class Directory {
 
   /** Re-reads every record from the store (for example when another process changed it). */
   reload(): Promise<void> {
-    this.#ready = this.#load();
+    this.#ready = this.#load(true);
     return this.#ready;
   }
 
-  #load(): Promise<void> {
-    let loaded: ReturnType<DirectoryStore["loadCustomers"]>;
-    try {
-      loaded = this.#store.loadCustomers();
-    } catch (cause) {
-      return Promise.reject(storeError("loading customers failed", cause));
-    }
-    if (Array.isArray(loaded)) {
-      this.#fill(loaded);
-      return Promise.resolve();
-    }
-    return Promise.resolve(loaded).then(
-      (records) => this.#fill(records),
-      (cause) => {
-        throw storeError("loading customers failed", cause);
-      },
-    );
+  /**
+   * Re-reads the store, so records another instance wrote show up. Resolves once a refresh that began
+   * after this call has finished; concurrent callers share it, and refreshes start at most once every
+   * `minRefreshGapMs`, so calling it on every miss is cheap for the store.
+   */
+  refresh(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#next) return this.#next;
+    const next = (async () => {
+      await this.#running?.catch(() => {});
+      const wait = this.#lastStart + this.#minGapMs - performance.now();
+      if (wait > 0 && !this.#closed)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.#gapTimer = undefined;
+            resolve();
+          }, wait);
+          timer.unref?.();
+          this.#gapTimer = { timer, resolve };
+        });
+      this.#next = undefined;
+      if (this.#closed) return;
+      this.#lastStart = performance.now();
+      const full = this.#refreshes++ % FULL_REFRESH_EVERY === 0 || this.#cursor === undefined;
+      const running = this.#load(full);
+      this.#running = running;
+      try {
+        await running;
+      } finally {
+        if (this.#running === running) this.#running = undefined;
+      }
+    })();
+    this.#next = next;
+    return next;
   }
 
-  #fill(records: CustomerRecord[]): void {
-    for (const map of [this.#byId, this.#byKey, this.#byTenant, this.#byLicense, this.#byCustomer])
-      map.clear();
-    this.#byAccount.clear();
-    this.#byAgreement.clear();
-    for (const r of records) this.#index(freezeCustomer(r));
+  /** Stops the periodic refresh (pending writes still finish; see {@link Directory.settled}). */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#gapTimer) {
+      clearTimeout(this.#gapTimer.timer);
+      this.#gapTimer.resolve();
+      this.#gapTimer = undefined;
+    }
+  }
+
+  /** Loads everything (`full`) or what changed since the last cursor, and merges it into the cache. */
+  #load(full: boolean): Promise<void> {
+    const generation = ++this.#generation;
+    const store = this.#store;
+    const cursor = this.#cursor;
+    const failed = (cause: unknown) =>
+      Promise.reject(isMarketplaceError(cause) ? cause : storeError("loading customers failed", cause));
+    try {
+      if (!full && cursor !== undefined && store.customersChangedSince)
+        return after(store.customersChangedSince(cursor), (out) => {
+          this.#merge(out.records, generation, false);
+          this.#cursor = out.cursor;
+        }).catch(failed);
+      // The cursor is taken before the full load, so nothing written meanwhile is skipped later.
+      return after(store.customersChangedSince?.(undefined), (start) =>
+        after(store.loadCustomers(), (records) => {
+          this.#merge(records, generation, true);
+          this.#cursor = start?.cursor;
+        }),
+      ).catch(failed);
+    } catch (cause) {
+      return failed(cause);
+    }
+  }
+
+  /**
+   * Takes records read from the store, except where this instance holds something newer: a write in
+   * flight or failed, a change made after the read began, or a higher version.
+   */
+  #merge(records: readonly CustomerRecord[], generation: number, full: boolean): void {
+    const mine = (id: string) =>
+      this.#writes.has(id) || this.#unsaved.has(id) || (this.#touched.get(id) ?? -1) >= generation;
+    const seen = full ? new Set<string>() : undefined;
+    for (const raw of records) {
+      seen?.add(raw.id);
+      if (mine(raw.id)) continue;
+      const known = this.#stored.get(raw.id);
+      if (known && raw.version !== undefined && (known.version ?? 0) >= raw.version) continue;
+      const r = freezeCustomer(raw);
+      this.#stored.set(r.id, r);
+      // A slower, older read finishing later must not replace or drop what this one brought.
+      this.#touched.set(r.id, generation);
+      const old = this.#byId.get(r.id);
+      if (old) this.#unindex(old);
+      this.#index(r);
+    }
+    if (seen)
+      for (const id of [...this.#byId.keys()])
+        if (!seen.has(id) && !mine(id)) {
+          this.#unindex(this.#byId.get(id) as CustomerRecord);
+          this.#stored.delete(id);
+        }
     this.#loaded = true;
   }
 
@@ -155,7 +292,9 @@ export class Directory {
 
   /**
    * Replaces (or adds) a record: the cache changes synchronously, the returned promise settles when the
-   * store has it. Rejects with `STORE_ERROR` if the store fails (the cache keeps the new value).
+   * store has it. If another instance wrote the record meanwhile, this change is re-applied on top of
+   * theirs (the cache then shows the merged record). Rejects with `STORE_ERROR` if the store fails (the
+   * cache keeps the new value).
    */
   save(record: CustomerRecord): Promise<void> {
     const frozen = freezeCustomer(record);
@@ -163,7 +302,8 @@ export class Directory {
     if (old) this.#unindex(old);
     this.#index(frozen);
     const id = frozen.id;
-    return this.#persist(id, () => this.#store.saveCustomer(frozen)).then(
+    this.#touched.set(id, this.#generation);
+    return this.#persist(id, () => this.#write(old, frozen)).then(
       () => {
         this.#unsaved.delete(id);
       },
@@ -172,6 +312,43 @@ export class Directory {
         throw err;
       },
     );
+  }
+
+  /** Compare-and-set of `mine` (derived from `base`) on the stored record; re-applies on conflict. */
+  async #write(base: CustomerRecord | undefined, mine: CustomerRecord): Promise<void> {
+    const id = mine.id;
+    // After a failed write the cache is ahead of the store: every change since the stored record is ours.
+    const from = this.#unsaved.has(id) ? this.#stored.get(id) : base;
+    for (let conflicts = 0; conflicts <= MAX_WRITE_CONFLICTS; conflicts++) {
+      const target = this.#stored.get(id);
+      const next = freezeCustomer({
+        ...(target ? rebaseCustomer(from, mine, target) : mine),
+        version: (target?.version ?? 0) + 1,
+      });
+      if ((await this.#store.saveCustomer(next)) !== false) {
+        this.#stored.set(id, next);
+        // Unless a later save already replaced it, the cache takes the stored (versioned, merged) record.
+        if (this.#byId.get(id) === mine) {
+          this.#unindex(mine);
+          this.#index(next);
+        }
+        return;
+      }
+      const theirs = await this.#read(id);
+      if (theirs) this.#stored.set(id, theirs);
+      else this.#stored.delete(id);
+    }
+    throw new MarketplaceError(
+      "STORE_ERROR",
+      `saving customer ${id} kept conflicting with other instances' writes`,
+    );
+  }
+
+  async #read(id: string): Promise<CustomerRecord | undefined> {
+    const found = this.#store.getCustomer
+      ? await this.#store.getCustomer(id)
+      : (await this.#store.loadCustomers()).find((r) => r.id === id);
+    return found ? freezeCustomer(found) : undefined;
   }
 
   /**
@@ -189,7 +366,11 @@ export class Directory {
     const old = this.#byId.get(id);
     if (old) this.#unindex(old);
     this.#unsaved.delete(id);
-    return this.#persist(id, () => this.#store.deleteCustomer(id));
+    this.#touched.set(id, this.#generation);
+    return this.#persist(id, async () => {
+      await this.#store.deleteCustomer(id);
+      this.#stored.delete(id);
+    });
   }
 
   /** Resolves when every write issued so far reached the store. */
@@ -238,6 +419,19 @@ export class Directory {
     if (r.customerAWSAccountId)
       removeFrom(this.#byAccount, `${r.productCode}|${r.customerAWSAccountId}`, r.id);
     if (r.agreementId) drop(this.#byAgreement, r.agreementId);
+  }
+}
+
+/**
+ * Runs `then` on a value or a promise of it: synchronously for a plain value, so synchronous stores fill
+ * the cache before the constructor returns.
+ */
+function after<T>(value: T | Promise<T>, then: (v: T) => void | Promise<void>): Promise<void> {
+  if (value instanceof Promise) return value.then(then);
+  try {
+    return then(value) ?? Promise.resolve();
+  } catch (cause) {
+    return Promise.reject(cause);
   }
 }
 

@@ -1,10 +1,11 @@
 /** The customer directory: buyers, their tenants and lifecycle state, cached in memory over a store. */
-export { Directory } from "./directory.js";
+export { Directory, type DirectoryOptions } from "./directory.js";
 export type { MemoryDirectoryStoreOptions } from "./memory.js";
 export { memoryDirectoryStore } from "./memory.js";
 export { compact, freezeCustomer, parseCustomerRecord, parseStoredRegistration } from "./records.js";
 export type {
   ClaimResult,
+  CustomerChanges,
   CustomerRecord,
   CustomerStatus,
   DirectoryStore,

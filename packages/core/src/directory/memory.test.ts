@@ -5,7 +5,15 @@ import { memoryDirectoryStore } from "./memory.js";
 import { parseCustomerRecord } from "./records.js";
 
 directoryStoreConformance(
-  { name: "memory", durable: false, create: (o) => ({ store: memoryDirectoryStore(o) }) },
+  {
+    name: "memory",
+    durable: false,
+    create: (o) => {
+      const store = memoryDirectoryStore(o);
+      // Two directories over one memory store behave like two instances over one shared store.
+      return { store, share: () => store };
+    },
+  },
   { describe, it },
 );
 
@@ -106,6 +114,29 @@ describe("Directory cache", () => {
     await dir.ready();
     expect(dir.loaded).toBe(true);
     expect(dir.get("cus_1")).toBeDefined();
+  });
+
+  it("validates its options, and after close() neither the timer nor refresh() reads the store", async () => {
+    const store = memoryDirectoryStore();
+    for (const bad of [{ refreshIntervalMs: -1 }, { refreshIntervalMs: 1.5 }, { minRefreshGapMs: "1" }])
+      expect(() => new Directory(store, bad as never)).toThrow(
+        expect.objectContaining({ code: "INVALID_CONFIG" }),
+      );
+    let reads = 0;
+    const counted = {
+      ...store,
+      loadCustomers: () => {
+        reads++;
+        return store.loadCustomers();
+      },
+    };
+    const dir = new Directory(counted, { refreshIntervalMs: 1, minRefreshGapMs: 0 });
+    await dir.refresh();
+    const before = reads;
+    expect(before).toBeGreaterThanOrEqual(2);
+    dir.close();
+    await dir.refresh();
+    expect(reads).toBe(before);
   });
 
   it("parseCustomerRecord refuses corrupt rows", () => {

@@ -22,17 +22,35 @@ export function memoryDirectoryStore(options: MemoryDirectoryStoreOptions = {}):
   if (!Number.isSafeInteger(maxSeen) || maxSeen < 1)
     throw new MarketplaceError("INVALID_CONFIG", "maxSeenEvents must be a positive integer");
   const customers = new Map<string, CustomerRecord>();
+  // Write sequence per record, for customersChangedSince.
+  const changed = new Map<string, number>();
+  let sequence = 0;
   const registrations = new Map<string, StoredRegistration>();
   const byToken = new Map<string, string>();
   const seen = new Map<string, number>();
 
   return {
+    local: true,
     loadCustomers: () => [...customers.values()],
     saveCustomer(record) {
+      const stored = customers.get(record.id);
+      if (record.version !== undefined && (stored?.version ?? 0) !== record.version - 1) return false;
       customers.set(record.id, record);
+      // Re-inserted so the map stays in write order.
+      changed.delete(record.id);
+      changed.set(record.id, ++sequence);
+      return true;
+    },
+    getCustomer: (id) => customers.get(id),
+    customersChangedSince(cursor) {
+      const since = cursor === undefined ? sequence : Number(cursor);
+      const records: CustomerRecord[] = [];
+      for (const [id, seq] of changed) if (seq > since) records.push(customers.get(id) as CustomerRecord);
+      return { records, cursor: String(sequence) };
     },
     deleteCustomer(id) {
       customers.delete(id);
+      changed.delete(id);
     },
     saveRegistration(registration) {
       const previous = byToken.get(registration.tokenHash);

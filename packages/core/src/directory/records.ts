@@ -49,6 +49,8 @@ export function parseCustomerRecord(value: unknown): CustomerRecord {
     if (!optStr(v[k])) bad("customer", k);
   for (const k of ["finalWindowEndsAt", "finalMeteringAt", "notSubscribedAt"])
     if (!optNum(v[k])) bad("customer", k);
+  if (v.version !== undefined && !(Number.isSafeInteger(v.version) && (v.version as number) >= 0))
+    bad("customer", "version");
   let identity: CustomerRecord["identity"];
   try {
     identity = parseIdentity(v.identity);
@@ -106,4 +108,57 @@ export function compact<T extends object>(value: T): T {
   const out = {} as Record<string, unknown>;
   for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
   return out as T;
+}
+
+// Fields that describe one lifecycle state: they move together, ordered by the event time `statusAt`.
+const STATUS_FIELDS = [
+  "status",
+  "statusAt",
+  "finalWindowEndsAt",
+  "finalMeteringAt",
+  "notSubscribedAt",
+] as const satisfies readonly (keyof CustomerRecord)[];
+
+/**
+ * Re-applies a change made on a stale copy: `mine` was derived from `base`, but the store now holds
+ * `theirs` (another instance wrote in between). Every field `mine` changed is taken, except the
+ * lifecycle state: a transition of `mine` wins only if its event is newer than `theirs`, and marks on
+ * the old state (final metering done, not subscribed) are dropped if `theirs` moved on.
+ */
+export function rebaseCustomer(
+  base: CustomerRecord | undefined,
+  mine: CustomerRecord,
+  theirs: CustomerRecord,
+): CustomerRecord {
+  // Nobody else wrote since `base`: the new record is taken as it is.
+  if (base !== undefined && sameValue({ ...base, version: 0 }, { ...theirs, version: 0 })) return mine;
+  const out: Record<string, unknown> = { ...theirs };
+  const m = mine as unknown as Record<string, unknown>;
+  const b = (base ?? {}) as Record<string, unknown>;
+  const status = new Set<string>(STATUS_FIELDS);
+  const changed = (k: string) => base === undefined || !sameValue(b[k], m[k]);
+  for (const k of new Set([...Object.keys(b), ...Object.keys(m)])) {
+    if (k === "version" || status.has(k) || !changed(k)) continue;
+    if (m[k] === undefined) delete out[k];
+    else out[k] = m[k];
+  }
+  const moved = base === undefined || theirs.statusAt !== base.statusAt || theirs.status !== base.status;
+  const transition = changed("statusAt") || changed("status");
+  const takeMine = transition
+    ? mine.statusAt > theirs.statusAt || (!moved && mine.statusAt === theirs.statusAt)
+    : !moved;
+  if (takeMine)
+    for (const k of STATUS_FIELDS) {
+      if (transition ? m[k] === undefined : !changed(k)) {
+        if (transition) delete out[k];
+        continue;
+      }
+      out[k] = m[k];
+    }
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  return out as unknown as CustomerRecord;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }

@@ -74,6 +74,12 @@ export interface CustomerRecord {
   readonly entitlements?: EntitlementSnapshot;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * How many times the record was written to its store (1 for the first write). A write names the version
+   * it produces; the store takes it only on top of the one before, so an instance writing from a stale
+   * copy is told so and re-applies its change (see {@link DirectoryStore.saveCustomer}).
+   */
+  readonly version?: number;
 }
 
 /**
@@ -112,16 +118,46 @@ export type ClaimResult =
 /** A value or a promise of it: in-process stores answer synchronously, network stores asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** Outcome of {@link DirectoryStore.customersChangedSince}. */
+export interface CustomerChanges {
+  /** Records written after the cursor (a record may come again in a later batch; versions tell). */
+  records: CustomerRecord[];
+  /** Opaque position to pass next time. */
+  cursor: string;
+}
+
 /**
- * Persistence behind the customer directory. Implementations: {@link memoryDirectoryStore} (in core)
- * and `sqliteDirectoryStore` (`@marketmeter/sqlite`). The directory keeps every customer in memory
- * and writes through, so a store only needs whole-record upserts and a full load.
+ * Persistence behind the customer directory. Implementations: {@link memoryDirectoryStore} (in core),
+ * `sqliteDirectoryStore` (`@marketmeter/sqlite`) and `postgresDirectoryStore` (`@marketmeter/postgres`).
+ * The directory keeps every customer in memory, writes through, and re-reads the store periodically so
+ * several instances sharing one store converge.
+ *
+ * Writes never go backwards: {@link CustomerRecord.version} is a compare-and-set token. A record saved
+ * with `version: n` is stored only if the stored record is at version `n - 1` (a missing record, or one
+ * without a version, counts as 0); otherwise the store leaves it and answers `false`. The directory then
+ * re-reads the record and re-applies its own change on top (a lifecycle status only if its event time
+ * `statusAt` is not older), so two instances never overwrite each other's newer state.
  */
 export interface DirectoryStore {
-  /** Every customer record; called once at start (and by `reload`). Return an array to be ready at once. */
+  /** Only this process sees the data (the memory store): the directory then never re-reads it. */
+  readonly local?: boolean;
+  /** Every customer record; called at start and by full refreshes. Return an array to be ready at once. */
   loadCustomers(): MaybePromise<CustomerRecord[]>;
-  /** Inserts or replaces the record with `record.id`. */
-  saveCustomer(record: CustomerRecord): MaybePromise<void>;
+  /**
+   * Inserts or replaces the record with `record.id`. With `record.version` set: compare-and-set as
+   * described above, `true` when stored, `false` when the stored version is not `version - 1`. Without
+   * a version the write is unconditional.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: stores written before versions return nothing.
+  saveCustomer(record: CustomerRecord): MaybePromise<boolean | void>;
+  /** One record by id (used to re-apply a change after a refused write); else `loadCustomers` is used. */
+  getCustomer?(id: string): MaybePromise<CustomerRecord | undefined>;
+  /**
+   * Records written after `cursor` (`undefined`: from now on, with no records), for cheap periodic
+   * refreshes; without it every refresh loads every record. Deletions need not be reported (a full
+   * load now and then drops them).
+   */
+  customersChangedSince?(cursor: string | undefined): MaybePromise<CustomerChanges>;
   deleteCustomer(id: string): MaybePromise<void>;
   /** Inserts or replaces by id; another registration with the same `tokenHash` is replaced. */
   saveRegistration(registration: StoredRegistration): MaybePromise<void>;

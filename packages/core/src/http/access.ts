@@ -2,8 +2,9 @@
  * The access guard every adapter shares: resolve the customer, ask the directory, and either let the
  * request through or answer 402/403/503 with a problem body. Fails closed unless told otherwise.
  */
-import type { AccessAllowed } from "../access/index.js";
+import type { AccessAllowed, AccessDecision } from "../access/index.js";
 import { MarketplaceError } from "../errors/index.js";
+import type { AccessSubject } from "../lifecycle/index.js";
 import type { Logger } from "../runtime/index.js";
 import { subjectOf } from "./customer.js";
 import type { Awaitable } from "./metering.js";
@@ -28,6 +29,11 @@ export interface RequireSubscriptionOptions<A extends unknown[]> {
   onError?: (error: unknown, ...args: A) => void;
   /** @default the marketplace's logger */
   logger?: Logger;
+}
+
+/** The buyers object (or a marketplace's `buyers`) can re-read the directory store for an unknown buyer. */
+interface ReadThrough {
+  checkAccess?(subject: AccessSubject): Promise<AccessDecision>;
 }
 
 /** Outcome of the guard for one request. */
@@ -83,6 +89,11 @@ export function createGuard<A extends unknown[]>(
   const { onError } = options;
   const logger = options.logger ?? settings.logger;
   const failOpen = options.failOpen === true;
+  // A buyer this instance does not know yet may have signed up through another one: read through.
+  const target = marketplace as AccessTarget & ReadThrough & { readonly buyers?: ReadThrough };
+  const lifecycle = typeof target.checkAccess === "function" ? target : target.buyers;
+  const checkAccess =
+    typeof lifecycle?.checkAccess === "function" ? lifecycle.checkAccess.bind(lifecycle) : undefined;
 
   const failed = (error: unknown, args: A, instance: string | undefined): GuardResult => {
     logger?.warn(
@@ -123,7 +134,13 @@ export function createGuard<A extends unknown[]>(
           ),
           headers: {},
         };
-      const decision = marketplace.access(subject);
+      let decision = marketplace.access(subject);
+      if (
+        !decision.allowed &&
+        checkAccess &&
+        (decision.reason === "not-registered" || decision.reason === "pending")
+      )
+        decision = await checkAccess(subject);
       if (decision.allowed) return { allowed: true, decision };
       if (decision.reason === "unavailable")
         return failed(

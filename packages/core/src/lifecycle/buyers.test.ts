@@ -3,7 +3,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { memoryDirectoryStore } from "../directory/index.js";
+import { type CustomerRecord, memoryDirectoryStore } from "../directory/index.js";
 import { isMarketplaceError } from "../errors/index.js";
 import type { Identity } from "../identity/index.js";
 import { type BuyersOptions, createBuyers } from "./buyers.js";
@@ -342,6 +342,51 @@ describe("access", () => {
     );
   });
 
+  it("checkAccess reads through to the store for a buyer another instance added, in one shared read", async () => {
+    const store = memoryDirectoryStore();
+    let reads = 0;
+    const counted = {
+      ...store,
+      loadCustomers: () => {
+        reads++;
+        return store.loadCustomers();
+      },
+      customersChangedSince: (cursor: string | undefined) => {
+        if (cursor !== undefined) reads++;
+        return store.customersChangedSince?.(cursor) ?? { records: [], cursor: "0" };
+      },
+    };
+    const { buyers: a } = setup({ directory: store });
+    const { buyers: b } = setup({ directory: counted });
+    await a.handleEventBridge(updated(T0));
+    expect(b.access(ID)).toMatchObject({ allowed: false, reason: "not-registered" });
+    reads = 0;
+    const other = { ...ID, licenseArn: ID.licenseArn.replace("l-0", "l-9") };
+    const answers = await Promise.all([
+      b.checkAccess(ID),
+      ...Array.from({ length: 20 }, () => b.checkAccess(other)),
+    ]);
+    expect(answers[0]).toMatchObject({ allowed: true });
+    expect(answers.slice(1).every((d) => !d.allowed && d.reason === "not-registered")).toBe(true);
+    expect(reads).toBe(1);
+    // A known buyer never waits for the store.
+    expect(await b.checkAccess(ID)).toMatchObject({ allowed: true });
+    expect(reads).toBe(1);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("an event for a buyer another instance created updates that record instead of a second one", async () => {
+    const store = memoryDirectoryStore();
+    const { buyers: a } = setup({ directory: store });
+    const { buyers: b } = setup({ directory: store });
+    await a.handleEventBridge(updated(T0));
+    // B has not refreshed yet: it must look in the store before creating the buyer again.
+    await b.handleEventBridge(deprovisioned(T0 + 1000));
+    const stored = store.loadCustomers() as CustomerRecord[];
+    expect(stored.map((r) => r.status)).toEqual(["unsubscribe-pending"]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it("is fast enough for every request: 100k decisions stay synchronous", async () => {
     const { buyers } = setup();
     await buyers.handleEventBridge(updated(T0));
@@ -362,6 +407,13 @@ describe("configuration", () => {
       /origins/,
     );
     expect(() => createBuyers(null as never)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG" }));
+    for (const bad of [-1, 1.5, "5000"])
+      expect(() => createBuyers({ products: [P], directoryRefreshMs: bad as never })).toThrow(
+        expect.objectContaining({
+          code: "INVALID_CONFIG",
+          message: expect.stringMatching(/directoryRefreshMs/),
+        }),
+      );
   });
 
   it("close() makes later calls reject with CLOSED", async () => {

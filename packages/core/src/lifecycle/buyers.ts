@@ -61,6 +61,13 @@ export interface BuyersOptions {
   entitlementClient?: MarketplaceEntitlementServiceClient;
   /** Where buyers, registrations and the seen-set live. @default memoryDirectoryStore() */
   directory?: DirectoryStore;
+  /**
+   * How often (ms) the in-memory directory re-reads its store, so buyers registered, changed or
+   * cancelled through other instances show up here: the bound on how stale `access()` can be. 0 turns
+   * it off. A buyer unknown here is also looked up at once by the access guard (see `checkAccess`).
+   * @default 5000 (0 for the memory store, which no other instance sees)
+   */
+  directoryRefreshMs?: number;
   /** @default Date.now */
   clock?: Clock;
   /** @default silent */
@@ -160,6 +167,12 @@ export interface Buyers {
   entitlements(identity: IdentityInput, options?: { refresh?: boolean }): Promise<readonly Entitlement[]>;
   /** Synchronous, O(1) access decision from the in-memory directory. */
   access(subject: AccessSubject): AccessDecision;
+  /**
+   * `access()` that reads through to the store when the in-memory directory does not know the buyer
+   * (or only as pending): a buyer who just signed up through another instance is not refused. Store
+   * reads are shared by concurrent calls and start at most once a second.
+   */
+  checkAccess(subject: AccessSubject): Promise<AccessDecision>;
   /** Metering said `CustomerNotSubscribed` for this identity: deny access until the next activation. */
   noteNotSubscribed(identity: IdentityInput, options?: { at?: number }): void;
   /**
@@ -283,7 +296,18 @@ export function createBuyers(options: BuyersOptions): Buyers {
     destroyClients = () => clients.destroy();
   }
 
-  const directory = new Directory(options.directory ?? memoryDirectoryStore());
+  if (
+    options.directoryRefreshMs !== undefined &&
+    (!Number.isSafeInteger(options.directoryRefreshMs) || options.directoryRefreshMs < 0)
+  )
+    throw new MarketplaceError(
+      "INVALID_CONFIG",
+      "directoryRefreshMs must be a non-negative integer (milliseconds; 0 turns it off)",
+    );
+  const directory = new Directory(options.directory ?? memoryDirectoryStore(), {
+    logger,
+    ...(options.directoryRefreshMs !== undefined ? { refreshIntervalMs: options.directoryRefreshMs } : {}),
+  });
   const entitlements = new EntitlementCache({
     client: entitlementClient,
     directory,
@@ -373,6 +397,39 @@ export function createBuyers(options: BuyersOptions): Buyers {
 
   const rank = (d: AccessDecision) => (d.allowed ? (d.finalWindow ? 1 : 2) : 0);
 
+  const access = (subject: AccessSubject): AccessDecision => {
+    if (typeof subject !== "object" || subject === null)
+      throw new MarketplaceError("INVALID_ARGUMENT", "access() needs an identity or { tenantId }");
+    if (!directory.loaded) return deny("unavailable");
+    if ("tenantId" in subject && subject.tenantId !== undefined) {
+      const { tenantId, productCode } = subject as { tenantId: unknown; productCode?: unknown };
+      if (typeof tenantId !== "string" || tenantId === "")
+        throw new MarketplaceError(
+          "INVALID_ARGUMENT",
+          "access({ tenantId }) needs a non-empty string tenantId",
+        );
+      if (productCode !== undefined && typeof productCode !== "string")
+        throw new MarketplaceError("INVALID_ARGUMENT", "access({ productCode }) must be a string");
+      const records = directory
+        .getByTenant(tenantId)
+        .filter((r) => productCode === undefined || r.productCode === productCode);
+      if (records.length === 0) return deny("not-registered");
+      // A tenant may hold several licenses: allowed if any of them allows, else the newest denial.
+      let best: AccessDecision | undefined;
+      let bestAt = Number.NEGATIVE_INFINITY;
+      for (const r of records) {
+        const d = decide(r);
+        if (!best || rank(d) > rank(best) || (rank(d) === rank(best) && r.statusAt > bestAt)) {
+          best = d;
+          bestAt = r.statusAt;
+        }
+      }
+      return best as AccessDecision;
+    }
+    const identity = parseIdentity(subject, defaultProduct);
+    return decide(directory.getByIdentity(identity));
+  };
+
   return {
     directory,
     ready: () => directory.ready(),
@@ -447,37 +504,19 @@ export function createBuyers(options: BuyersOptions): Buyers {
       return snapshot.items;
     },
 
-    access(subject) {
-      if (typeof subject !== "object" || subject === null)
-        throw new MarketplaceError("INVALID_ARGUMENT", "access() needs an identity or { tenantId }");
-      if (!directory.loaded) return deny("unavailable");
-      if ("tenantId" in subject && subject.tenantId !== undefined) {
-        const { tenantId, productCode } = subject as { tenantId: unknown; productCode?: unknown };
-        if (typeof tenantId !== "string" || tenantId === "")
-          throw new MarketplaceError(
-            "INVALID_ARGUMENT",
-            "access({ tenantId }) needs a non-empty string tenantId",
-          );
-        if (productCode !== undefined && typeof productCode !== "string")
-          throw new MarketplaceError("INVALID_ARGUMENT", "access({ productCode }) must be a string");
-        const records = directory
-          .getByTenant(tenantId)
-          .filter((r) => productCode === undefined || r.productCode === productCode);
-        if (records.length === 0) return deny("not-registered");
-        // A tenant may hold several licenses: allowed if any of them allows, else the newest denial.
-        let best: AccessDecision | undefined;
-        let bestAt = Number.NEGATIVE_INFINITY;
-        for (const r of records) {
-          const d = decide(r);
-          if (!best || rank(d) > rank(best) || (rank(d) === rank(best) && r.statusAt > bestAt)) {
-            best = d;
-            bestAt = r.statusAt;
-          }
-        }
-        return best as AccessDecision;
+    access,
+
+    async checkAccess(subject) {
+      const first = access(subject);
+      if (first.allowed || (first.reason !== "not-registered" && first.reason !== "pending")) return first;
+      if (closed) return first;
+      try {
+        await directory.refresh();
+      } catch (err) {
+        logger.warn({ err }, "reading the directory store for an unknown buyer failed");
+        return first;
       }
-      const identity = parseIdentity(subject, defaultProduct);
-      return decide(directory.getByIdentity(identity));
+      return access(subject);
     },
 
     noteNotSubscribed(input, opts = {}) {
@@ -502,6 +541,7 @@ export function createBuyers(options: BuyersOptions): Buyers {
     async close() {
       if (closed) return;
       closed = true;
+      directory.close();
       await processor.settled();
       await directory.settled();
       try {

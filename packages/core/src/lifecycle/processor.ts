@@ -261,6 +261,11 @@ export class LifecycleProcessor {
     const now = o.clock();
     const target = targetStatus(event);
     let record = this.#find(event);
+    if (!record && target) {
+      // Another instance may have created the buyer since this one last read the store.
+      await o.directory.refresh();
+      record = this.#find(event);
+    }
     // A failed earlier attempt may have left the cache ahead of the store: write it before deciding.
     if (record) await o.directory.resave(record.id);
 

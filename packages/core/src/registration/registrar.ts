@@ -191,10 +191,18 @@ export class Registrar {
     const add = (r: CustomerRecord | undefined) => {
       if (r && r.productCode === productCode) found.set(r.id, r);
     };
-    add(dir.getByIdentity(identity));
-    if (aliases.licenseArn) add(dir.findByLicense(aliases.licenseArn));
-    if (aliases.customerIdentifier)
-      add(dir.findByCustomerIdentifier(productCode, aliases.customerIdentifier));
+    const lookup = () => {
+      add(dir.getByIdentity(identity));
+      if (aliases.licenseArn) add(dir.findByLicense(aliases.licenseArn));
+      if (aliases.customerIdentifier)
+        add(dir.findByCustomerIdentifier(productCode, aliases.customerIdentifier));
+    };
+    lookup();
+    // Another instance may have created the buyer (from an event) since this one last read the store.
+    if (found.size === 0) {
+      await dir.refresh();
+      lookup();
+    }
     const records = [...found.values()];
     if (records.length === 0) {
       const record: CustomerRecord = compact({
