@@ -79,6 +79,8 @@ export interface Figures {
   unanswered: number;
   kills: Record<Activity | "random", number>;
   restarts: { sameId: number; newId: number };
+  /** Instances that exited on their own (not killed, not asked to stop): "id: code/signal". */
+  crashes: string[];
   disruptions: number;
   connectionsCut: number;
   batchCalls: number;
@@ -217,6 +219,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     unanswered: 0,
     kills: { checkpoint: 0, send: 0, random: 0 },
     restarts: { sameId: 0, newId: 0 },
+    crashes: [],
     disruptions: 0,
     connectionsCut: 0,
     batchCalls: 0,
@@ -312,7 +315,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (undelivered.length)
       throw new Error(`lifecycle notifications failed: ${JSON.stringify(undelivered.slice(0, 3))}`);
     for (const [i, licenseArn] of licenses.entries()) {
-      const setup = await emulator.setUpAccount({ licenseArn, fulfillmentUrl: `${app}/marketplace/register` });
+      const setup = await emulator.setUpAccount({
+        licenseArn,
+        fulfillmentUrl: `${app}/marketplace/register`,
+      });
       const registration = new URL(setup.location ?? "/", app).searchParams.get("registration");
       if (!registration) throw new Error(`registration ${i} answered ${setup.status}: ${setup.body}`);
       const tenant = `t${i}`;
@@ -321,7 +327,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ registration, tenant }),
       });
-      if (linked.status !== 200) throw new Error(`sign-up ${i} answered ${linked.status}: ${await linked.text()}`);
+      if (linked.status !== 200)
+        throw new Error(`sign-up ${i} answered ${linked.status}: ${await linked.text()}`);
       tenants.push({ tenant, licenseArn });
     }
     emulator.setWebhooks({});
@@ -333,11 +340,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const restarts = new Set<Promise<void>>();
     let generation = 0;
     const watch = (inst: Instance) => {
-      void inst.exited.then(({ signal }) => {
-        if (signal === "SIGKILL") {
-          if (inst.killedByTest) figures.kills.random++;
-          else if (inst.armed) figures.kills[inst.armed]++;
-        }
+      void inst.exited.then(({ code, signal }) => {
+        if (signal === "SIGKILL" && inst.killedByTest) figures.kills.random++;
+        else if (signal === "SIGKILL" && inst.armed) figures.kills[inst.armed]++;
+        else if (!inst.stopping) figures.crashes.push(`${inst.id}: exit ${code ?? signal}`);
         if (!chaos || inst.stopping) return;
         const same = rand() < 0.5;
         const id = same ? inst.id : `i${inst.slot}g${++generation}`;
@@ -386,15 +392,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         // Chaos first, so that it lands while this batch is in flight.
         if (rand() < killChance && targets.length > 0) {
           const victim = pick(targets);
+          // Closed hours are sent at the start of the next one: aim at sends then, at checkpoints otherwise.
+          const sending = h > 0 && b < 3;
           const r = rand();
-          if (r < 0.4 && !victim.armed) {
-            victim.armed = "checkpoint";
-            victim.send({ type: "arm", activity: "checkpoint", delayMs: Math.floor(rand() * 4) });
-          } else if (r < 0.8 && !victim.armed) {
-            victim.armed = "send";
-            victim.send({ type: "arm", activity: "send", delayMs: Math.floor(rand() * 800) });
-          } else {
-            setTimeout(() => victim.kill(), Math.floor(rand() * 300));
+          const kind = sending
+            ? r < 0.7
+              ? "send"
+              : r < 0.85
+                ? "checkpoint"
+                : "random"
+            : r < 0.6
+              ? "checkpoint"
+              : r < 0.75
+                ? "send"
+                : "random";
+          if (kind === "random" || victim.armed) setTimeout(() => victim.kill(), Math.floor(rand() * 300));
+          else {
+            victim.armed = kind;
+            const delayMs = Math.floor(rand() * (kind === "send" ? 800 : 4));
+            victim.send({ type: "arm", activity: kind, delayMs });
           }
         }
         if (disruptAt.has(index)) {
@@ -426,7 +442,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
                 figures.acknowledged++;
                 addTo(acknowledged, key, rows || 1);
               } else if (figures.refused++ === 0)
-                log(`chaos: first refusal: ${res.status} ${Buffer.from(body).toString("utf8").slice(0, 300)}`);
+                log(
+                  `chaos: first refusal: ${res.status} ${Buffer.from(body).toString("utf8").slice(0, 300)}`,
+                );
             } catch {
               figures.unanswered++;
               addTo(unanswered, key, rows || 1);
@@ -570,7 +588,9 @@ export function violations(r: ChaosResult): Record<string, string[]> {
         `${k}: store ${q}, acknowledged ${acknowledged.get(k) ?? 0} (+${unanswered.get(k) ?? 0} unanswered)`,
       );
   }
-  return { ledgerVsStore, unsent, duplicateOtherQuantity, sentWithDifferentContent, countedTwice };
+  // A store or AWS outage must never take an instance down (see instances.log for the cause).
+  const crashed = r.figures.crashes;
+  return { ledgerVsStore, unsent, duplicateOtherQuantity, sentWithDifferentContent, countedTwice, crashed };
 }
 
 /** The figures as a table, one line per figure. */
@@ -588,6 +608,7 @@ export function figuresTable(store: string, r: ChaosResult): string {
       `${f.kills.checkpoint} / ${f.kills.send} / ${f.kills.random}`,
     ],
     ["restarts (same id / new id)", `${f.restarts.sameId} / ${f.restarts.newId}`],
+    ["crashes (exits nobody caused)", f.crashes.length],
     ["store disruptions (connections cut)", `${f.disruptions} (${f.connectionsCut})`],
     ["BatchMeterUsage calls", f.batchCalls],
     [

@@ -111,6 +111,9 @@ process.on("message", (raw) => {
       (err: unknown) => tell({ type: "flushed", seq: m.seq, error: String(err) }),
     );
   } else if (m.type === "close") {
+    // A clean stop is not part of the chaos.
+    delete armed.checkpoint;
+    delete armed.send;
     void marketplace
       .close()
       .catch((err: unknown) => line("error")({ error: String(err) }, "close failed"))
@@ -123,7 +126,19 @@ process.on("message", (raw) => {
 // The test is the only parent: an instance whose parent died must not linger.
 process.on("disconnect", () => process.exit(0));
 
-await marketplace.buyers.directory.ready();
+// Buyers come from the shared directory; a database blip at start-up is retried, as an app would before
+// its orchestrator gives up on it.
+for (let attempt = 1; ; attempt++) {
+  try {
+    await marketplace.buyers.directory.ready();
+    break;
+  } catch (err) {
+    if (attempt === 5) throw err;
+    line("warn")({ attempt, error: String(err) }, "loading buyers failed; retrying");
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+    void marketplace.buyers.directory.reload().catch(() => {});
+  }
+}
 const server = chaosApp(marketplace).listen(0, "127.0.0.1", () => {
   tell({ type: "ready", port: (server.address() as AddressInfo).port });
 });

@@ -41,6 +41,7 @@ describe.each(Object.keys(STORE_KITS) as StoreName[])("chaos on %s", (store) => 
       expect(found.duplicateOtherQuantity).toEqual([]);
       expect(found.sentWithDifferentContent).toEqual([]);
       expect(found.countedTwice).toEqual([]);
+      expect(found.crashed).toEqual([]);
       // The run must have exercised what it claims to.
       expect(
         result.figures.kills.checkpoint + result.figures.kills.send + result.figures.kills.random,
