@@ -34,7 +34,7 @@ export interface ChaosOptions {
   /** The service's URL (e.g. DATABASE_URL). */
   url: string;
   seed: number;
-  /** @default 20 */
+  /** @default 40 */
   customers?: number;
   /** @default 4 */
   instances?: number;
@@ -44,7 +44,10 @@ export interface ChaosOptions {
   batchesPerHour?: number;
   /** @default 30 */
   requestsPerBatch?: number;
-  /** Chance per batch of a kill (aimed at a checkpoint, a send, or at a random moment). @default 0.6 */
+  /**
+   * Chance of a kill in a batch (aimed at a checkpoint, a send, or at a random moment). The first three
+   * batches of each later hour, when the closed hour is being sent, always get two. @default 0.6
+   */
   killChance?: number;
   /** Times the store's connections are cut during the run. @default 2 */
   disruptions?: number;
@@ -93,6 +96,10 @@ export interface Figures {
   duplicatesOtherQuantity: number;
   grainsSentByTwoOrMore: number;
   lostInMemory: number;
+  /** Outcomes an instance could not write because its lease had run out or was taken over. */
+  fenced: number;
+  /** Calls abandoned at the instance's deadline (AWS may or may not have recorded them). */
+  abandoned: number;
   drainRounds: number;
   seconds: number;
 }
@@ -193,7 +200,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     store,
     url,
     seed,
-    customers = 20,
+    customers = 40,
     instances: slots = 4,
     hours = 3,
     batchesPerHour = 8,
@@ -232,6 +239,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     duplicatesOtherQuantity: 0,
     grainsSentByTwoOrMore: 0,
     lostInMemory: 0,
+    fenced: 0,
+    abandoned: 0,
     drainRounds: 0,
     seconds: 0,
   };
@@ -390,10 +399,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const index = h * batchesPerHour + b;
         const targets = fleet.filter((i) => i?.ready);
         // Chaos first, so that it lands while this batch is in flight.
-        if (rand() < killChance && targets.length > 0) {
+        // Closed hours are sent at the start of the next one: aim at sends then, at checkpoints otherwise.
+        const sending = h > 0 && b < 3;
+        for (let k = sending ? 2 : 1; k > 0 && targets.length > 0; k--) {
+          if (!sending && rand() >= killChance) break;
           const victim = pick(targets);
-          // Closed hours are sent at the start of the next one: aim at sends then, at checkpoints otherwise.
-          const sending = h > 0 && b < 3;
           const r = rand();
           const kind = sending
             ? r < 0.7
@@ -506,6 +516,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         sends.set(key, list);
       }
     const duplicates = emulator.duplicates();
+    await new Promise((resolve) => out.end(resolve));
+    const output = readFileSync(join(workDir, "instances.log"), "utf8");
+    figures.fenced = output.match(/outcome not written/g)?.length ?? 0;
+    figures.abandoned = output.match(/"error":"TimeoutError"/g)?.length ?? 0;
 
     for (const c of emulator.calls()) {
       if (c.operation !== "BatchMeterUsage") continue;
@@ -541,7 +555,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     for (const i of all) if (i.alive) i.kill();
     await Promise.all(all.map((i) => i.exited));
-    out.end();
+    if (!out.writableEnded) out.end();
     await emu?.close();
     await run?.cleanup();
   }
@@ -619,6 +633,7 @@ export function figuresTable(store: string, r: ChaosResult): string {
     ["ledger records", f.records],
     ["DuplicateRecord same / other quantity", `${f.duplicatesSameQuantity} / ${f.duplicatesOtherQuantity}`],
     ["grains sent by 2+ instances", f.grainsSentByTwoOrMore],
+    ["outcomes fenced (lease lost) / calls abandoned", `${f.fenced} / ${f.abandoned}`],
     ["lost in memory (acknowledged - stored)", f.lostInMemory],
     ["drain rounds", f.drainRounds],
     ["seconds", f.seconds],
