@@ -144,6 +144,11 @@ export function openConnection(
   // An idle connection dropped by the server (restart, pg_terminate_backend) is reported here; without a
   // listener it would crash the process. The next query simply opens a new connection.
   pool.on("error", () => {});
+  // A backend terminated just as its connection is handed out can report the error before the borrower
+  // has attached a listener (pg-pool drops its own on checkout); the failed query reports it instead.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return {
     pool: pool as unknown as PgPoolLike,
     schema,
