@@ -26,7 +26,7 @@ for (const name of names) {
     store,
     url,
     seed,
-    customers: 20 * scale,
+    customers: 40 * scale,
     batchesPerHour: 8 * scale,
     requestsPerBatch: 30 * scale,
     log: (line) => console.log(line),
