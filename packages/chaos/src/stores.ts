@@ -35,7 +35,7 @@ export interface StoreKit {
 
 export const STORE_KITS = {
   postgres: postgresKit,
-  // redis: redisKit, (a kit over redisStore({ url, keyPrefix }); its disrupt() runs CLIENT KILL)
+  // redis: redisKit, (src/redis-kit.ts, once @marketmeter/redis is merged; its disrupt() runs CLIENT KILL)
 } satisfies Record<string, StoreKit>;
 
 export type StoreName = keyof typeof STORE_KITS;
