@@ -119,6 +119,15 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** `CHAOS_SEED` (an integer from 0 to 2^32 - 1) when set, else a fresh random seed. */
+export function seedFromEnv(value = process.env.CHAOS_SEED): number {
+  if (value === undefined || value === "") return Math.floor(Math.random() * 2 ** 31);
+  const seed = Number(value);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`CHAOS_SEED must be an integer from 0 to 4294967295, not ${JSON.stringify(value)}`);
+  return seed;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const addTo = (m: Map<string, number>, k: string, q: number) => m.set(k, (m.get(k) ?? 0) + q);
 const hourIso = (ms: number) => new Date(Math.floor(ms / HOUR) * HOUR).toISOString();

@@ -1,7 +1,7 @@
 // `pnpm chaos`: the chaos run with a larger load, for a manual run. Prints the figures and every
 // violation; exits 1 when anything does not hold.
 //   CHAOS_STORE=postgres (default: every store whose URL is set)  CHAOS_SEED=<n>  CHAOS_SCALE=<n> (default 3)
-import { figuresTable, runChaos, violations } from "./harness.js";
+import { figuresTable, runChaos, seedFromEnv, violations } from "./harness.js";
 import { isStoreName, STORE_KITS, type StoreName } from "./stores.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
@@ -21,7 +21,7 @@ for (const name of names) {
     console.log(`${store}: skipped, ${STORE_KITS[store].env} is not set`);
     continue;
   }
-  const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
+  const seed = seedFromEnv();
   const result = await runChaos({
     store,
     url,

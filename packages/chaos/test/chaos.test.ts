@@ -1,29 +1,17 @@
 // Many instances, one bill: four app processes on one shared store, SIGKILLed mid-checkpoint and
 // mid-send and restarted, with emulator faults and the store's connections cut; after a clean drain the
 // emulator's ledger equals what the store checkpointed, grain by grain.
-import { statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { figuresTable, runChaos, violations } from "../src/harness.js";
+import { figuresTable, runChaos, seedFromEnv, violations } from "../src/harness.js";
 import { STORE_KITS, type StoreName } from "../src/stores.js";
+import { assertBuilt } from "./built.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-beforeAll(() => {
-  // The instances run the built app (separate Node processes, no TypeScript loader).
-  const built = statSync(join(root, "dist", "instance.js"), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const newest = Math.max(
-    ...["app", "harness", "instance", "protocol", "stores", "postgres-kit"].map(
-      (f) => statSync(join(root, "src", `${f}.ts`)).mtimeMs,
-    ),
-  );
-  if (built < newest) throw new Error("packages/chaos/dist is older than src: run `pnpm build` first");
-});
+beforeAll(assertBuilt);
 
-const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
+const seed = seedFromEnv();
 
 describe.each(Object.keys(STORE_KITS) as StoreName[])("chaos on %s", (store) => {
   const env = STORE_KITS[store].env;

@@ -7,10 +7,12 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { assertBuilt } from "./built.js";
 
 const url = process.env.DATABASE_URL;
 if (!url && process.env.CI) throw new Error("DATABASE_URL is not set: CI must start PostgreSQL");
+beforeAll(assertBuilt);
 const dist = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
 
 async function probe(name: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
