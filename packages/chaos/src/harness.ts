@@ -122,8 +122,8 @@ export function prng(seed: number): () => number {
 /** `CHAOS_SEED` (an integer from 0 to 2^32 - 1) when set, else a fresh random seed. */
 export function seedFromEnv(value = process.env.CHAOS_SEED): number {
   if (value === undefined || value === "") return Math.floor(Math.random() * 2 ** 31);
-  const seed = Number(value);
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32)
+  const seed = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(seed < 2 ** 32))
     throw new Error(`CHAOS_SEED must be an integer from 0 to 4294967295, not ${JSON.stringify(value)}`);
   return seed;
 }
