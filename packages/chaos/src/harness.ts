@@ -46,7 +46,7 @@ export interface ChaosOptions {
   requestsPerBatch?: number;
   /**
    * Chance of a kill in a batch (aimed at a checkpoint, a send, or at a random moment). The first three
-   * batches of each later hour, when the closed hour is being sent, always get two. @default 0.6
+   * batches of each later hour, when the closed hour is being sent, always get two (none with 0). @default 0.6
    */
   killChance?: number;
   /** Times the store's connections are cut during the run. @default 2 */
@@ -415,7 +415,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         // Chaos first, so that it lands while this batch is in flight.
         // Closed hours are sent at the start of the next one: aim at sends then, at checkpoints otherwise.
         const sending = h > 0 && b < 3;
-        for (let k = sending ? 2 : 1; k > 0 && targets.length > 0; k--) {
+        for (let k = sending ? 2 : 1; k > 0 && targets.length > 0 && killChance > 0; k--) {
           if (!sending && rand() >= killChance) break;
           const victim = pick(targets);
           const r = rand();
