@@ -15,12 +15,13 @@ export type {
 export { Directory, parseCustomerRecord, parseStoredRegistration } from "./directory/index.js";
 export type { Clock } from "./runtime/index.js";
 export { HOUR_MS, hourStart, systemClock } from "./runtime/index.js";
-export type { StoreConformanceTarget } from "./stores/conformance.js";
+export type { ConformanceRunner, StoreConformanceTarget } from "./stores/conformance.js";
 export { storeConformance } from "./stores/conformance.js";
 export type {
   AddContext,
   AddResult,
   CarryForward,
+  CheckpointId,
   ClaimOptions,
   CloseGrainsFilter,
   GrainAccess,
@@ -28,8 +29,10 @@ export type {
   GrainOutcome,
   GrainState,
   ListQuery,
+  SendTokenOptions,
   SettleResult,
   StoredGrain,
+  TokenBucketState,
   UsageDelta,
   UsageStore,
 } from "./stores/index.js";
@@ -38,10 +41,14 @@ export {
   applyClaim,
   applyRelease,
   applySettle,
+  CHECKPOINT_RETENTION_MS,
+  checkCheckpoint,
+  checkSendToken,
   compareForClaim,
   GRAIN_STATES,
   grainKey,
   holdsLease,
+  isAppliedCheckpoint,
   isClaimable,
   isTerminalState,
   MAX_QUANTITY,
@@ -50,6 +57,7 @@ export {
   newGrain,
   parseGrainKey,
   splitDelta,
+  takeToken,
 } from "./stores/index.js";
 export type { Allocation, Tags } from "./usage/index.js";
 export { acceptanceDeadline, isAcceptable, MAX_ALLOCATIONS, MAX_TAGS, tagSetKey } from "./usage/index.js";

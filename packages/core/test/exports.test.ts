@@ -87,6 +87,7 @@ describe("@marketmeter/core public exports", () => {
     const mod = (await import("../src/store.js")) as Record<string, unknown>;
     expect(names(mod)).toMatchInlineSnapshot(`
       [
+        "CHECKPOINT_RETENTION_MS: number",
         "Directory: function",
         "GRAIN_STATES: object",
         "HOUR_MS: number",
@@ -98,12 +99,15 @@ describe("@marketmeter/core public exports", () => {
         "applyClaim: function",
         "applyRelease: function",
         "applySettle: function",
+        "checkCheckpoint: function",
+        "checkSendToken: function",
         "compareForClaim: function",
         "directoryStoreConformance: function",
         "grainKey: function",
         "holdsLease: function",
         "hourStart: function",
         "isAcceptable: function",
+        "isAppliedCheckpoint: function",
         "isClaimable: function",
         "isTerminalState: function",
         "matchesQuery: function",
@@ -118,6 +122,7 @@ describe("@marketmeter/core public exports", () => {
         "storeConformance: function",
         "systemClock: function",
         "tagSetKey: function",
+        "takeToken: function",
       ]
     `);
   });

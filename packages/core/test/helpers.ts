@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { DEMO, demoConfig, type Emulator, startEmulator } from "@marketmeter/emulator";
-import { createMarketplace, type MarketplaceOptions } from "../src/index.js";
+import { createMarketplace, type MarketplaceEvents, type MarketplaceOptions } from "../src/index.js";
 
 export { DEMO };
 export const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" };
@@ -130,4 +130,14 @@ export async function waitFor(check: () => boolean, what: string): Promise<void>
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Collects the payloads of one event of a marketplace, in order. */
+export function collect<E extends keyof MarketplaceEvents>(
+  m: { on: (e: E, h: (p: MarketplaceEvents[E]) => void) => () => void },
+  e: E,
+) {
+  const out: MarketplaceEvents[E][] = [];
+  m.on(e, (p) => out.push(p));
+  return out;
 }

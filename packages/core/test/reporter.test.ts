@@ -1,10 +1,11 @@
 import { BatchMeterUsageCommand, MarketplaceMeteringClient } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type GrainInfo, isMarketplaceError, type MarketplaceEvents, memoryStore } from "../src/index.js";
+import { type GrainInfo, isMarketplaceError, memoryStore } from "../src/index.js";
 import { defined } from "./defined.js";
 import {
   CA1,
   CA2,
+  collect,
   credentials,
   DEMO,
   HOUR,
@@ -23,15 +24,6 @@ afterEach(async () => bed.close());
 
 const H10 = Date.parse("2026-07-15T10:00:00Z");
 const UNKNOWN_LICENSE = "arn:aws:license-manager::294406891311:license:l-9999999999abcdef0123456789abcdef";
-
-function collect<E extends keyof MarketplaceEvents>(
-  m: { on: (e: E, h: (p: MarketplaceEvents[E]) => void) => () => void },
-  e: E,
-) {
-  const out: MarketplaceEvents[E][] = [];
-  m.on(e, (p) => out.push(p));
-  return out;
-}
 
 function licenseArn(i: number): string {
   return `arn:aws:license-manager::294406891311:license:l-${i.toString(16).padStart(4, "0")}56789abcdef0123456789abcdef`;

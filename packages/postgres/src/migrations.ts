@@ -89,8 +89,28 @@ CREATE TABLE IF NOT EXISTS @@.seen_events (
 INSERT INTO @@.schema_migrations (version, name) VALUES (1, 'init') ON CONFLICT (version) DO NOTHING;
 `;
 
+// Idempotent checkpoints (the highest applied seq per writing instance) and the shared send-token buckets.
+const V2 = `CREATE TABLE IF NOT EXISTS @@.checkpoints (
+  instance text PRIMARY KEY,
+  seq bigint NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS checkpoints_applied ON @@.checkpoints (applied_at);
+
+-- One token bucket per account and Region: every instance paces its BatchMeterUsage calls here.
+CREATE TABLE IF NOT EXISTS @@.send_tokens (
+  bucket text PRIMARY KEY,
+  tokens double precision NOT NULL,
+  updated_at timestamptz NOT NULL,
+  taken boolean NOT NULL DEFAULT false
+);
+
+INSERT INTO @@.schema_migrations (version, name) VALUES (2, 'checkpoints') ON CONFLICT (version) DO NOTHING;
+`;
+
 const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   { version: 1, name: "init", sql: V1 },
+  { version: 2, name: "checkpoints", sql: V2 },
 ];
 
 /** The newest schema version this package knows. */

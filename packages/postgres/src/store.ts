@@ -17,12 +17,17 @@ import {
   applyClaim,
   applyRelease,
   applySettle,
+  CHECKPOINT_RETENTION_MS,
   type ClaimOptions,
   type CloseGrainsFilter,
+  checkCheckpoint,
+  checkSendToken,
   GRAIN_STATES,
   type GrainLease,
   grainKey,
+  isAppliedCheckpoint,
   type ListQuery,
+  type SendTokenOptions,
   type SettleResult,
   type UsageDelta,
 } from "@marketmeter/core/store";
@@ -184,6 +189,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
   let closed = false;
   let lastPrune = 0;
+  // Buckets whose row this handle has created (or found), so a take is one UPDATE.
+  const buckets = new Set<string>();
 
   const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     if (closed) throw new MarketplaceError("STORE_ERROR", "postgres store is closed");
@@ -223,7 +230,18 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   };
 
   const addTx = (deltas: readonly UsageDelta[], ctx: AddContext) =>
-    transaction(c, async (client) => {
+    transaction(c, async (client): Promise<AddResult> => {
+      const cp = ctx.checkpoint;
+      let cpSeen = false;
+      if (cp) {
+        const r = await client.query<{ seq: string }>(
+          `SELECT seq FROM ${c.q}.checkpoints WHERE instance = $1 FOR UPDATE`,
+          [cp.instance],
+        );
+        const last = r.rows[0] ? Number(r.rows[0].seq) : undefined;
+        if (isAppliedCheckpoint(last, cp.seq)) return { carried: [], duplicate: true };
+        cpSeen = last !== undefined;
+      }
       const loaded = new Map<string, StoredGrain>();
       const tried = new Set<string>();
       const want = new Set<string>();
@@ -262,7 +280,16 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           continue;
         }
         await write(client, [...touched.values()], new Set(loaded.keys()));
-        return carried;
+        // Same transaction as the grains. A plain insert: two first adds of one instance race into a
+        // unique violation and the loser is retried, seeing the winner's seq.
+        if (cp)
+          await client.query(
+            cpSeen
+              ? `UPDATE ${c.q}.checkpoints SET seq = $2, applied_at = clock_timestamp() WHERE instance = $1`
+              : `INSERT INTO ${c.q}.checkpoints (instance, seq, applied_at) VALUES ($1, $2, clock_timestamp())`,
+            [cp.instance, cp.seq],
+          );
+        return { carried };
       }
     });
 
@@ -336,7 +363,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     durable: true,
     ready: () => run("start-up", async () => {}),
     async add(deltas, ctx): Promise<AddResult> {
-      return run("add", async () => ({ carried: await addTx(deltas, ctx) }));
+      checkCheckpoint(ctx.checkpoint);
+      return run("add", () => addTx(deltas, ctx));
     },
     async closeGrains(filter: CloseGrainsFilter): Promise<number> {
       return run("closeGrains", async () => {
@@ -351,6 +379,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           await c.pool.query(`DELETE FROM ${t} WHERE settled_at IS NOT NULL AND settled_at < $1`, [
             filter.now - retain,
           ]);
+          await c.pool.query(
+            `DELETE FROM ${c.q}.checkpoints WHERE applied_at < clock_timestamp() - make_interval(secs => $1)`,
+            [CHECKPOINT_RETENTION_MS / 1000],
+          );
         }
         return r.rowCount ?? 0;
       });
@@ -392,6 +424,35 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         );
         for (const row of r.rows) out[row.state] = Number(row.n);
         return out;
+      });
+    },
+    async takeSendToken(bucket: string, o: SendTokenOptions): Promise<number> {
+      checkSendToken(bucket, o);
+      return run("takeSendToken", async () => {
+        if (!buckets.has(bucket)) {
+          await c.pool.query(
+            `INSERT INTO ${c.q}.send_tokens (bucket, tokens, updated_at) VALUES ($1, $2, clock_timestamp()) ON CONFLICT (bucket) DO NOTHING`,
+            [bucket, o.burst],
+          );
+          buckets.add(bucket);
+        }
+        // One statement on the row lock, on the database's clock (read once), so instance clocks do not matter.
+        const r = await c.pool.query<{ tokens: number; taken: boolean }>(
+          `UPDATE ${c.q}.send_tokens AS b SET (tokens, taken, updated_at) = (
+             SELECT CASE WHEN x.avail >= 1 THEN x.avail - 1 ELSE x.avail END, x.avail >= 1, x.at
+             FROM (SELECT greatest(b.updated_at, n.at) AS at,
+                          least($3::float8, b.tokens + $2::float8 * greatest(0, extract(epoch FROM n.at - b.updated_at)::float8)) AS avail
+                   FROM (SELECT clock_timestamp() AS at) AS n) AS x)
+           WHERE b.bucket = $1 RETURNING b.tokens, b.taken`,
+          [bucket, o.ratePerSecond, o.burst],
+        );
+        const row = r.rows[0];
+        if (!row) {
+          buckets.delete(bucket);
+          throw new Error(`send token bucket ${bucket} is missing`);
+        }
+        if (row.taken) return 0;
+        return Math.max(1, Math.ceil(((1 - Number(row.tokens)) * 1000) / o.ratePerSecond));
       });
     },
     async close(): Promise<void> {

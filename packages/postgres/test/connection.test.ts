@@ -156,6 +156,11 @@ describe("wrong connection settings fail at start-up, naming the setting, withou
     await s.close();
   });
 
+  it("a connection string that is not a postgres URL fails at construction, naming the setting", () => {
+    for (const bad of ["http://db:5432/app", "not a url", `postgres://app:${SECRET}@[::1/app`])
+      expect(() => postgresStore({ connectionString: bad })).toThrow(/connectionString/);
+  });
+
   it.runIf(hasDatabase)("a role that does not exist", async () => {
     const u = new URL(url);
     u.username = "no_such_role_mm";

@@ -5,6 +5,10 @@ import { postgresDirectoryStore, postgresMigrations, postgresStore } from "../sr
 import { defined } from "./defined.js";
 import { adminPool, dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
 
+const BOTH = [
+  { version: 1, name: "init", applied: true },
+  { version: 2, name: "checkpoints", applied: true },
+];
 const schemas: string[] = [];
 const closers: Array<() => Promise<void>> = [];
 function schema(): string {
@@ -36,6 +40,10 @@ describe("postgresMigrations", () => {
     expect(defined(v1).version).toBe(1);
     expect(file).toContain(defined(v1).sql);
     expect(defined(postgresMigrations({ schema: "billing" })[0]).sql).toContain('"billing".grains');
+    const file2 = readFileSync(new URL("../sql/002_checkpoints.sql", import.meta.url), "utf8");
+    const v2 = defined(postgresMigrations()[1]);
+    expect(v2.version).toBe(2);
+    expect(file2).toContain(v2.sql);
   });
 
   it("refuses a schema name that is not a plain identifier", () => {
@@ -48,17 +56,19 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
   it("creates the tables in a fresh schema and records version 1", async () => {
     const s = schema();
     await store(s).ready();
-    expect(await versions(s)).toEqual([{ version: 1, name: "init", applied: true }]);
+    expect(await versions(s)).toEqual(BOTH);
     const tables = await adminPool().query(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
       [s],
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual([
+      "checkpoints",
       "customers",
       "grains",
       "registrations",
       "schema_migrations",
       "seen_events",
+      "send_tokens",
     ]);
   });
 
@@ -72,8 +82,25 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     });
     await store(s).ready();
     for (const m of postgresMigrations({ schema: s })) await adminPool().query(m.sql);
-    expect(await versions(s)).toEqual([{ version: 1, name: "init", applied: true }]);
+    expect(await versions(s)).toEqual(BOTH);
     expect((await store(s).get("C|p|c\u001fd\u001f0"))?.quantity).toBe(2);
+  });
+
+  it("upgrades a schema at version 1 (an older package) to version 2, keeping its data", async () => {
+    const s = schema();
+    await adminPool().query(defined(postgresMigrations({ schema: s })[0]).sql);
+    await adminPool().query(
+      `INSERT INTO "${s}".grains (key, identity, dimension, hour, quantity, state, created_at, updated_at) VALUES ('k', 'C|p|c', 'd', 0, 4, 'pending', 1, 1)`,
+    );
+    const st = store(s);
+    await st.add([{ identityKey: "C|p|c", dimension: "d", hour: 0, quantity: 1 }], {
+      now: 1,
+      openFrom: 0,
+      carryTo: 0,
+      checkpoint: { instance: "i", seq: 1 },
+    });
+    expect(await versions(s)).toEqual(BOTH);
+    expect((await st.get("k"))?.quantity).toBe(4);
   });
 
   it("concurrent first use from several pools is safe", async () => {
@@ -81,7 +108,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     const dir = postgresDirectoryStore({ connectionString: url, schema: s, maxConnections: 2 });
     closers.push(() => dir.close());
     await Promise.all([store(s).ready(), store(s).ready(), store(s).ready(), dir.ready()]);
-    expect(await versions(s)).toEqual([{ version: 1, name: "init", applied: true }]);
+    expect(await versions(s)).toEqual(BOTH);
   });
 
   it("refuses a schema newer than the package, naming both versions", async () => {
@@ -92,7 +119,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
     await expect(late.ready()).rejects.toSatisfy(
       (e) =>
         isMarketplaceError(e, "STORE_ERROR") &&
-        /version 7, newer than this package knows \(1\)/.test(String(e)),
+        /version 7, newer than this package knows \(2\)/.test(String(e)),
     );
     await expect(late.counts()).rejects.toThrow(/version 7/);
     const dir = postgresDirectoryStore({ connectionString: url, schema: s });
@@ -103,7 +130,7 @@ describe.runIf(hasDatabase)("migrations on first use", () => {
   it("migrate: false uses tables a DBA created and refuses a schema without them", async () => {
     const s = schema();
     await expect(store(s, { migrate: false }).ready()).rejects.toSatisfy(
-      (e) => isMarketplaceError(e, "STORE_ERROR") && /version none, this package needs 1/.test(String(e)),
+      (e) => isMarketplaceError(e, "STORE_ERROR") && /version none, this package needs 2/.test(String(e)),
     );
     const exists = await adminPool().query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [s]);
     expect(exists.rowCount).toBe(0);

@@ -1,4 +1,5 @@
 import { storeConformance } from "@marketmeter/core/store";
+import fc from "fast-check";
 import { describe, it } from "vitest";
 import { postgresStore } from "../src/index.js";
 import { dropSchema, freshSchema, hasDatabase, url } from "./helpers.js";
@@ -18,6 +19,6 @@ describe.runIf(hasDatabase)("postgres", () => {
         };
       },
     },
-    { describe, it },
+    { describe, it, fc },
   );
 });

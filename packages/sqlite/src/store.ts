@@ -13,15 +13,21 @@ import {
   applyClaim,
   applyRelease,
   applySettle,
+  CHECKPOINT_RETENTION_MS,
   type ClaimOptions,
   type CloseGrainsFilter,
+  checkCheckpoint,
+  checkSendToken,
   GRAIN_STATES,
   type GrainLease,
   type GrainOutcome,
   type GrainState,
+  isAppliedCheckpoint,
   type ListQuery,
+  type SendTokenOptions,
   type SettleResult,
   type StoredGrain,
+  takeToken,
   type UsageDelta,
   type UsageStore,
 } from "@marketmeter/core/store";
@@ -200,6 +206,9 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
   // NORMAL with WAL survives process crashes; only an OS crash or power loss can drop the last commits.
   db.pragma("synchronous = NORMAL");
   const t = `${prefix}grains`;
+  // Highest applied checkpoint seq per writing instance (idempotent adds), and shared send-token buckets.
+  const cpt = `${prefix}checkpoints`;
+  const bt = `${prefix}send_tokens`;
   db.exec(`
     CREATE TABLE IF NOT EXISTS ${t} (
       key TEXT PRIMARY KEY,
@@ -226,6 +235,16 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
     CREATE INDEX IF NOT EXISTS ${t}_state ON ${t} (state, hour);
     CREATE INDEX IF NOT EXISTS ${t}_hour ON ${t} (hour);
     CREATE INDEX IF NOT EXISTS ${t}_identity ON ${t} (identity, hour);
+    CREATE TABLE IF NOT EXISTS ${cpt} (
+      instance TEXT PRIMARY KEY,
+      seq INTEGER NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS ${bt} (
+      bucket TEXT PRIMARY KEY,
+      tokens REAL NOT NULL,
+      updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
   `);
   // Files written before fencing tokens existed get the column; in a transaction, so two processes
   // opening the same old file do not both add it.
@@ -256,6 +275,15 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
      ORDER BY hour, key LIMIT @limit`,
   );
   const pruneStmt = db.prepare(`DELETE FROM ${t} WHERE settled_at IS NOT NULL AND settled_at < ?`);
+  const cpGet = db.prepare<[string], { seq: number }>(`SELECT seq FROM ${cpt} WHERE instance = ?`);
+  const cpPut = db.prepare(
+    `INSERT INTO ${cpt} (instance, seq, applied_at) VALUES (?, ?, ?) ON CONFLICT (instance) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at`,
+  );
+  const cpPrune = db.prepare(`DELETE FROM ${cpt} WHERE applied_at < ?`);
+  const bucketGet = db.prepare<[string], { tokens: number; updated_at: number }>(
+    `SELECT tokens, updated_at FROM ${bt} WHERE bucket = ?`,
+  );
+  const bucketPut = db.prepare(`INSERT OR REPLACE INTO ${bt} (bucket, tokens, updated_at) VALUES (?, ?, ?)`);
   const countStmt = db.prepare<[], { state: GrainState; n: number }>(
     `SELECT state, COUNT(*) AS n FROM ${t} GROUP BY state`,
   );
@@ -284,9 +312,21 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
     }
   };
 
-  const addTx = db.transaction((deltas: readonly UsageDelta[], ctx: AddContext) =>
-    applyAdd(access, deltas, ctx),
-  );
+  const addTx = db.transaction((deltas: readonly UsageDelta[], ctx: AddContext): AddResult => {
+    const cp = ctx.checkpoint;
+    if (cp && isAppliedCheckpoint(cpGet.get(cp.instance)?.seq, cp.seq))
+      return { carried: [], duplicate: true };
+    const carried = applyAdd(access, deltas, ctx);
+    // In the same transaction as the grains: the add and its seq are committed together or not at all.
+    if (cp) cpPut.run(cp.instance, cp.seq, ctx.now);
+    return { carried };
+  });
+  const tokenTx = db.transaction((bucket: string, o: SendTokenOptions) => {
+    const row = bucketGet.get(bucket);
+    const r = takeToken(row && { tokens: row.tokens, updatedAt: row.updated_at }, Date.now(), o);
+    bucketPut.run(bucket, r.state.tokens, r.state.updatedAt);
+    return r.waitMs;
+  });
   const closeTx = db.transaction((f: CloseGrainsFilter) => {
     const r =
       f.identityKey === undefined
@@ -337,7 +377,10 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
     kind: "sqlite",
     durable,
     async add(deltas, ctx): Promise<AddResult> {
-      return wrap("add", () => ({ carried: addTx.immediate(deltas, ctx) }));
+      return wrap("add", () => {
+        checkCheckpoint(ctx.checkpoint);
+        return addTx.immediate(deltas, ctx);
+      });
     },
     async closeGrains(filter): Promise<number> {
       return wrap("closeGrains", () => {
@@ -345,6 +388,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
         if (filter.now - lastPrune > 3_600_000) {
           lastPrune = filter.now;
           pruneStmt.run(filter.now - retain);
+          cpPrune.run(filter.now - CHECKPOINT_RETENTION_MS);
         }
         return n;
       });
@@ -391,6 +435,12 @@ export function sqliteStore(options: SqliteStoreOptions = {}): UsageStore {
         const out = Object.fromEntries(GRAIN_STATES.map((s) => [s, 0])) as Record<GrainState, number>;
         for (const r of countStmt.all()) out[r.state] = r.n;
         return out;
+      });
+    },
+    async takeSendToken(bucket, o): Promise<number> {
+      return wrap("takeSendToken", () => {
+        checkSendToken(bucket, o);
+        return tokenTx.immediate(bucket, o);
       });
     },
     async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { isMarketplaceError } from "@marketmeter/core";
 import { storeConformance } from "@marketmeter/core/store";
 import Database from "better-sqlite3";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { sqliteStore } from "../src/index.js";
 
@@ -21,7 +22,7 @@ storeConformance(
       };
     },
   },
-  { describe, it },
+  { describe, it, fc },
 );
 
 describe("sqliteStore", () => {

@@ -56,8 +56,13 @@ export interface MarketplaceStats extends ReporterStats {
   records: number;
   /** Sum of accepted quantities. */
   quantity: number;
-  /** Grains waiting in memory for the next checkpoint. */
+  /** Grains waiting in memory for the next checkpoint (including a batch the store has not taken yet). */
   inMemoryGrains: number;
+  /** `record()` calls refused because `maxBufferedGrains` was reached, and their quantity. */
+  overflowRecords: number;
+  overflowQuantity: number;
+  /** This process start's checkpoint writer id (random per start; not the lease owner `instanceId`). */
+  instance: string;
   checkpoints: number;
   checkpointErrors: number;
   lastCheckpointAt: Date | undefined;
@@ -192,6 +197,7 @@ const EVENT_NAMES: readonly MarketplaceEventName[] = [
   "carriedForward",
   "duplicate",
   "windowWarning",
+  "overflow",
   "error",
 ];
 
@@ -254,6 +260,9 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
       windowWarningMs: options.windowWarningMs,
       zeroRecords: options.zeroRecords,
       random: options.random,
+      maxBufferedGrains: options.maxBufferedGrains,
+      // AWS's quota is per account and Region; instances sharing a store share one bucket.
+      sendBucket: `batchMeterUsage:${options.aws.region ?? "us-east-1"}`,
       finalWindowsClosing: (now) => buyers.finalWindowsClosing(now),
     });
     // AWS saying CustomerNotSubscribed is the freshest word on a buyer: access follows it at once.
@@ -403,11 +412,13 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
   }
 
   stats(): MarketplaceStats {
-    const { lastCheckpointAt, ...r } = this.pipeline.stats();
+    const { lastCheckpointAt, bufferedGrains, ...r } = this.pipeline.stats();
     return {
       records: this.acc.records,
       quantity: this.acc.quantity,
-      inMemoryGrains: this.acc.size,
+      inMemoryGrains: bufferedGrains,
+      overflowRecords: this.acc.overflowRecords,
+      overflowQuantity: this.acc.overflowQuantity,
       ...r,
       lastCheckpointAt: lastCheckpointAt ? new Date(lastCheckpointAt) : undefined,
     };

@@ -115,6 +115,15 @@ export interface MarketplaceOptions<D extends readonly string[] = readonly strin
   maxFutureSkewMs?: number;
   /** Name of this instance as lease owner. @default a random id */
   instanceId?: string;
+  /**
+   * Most usage grains (identity × dimension × hour) recorded in memory while they wait for the store: the
+   * bound on memory while the store is unreachable (plus one unconfirmed batch of at most as many). When
+   * reached, usage for a new grain is refused, never thrown into the request: counted in
+   * `stats().overflowRecords`, an `overflow` event and one log line per episode; grains already held
+   * keep counting. Set it well above the grains one checkpoint interval creates.
+   * @default 100000
+   */
+  maxBufferedGrains?: number;
   /** Start the checkpoint and report timers at once. Set false to drive everything with `flush()`. @default true */
   autoStart?: boolean;
   /**
@@ -151,6 +160,7 @@ export interface ResolvedOptions {
   zeroRecords: ZeroRecordsOptions | undefined;
   maxFutureSkewMs: number;
   instanceId: string;
+  maxBufferedGrains: number;
   autoStart: boolean;
   closeTimeoutMs: number;
   random: () => number;
@@ -176,6 +186,7 @@ const KNOWN = new Set([
   "zeroRecords",
   "maxFutureSkewMs",
   "instanceId",
+  "maxBufferedGrains",
   "autoStart",
   "closeTimeoutMs",
   "random",
@@ -341,6 +352,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     zeroRecords,
     maxFutureSkewMs: int(o, "maxFutureSkewMs", 300_000, 0, HOUR_MS),
     instanceId,
+    maxBufferedGrains: int(o, "maxBufferedGrains", 100_000, 1, 100_000_000, "grains"),
     autoStart: (o.autoStart as boolean | undefined) ?? true,
     closeTimeoutMs: int(o, "closeTimeoutMs", 20_000, 0, 600_000),
     random: (o.random as (() => number) | undefined) ?? Math.random,

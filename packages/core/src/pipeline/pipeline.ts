@@ -3,6 +3,7 @@
  * (checkpoint), freezes final hours (close), and has the reporter claim, send and settle them, with the
  * sender it is given (AWS or dry-run). The marketplace facade only forwards to it.
  */
+import { randomUUID } from "node:crypto";
 import { isMarketplaceError, MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, identityFromKey } from "../identity/index.js";
 import { type Emit, RateLimiter, Reporter, type ReporterStats, type UsageSender } from "../reporter/index.js";
@@ -39,12 +40,23 @@ export interface UsagePipelineOptions {
   windowWarningMs: number;
   zeroRecords: PipelineZeroRecords | undefined;
   random: () => number;
+  /**
+   * Most grains recorded in memory since the last checkpoint; a batch the store has not taken yet (at
+   * most as many) is held besides, so usage of its grains keeps counting during an outage.
+   */
+  maxBufferedGrains: number;
+  /** The shared send-token bucket (account and Region) when the store paces calls for every instance. */
+  sendBucket: string;
   /** Buyers in their final window (cancelled, access ending), whose usage must go out before it ends. */
   finalWindowsClosing(now: number): Iterable<{ identity: Identity; finalWindowEndsAt: number }>;
 }
 
 /** Counters of the pipeline since start: the reporter's and the checkpoint's. */
 export interface PipelineStats extends ReporterStats {
+  /** This process start's checkpoint writer id (random): the store applies each of its batches once. */
+  instance: string;
+  /** Grains held in memory: recorded since the last checkpoint, plus a batch the store has not taken. */
+  bufferedGrains: number;
   checkpoints: number;
   checkpointErrors: number;
   lastCheckpointAt: number;
@@ -65,6 +77,14 @@ export class UsagePipeline {
   /** Final windows whose end-of-window flush ran (identity key + window end). */
   readonly #finalSweeps = new Set<string>();
   readonly #counters = { checkpoints: 0, checkpointErrors: 0, carriedForward: 0, lastCheckpointAt: 0 };
+  /** Checkpoint writer id of this process start: a restart is a new writer, so seqs never collide. */
+  readonly #instance = randomUUID();
+  #seq = 0;
+  /** A batch the store has not confirmed: retried as is (same seq, same deltas) before any new one. */
+  #batch: { seq: number; deltas: UsageDelta[] } | undefined;
+  /** Consecutive failed checkpoints, and timer ticks to skip before the next try (back-off). */
+  #failures = 0;
+  #skipTicks = 0;
 
   constructor(options: UsagePipelineOptions) {
     this.#o = options;
@@ -84,10 +104,23 @@ export class UsagePipeline {
       backoff: options.retry,
       random: options.random,
       limiter: new RateLimiter({ callsPerSecond: options.callsPerSecond }),
+      sendBucket: options.sendBucket,
+      callsPerSecond: options.callsPerSecond,
       windowWarningMs: options.windowWarningMs,
       throttlePauseMs: 1000,
     });
     this.#lastZeroHour = this.#openFrom(options.clock()) - 2 * HOUR_MS;
+    this.#acc.cellLimit = options.maxBufferedGrains;
+    // Inside record(): only schedule the report, so the request never waits on a log or a handler.
+    this.#acc.onOverflow = (buffered) =>
+      queueMicrotask(() => {
+        const bufferedGrains = buffered + (this.#batch?.deltas.length ?? 0);
+        this.#o.logger.error(
+          { maxBufferedGrains: options.maxBufferedGrains, bufferedGrains },
+          "marketmeter: in-memory usage reached maxBufferedGrains; usage for new grains is refused until the store takes a checkpoint",
+        );
+        this.#o.emit("overflow", { maxBufferedGrains: options.maxBufferedGrains, bufferedGrains });
+      });
   }
 
   /** Hours before this one are final (closed by the closer). */
@@ -111,6 +144,10 @@ export class UsagePipeline {
     if (this.#timers.length > 0) return;
     const cp = setInterval(() => {
       this.#acc.tick();
+      if (this.#skipTicks > 0) {
+        this.#skipTicks--;
+        return;
+      }
       this.checkpoint().catch(() => {});
     }, this.#o.checkpointIntervalMs);
     const rp = setInterval(() => {
@@ -134,24 +171,51 @@ export class UsagePipeline {
   }
 
   async #doCheckpoint(): Promise<void> {
+    // A batch whose answer was lost goes again, identical, before new usage is drained: the store
+    // applies each (instance, seq) once, so a write that did commit is not counted twice.
+    if (this.#batch) await this.#write(this.#batch);
     if (this.#acc.size === 0) return;
-    const deltas = this.#acc.drain();
+    this.#batch = { seq: ++this.#seq, deltas: this.#acc.drain() };
+    await this.#write(this.#batch);
+  }
+
+  async #write(batch: { seq: number; deltas: UsageDelta[] }): Promise<void> {
     const now = this.#o.clock();
     let result: Awaited<ReturnType<UsageStore["add"]>>;
     try {
-      result = await this.#store.add(deltas, { now, openFrom: this.#lateFrom(now), carryTo: hourStart(now) });
+      result = await this.#store.add(batch.deltas, {
+        now,
+        openFrom: this.#lateFrom(now),
+        carryTo: hourStart(now),
+        checkpoint: { instance: this.#instance, seq: batch.seq },
+      });
     } catch (err) {
-      // The add is atomic: nothing was written, so the sums go back into memory for the next try.
-      this.#acc.restore(deltas);
       this.#counters.checkpointErrors++;
+      this.#failures++;
+      // flush() and close() still try at once; only the timer backs off.
+      this.#skipTicks = checkpointBackoffTicks(this.#failures, this.#o.checkpointIntervalMs);
       const error = asError(
         "STORE_ERROR",
         "checkpoint to the store failed; usage is kept in memory and retried",
         err,
       );
-      this.#o.logger.error({ error: error.message, grains: deltas.length }, "marketmeter: checkpoint failed");
+      this.#o.logger.error(
+        { error: error.message, grains: batch.deltas.length, failures: this.#failures },
+        "marketmeter: checkpoint failed",
+      );
       this.#o.emit("error", { error, phase: "checkpoint" });
       throw error;
+    }
+    this.#batch = undefined;
+    this.#failures = 0;
+    this.#skipTicks = 0;
+    this.#acc.endOverflow();
+    if (result.duplicate) {
+      this.#o.logger.info(
+        { seq: batch.seq },
+        "marketmeter: checkpoint had already been written (its answer was lost); not counted twice",
+      );
+      return;
     }
     this.#counters.checkpoints++;
     this.#counters.lastCheckpointAt = now;
@@ -296,8 +360,9 @@ export class UsagePipeline {
     } catch (err) {
       failure = err;
       // Last resort: the unsaved usage goes to the log, so an operator can still bill it.
+      const unsaved = [...(this.#batch?.deltas ?? []), ...this.#acc.drain()];
       this.#o.logger.error(
-        { unsaved: this.#acc.drain().map((d) => ({ ...d, hour: new Date(d.hour).toISOString() })) },
+        { unsaved: unsaved.map((d) => ({ ...d, hour: new Date(d.hour).toISOString() })) },
         "marketmeter: close() could not save usage to the store",
       );
     }
@@ -370,8 +435,22 @@ export class UsagePipeline {
   }
 
   stats(): PipelineStats {
-    return { ...this.#counters, ...this.#reporter.stats };
+    return {
+      ...this.#counters,
+      ...this.#reporter.stats,
+      instance: this.#instance,
+      bufferedGrains: this.#acc.size + (this.#batch?.deltas.length ?? 0),
+    };
   }
+}
+
+/**
+ * Timer ticks the checkpoint skips after `failures` consecutive failures: 0, 1, 3, 7, … (exponential),
+ * so a store that is down is asked about every 30 s at most rather than every interval.
+ */
+export function checkpointBackoffTicks(failures: number, intervalMs: number): number {
+  const cap = Math.max(1, Math.ceil(30_000 / intervalMs));
+  return Math.min(2 ** Math.min(Math.max(failures, 1) - 1, 20) - 1, cap);
 }
 
 function describe(g: StoredGrain) {

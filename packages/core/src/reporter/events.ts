@@ -51,6 +51,11 @@ export interface MarketplaceEvents {
   };
   /** A grain is still unsent close to the end of its acceptance window. */
   windowWarning: { grain: GrainInfo; deadline: Date; remainingMs: number; state: string };
+  /**
+   * In-memory usage reached `maxBufferedGrains` (the store is unreachable, or slower than usage grows):
+   * usage for new grains is refused until a checkpoint makes room. Once per episode.
+   */
+  overflow: { maxBufferedGrains: number; bufferedGrains: number };
   /** Something went wrong in the background (store, AWS configuration, a handler). */
   error: { error: MarketplaceError; phase: "checkpoint" | "close" | "send" | "sweep" | "handler" };
 }

@@ -62,3 +62,17 @@ export class RateLimiter {
     this.#starts.push(this.#now());
   }
 }
+
+/** Waits `ms`, or less when `signal` aborts (shutdown must not wait out a pacing delay). */
+export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -20,7 +20,7 @@ import {
 } from "./batch.js";
 import { classifyError, errorMessage, errorName } from "./classify.js";
 import type { Emit, GrainInfo } from "./events.js";
-import type { RateLimiter } from "./limiter.js";
+import { type RateLimiter, sleepUnlessAborted } from "./limiter.js";
 import type { SendResult, UsageSender } from "./sender.js";
 
 /** What the seller should check for a grain whose fate AWS never told us. */
@@ -46,6 +46,9 @@ export interface ReporterOptions {
   backoff: Required<BackoffOptions>;
   random: () => number;
   limiter: RateLimiter;
+  /** The store's token bucket shared by every instance (account and Region), when the store has one. */
+  sendBucket: string;
+  callsPerSecond: number;
   windowWarningMs: number;
   throttlePauseMs: number;
 }
@@ -197,6 +200,34 @@ export class Reporter {
     }
   }
 
+  /**
+   * With a store that paces every instance: waits for a token of the shared bucket (the local limiter
+   * already spaced this instance's calls). A store error only leaves the local pacing in force.
+   */
+  async #globalToken(): Promise<void> {
+    const { store, signal } = this.#o;
+    if (!store.takeSendToken) return;
+    // Half of AWS's own bucket: the other half absorbs calls that arrive closer together than they left.
+    const burst = Math.max(1, Math.floor(this.#o.callsPerSecond / 2));
+    for (;;) {
+      let wait: number;
+      try {
+        wait = await store.takeSendToken(this.#o.sendBucket, {
+          ratePerSecond: this.#o.callsPerSecond,
+          burst,
+        });
+      } catch (err) {
+        this.#o.logger.warn(
+          { error: err instanceof Error ? err.message : String(err) },
+          "marketmeter: shared send pacing unavailable; pacing this instance only",
+        );
+        return;
+      }
+      if (wait <= 0 || signal?.aborted) return;
+      await sleepUnlessAborted(Math.min(wait, 1000), signal);
+    }
+  }
+
   /** Gives grains back unattempted; a call must not outlive the lease or start during shutdown. */
   async #keepOrRelease(records: PreparedRecord[]): Promise<boolean> {
     const leaseLeft = Math.min(...records.map((r) => r.grain.leaseUntil ?? 0)) - this.#o.clock();
@@ -219,6 +250,7 @@ export class Reporter {
       // Only real calls are paced, fenced by the lease and counted.
       if (!dryRun) {
         await this.#o.limiter.acquire();
+        await this.#globalToken();
         if (!(await this.#keepOrRelease(records))) return;
         this.stats.calls++;
       }

@@ -3,8 +3,10 @@
  * `it` of your test runner (vitest, node:test, jest); assertions use `node:assert/strict`.
  */
 import assert from "node:assert/strict";
+import { MarketplaceError } from "../errors/index.js";
 import { HOUR_MS } from "../runtime/index.js";
 import { grainKey, MAX_QUANTITY } from "./grain.js";
+import { interleavings } from "./interleavings.js";
 import type { AddContext, StoredGrain, UsageStore } from "./types.js";
 
 /** What the suite needs to create stores. */
@@ -22,6 +24,27 @@ export interface StoreConformanceTarget {
 
 type Describe = (name: string, fn: () => void) => void;
 type It = (name: string, fn: () => Promise<void>, timeout?: number) => void;
+
+/**
+ * The part of fast-check the interleaving property uses (pass the `fast-check` module itself; core does
+ * not depend on it).
+ */
+interface FastCheckApi {
+  assert(property: unknown, params?: { numRuns?: number }): Promise<void>;
+  asyncProperty(arb: unknown, predicate: (ops: number[]) => Promise<void>): unknown;
+  array(arb: unknown, constraints?: { minLength?: number; maxLength?: number; size?: string }): unknown;
+  nat(max?: number): unknown;
+}
+
+/** The test runner's functions; with `fc` (the fast-check module) the interleaving property runs too. */
+export interface ConformanceRunner {
+  describe: Describe;
+  it: It;
+  /** The `fast-check` module: enables the property over interleavings of several instances. */
+  fc?: object;
+  /** Runs of the interleaving property. @default 30 */
+  numRuns?: number;
+}
 
 const ID_A = "L|pca1234567890abcdefghijkl|123456789012|arn:aws:license-manager::294406891311:license:l-0123";
 const ID_B = "C|pleg1234567890abcdefghijk|cust-ABC123";
@@ -53,8 +76,11 @@ function ctxAt(now: number, graceMs = 300_000): AddContext {
  * import { storeConformance } from "@marketmeter/core/store";
  * storeConformance({ name: "sqlite", durable: true, create: async () => { … } }, { describe, it });
  */
-export function storeConformance(target: StoreConformanceTarget, t: { describe: Describe; it: It }): void {
+export function storeConformance(target: StoreConformanceTarget, t: ConformanceRunner): void {
   const { describe, it } = t;
+  const fc = t.fc as FastCheckApi | undefined;
+  if (fc !== undefined && (typeof fc.assert !== "function" || typeof fc.asyncProperty !== "function"))
+    throw new MarketplaceError("INVALID_ARGUMENT", "storeConformance fc must be the fast-check module");
   const withStore = (fn: (s: UsageStore, open: () => Promise<UsageStore>) => Promise<void>) => async () => {
     const h = await target.create();
     try {
@@ -556,6 +582,129 @@ export function storeConformance(target: StoreConformanceTarget, t: { describe: 
         if (other !== s) await other.close();
       }),
     );
+
+    it(
+      "checkpoints: an add applied, its answer lost, retried with the same seq counts once",
+      withStore(async (s, open) => {
+        const other = await open();
+        const ctx = { ...ctxAt(H1 + 1000), checkpoint: { instance: "inst-a", seq: 1 } };
+        const deltas = [
+          { identityKey: ID_A, dimension: "d", hour: H1, quantity: 5 },
+          { identityKey: ID_B, dimension: "d", hour: H0, quantity: 2 },
+        ];
+        const first = await s.add(deltas, ctx);
+        assert.notEqual(first.duplicate, true);
+        // The retry may come through another connection, after the first one dropped.
+        const again = await other.add(deltas, { ...ctx, now: H1 + 2000 });
+        assert.equal(again.duplicate, true);
+        assert.deepEqual(again.carried, []);
+        assert.equal((await s.get(grainKey(ID_A, "d", H1)))?.quantity, 5);
+        assert.equal((await s.get(grainKey(ID_B, "d", H0)))?.quantity, 2);
+        // Concurrent retries of one seq: exactly one applies.
+        const next = { ...ctx, checkpoint: { instance: "inst-a", seq: 2 } };
+        const both = await Promise.all([s.add(deltas, next), other.add(deltas, next)]);
+        assert.equal(both.filter((r) => r.duplicate === true).length, 1);
+        assert.equal((await s.get(grainKey(ID_A, "d", H1)))?.quantity, 10);
+        if (other !== s) await other.close();
+      }),
+    );
+
+    it(
+      "checkpoints: a lower seq of the same instance is a duplicate; other instances are unaffected",
+      withStore(async (s) => {
+        const ctx = ctxAt(H1 + 1000);
+        const d = [{ identityKey: ID_A, dimension: "d", hour: H1, quantity: 1 }];
+        await s.add(d, { ...ctx, checkpoint: { instance: "a", seq: 5 } });
+        assert.equal((await s.add(d, { ...ctx, checkpoint: { instance: "a", seq: 3 } })).duplicate, true);
+        assert.equal((await s.add(d, { ...ctx, checkpoint: { instance: "a", seq: 5 } })).duplicate, true);
+        assert.notEqual((await s.add(d, { ...ctx, checkpoint: { instance: "b", seq: 1 } })).duplicate, true);
+        assert.notEqual((await s.add(d, { ...ctx, checkpoint: { instance: "a", seq: 6 } })).duplicate, true);
+        // Without a checkpoint an add is always applied (zero records, older callers).
+        await s.add(d, ctx);
+        assert.equal((await s.get(grainKey(ID_A, "d", H1)))?.quantity, 4);
+        await assert.rejects(
+          s.add(d, { ...ctx, checkpoint: { instance: "a", seq: 0 } }),
+          (e: unknown) => e instanceof MarketplaceError,
+        );
+      }),
+    );
+
+    it(
+      "send tokens (when the store paces): a bucket never gives more than its burst at once",
+      withStore(async (s, open) => {
+        if (!s.takeSendToken) return;
+        const other = await open();
+        const o = { ratePerSecond: 0.001, burst: 3 };
+        const waits = await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            present((i % 2 ? other : s).takeSendToken, "takeSendToken").call(
+              i % 2 ? other : s,
+              "batchMeterUsage:us-east-1",
+              o,
+            ),
+          ),
+        );
+        assert.equal(waits.filter((w) => w === 0).length, 3);
+        assert.ok(waits.every((w) => w === 0 || (Number.isFinite(w) && w > 0)));
+        // Buckets are independent.
+        assert.equal(await s.takeSendToken("batchMeterUsage:eu-west-1", o), 0);
+        await assert.rejects(s.takeSendToken("", o), (e: unknown) => e instanceof MarketplaceError);
+        await assert.rejects(
+          s.takeSendToken("b", { ratePerSecond: 0, burst: 1 }),
+          (e: unknown) => e instanceof MarketplaceError,
+        );
+        if (other !== s) await other.close();
+      }),
+    );
+
+    it(
+      "send tokens: concurrent takers never get more than burst + rate x elapsed",
+      withStore(async (s, open) => {
+        if (!s.takeSendToken) return;
+        const handles = [s, await open()];
+        const o = { ratePerSecond: 40, burst: 4 };
+        const bucket = "batchMeterUsage:rate";
+        const start = Date.now();
+        let taken = 0;
+        await Promise.all(
+          Array.from({ length: 6 }, async (_, i) => {
+            const h = handles[i % 2] ?? s;
+            for (let n = 0; n < 5; ) {
+              const wait = await present(h.takeSendToken, "takeSendToken").call(h, bucket, o);
+              if (wait === 0) {
+                taken++;
+                n++;
+              } else await new Promise((r) => setTimeout(r, Math.min(wait, 50)));
+            }
+          }),
+        );
+        const elapsed = Date.now() - start;
+        assert.equal(taken, 30);
+        // 30 tokens at 40/s with a burst of 4 need at least (30 - 4) / 40 s of the store's clock.
+        assert.ok(taken <= o.burst + (o.ratePerSecond * (elapsed + 5)) / 1000, `${taken} in ${elapsed} ms`);
+        if (handles[1] !== s) await handles[1]?.close();
+      }),
+      30_000,
+    );
+
+    if (fc)
+      it("interleavings of add / close / claim / settle / release / crash across 3 instances keep the invariants", async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.nat(0xffff), { minLength: 10, maxLength: 60, size: "max" }),
+            async (ops) => {
+              const h = await target.create();
+              try {
+                await interleavings(h.store, h.open, ops);
+              } finally {
+                await h.store.close().catch(() => {});
+                await h.cleanup();
+              }
+            },
+          ),
+          { numRuns: t.numRuns ?? 30 },
+        );
+      }, 120_000);
 
     if (target.durable)
       it(

@@ -3,8 +3,17 @@
  * rule. Stores that run their logic server-side (Lua, PL/pgSQL) must follow the same rules; stores that
  * can run JavaScript inside a transaction call {@link applyAdd} directly.
  */
+import { MarketplaceError } from "../errors/index.js";
 import { HOUR_MS } from "../runtime/index.js";
-import type { AddContext, CarryForward, GrainState, StoredGrain, UsageDelta } from "./types.js";
+import type {
+  AddContext,
+  CarryForward,
+  CheckpointId,
+  GrainState,
+  SendTokenOptions,
+  StoredGrain,
+  UsageDelta,
+} from "./types.js";
 
 /** Largest quantity AWS accepts in one usage record (UsageQuantity is an int32). */
 export const MAX_QUANTITY = 2_147_483_647;
@@ -272,4 +281,75 @@ export function matchesQuery(
   if (q.states && !q.states.includes(g.state)) return false;
   if (q.identityKey !== undefined && g.identityKey !== q.identityKey) return false;
   return true;
+}
+
+/** How long a store remembers an instance's last applied checkpoint (7 days): far past any retry. */
+export const CHECKPOINT_RETENTION_MS = 7 * 24 * HOUR_MS;
+
+/** Checks an add's checkpoint id; stores call it before applying. */
+export function checkCheckpoint(c: CheckpointId | undefined): void {
+  if (c === undefined) return;
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    typeof c.instance !== "string" ||
+    c.instance.length < 1 ||
+    c.instance.length > 200 ||
+    !Number.isSafeInteger(c.seq) ||
+    c.seq < 1
+  )
+    throw new MarketplaceError(
+      "INVALID_ARGUMENT",
+      "add checkpoint must be { instance: 1-200 characters, seq: a positive safe integer }",
+    );
+}
+
+/** Whether `seq` was already applied, given the highest seq applied for its instance (or none). */
+export function isAppliedCheckpoint(lastSeq: number | undefined, seq: number): boolean {
+  return lastSeq !== undefined && seq <= lastSeq;
+}
+
+/** A token bucket as a store keeps it: tokens left at `updatedAt` (epoch ms on the store's clock). */
+export interface TokenBucketState {
+  tokens: number;
+  updatedAt: number;
+}
+
+/** Checks `takeSendToken` arguments. */
+export function checkSendToken(bucket: unknown, o: SendTokenOptions): void {
+  if (typeof bucket !== "string" || bucket.length < 1 || bucket.length > 200)
+    throw new MarketplaceError(
+      "INVALID_ARGUMENT",
+      "takeSendToken bucket must be a string of 1-200 characters",
+    );
+  if (
+    typeof o !== "object" ||
+    o === null ||
+    !(Number.isFinite(o.ratePerSecond) && o.ratePerSecond > 0) ||
+    !(Number.isFinite(o.burst) && o.burst >= 1)
+  )
+    throw new MarketplaceError(
+      "INVALID_ARGUMENT",
+      "takeSendToken needs { ratePerSecond: a number above 0, burst: a number of at least 1 }",
+    );
+}
+
+/**
+ * One take from a token bucket at `now`: refill by the time passed (never backwards), take a token when
+ * one is there. Returns the new state and 0, or the unchanged balance and the wait until a token is due.
+ */
+export function takeToken(
+  state: TokenBucketState | undefined,
+  now: number,
+  o: SendTokenOptions,
+): { state: TokenBucketState; waitMs: number } {
+  const at = Math.max(now, state?.updatedAt ?? now);
+  const tokens = state
+    ? Math.min(o.burst, state.tokens + ((at - state.updatedAt) * o.ratePerSecond) / 1000)
+    : o.burst;
+  if (tokens >= 1) return { state: { tokens: tokens - 1, updatedAt: at }, waitMs: 0 };
+  return {
+    state: { tokens, updatedAt: at },
+    waitMs: Math.max(1, Math.ceil(((1 - tokens) * 1000) / o.ratePerSecond)),
+  };
 }

@@ -1,15 +1,19 @@
 // Front door of the stores concern: the store contract, the in-memory default and the grain rules
 // every store implementation shares.
 
-export type { GrainAccess } from "./grain.js";
+export type { GrainAccess, TokenBucketState } from "./grain.js";
 export {
   applyAdd,
   applyClaim,
   applyRelease,
   applySettle,
+  CHECKPOINT_RETENTION_MS,
+  checkCheckpoint,
+  checkSendToken,
   compareForClaim,
   grainKey,
   holdsLease,
+  isAppliedCheckpoint,
   isClaimable,
   MAX_QUANTITY,
   matchesQuery,
@@ -17,6 +21,7 @@ export {
   newGrain,
   parseGrainKey,
   splitDelta,
+  takeToken,
 } from "./grain.js";
 export type { MemoryStoreOptions } from "./memory.js";
 export { memoryStore } from "./memory.js";
@@ -24,12 +29,14 @@ export type {
   AddContext,
   AddResult,
   CarryForward,
+  CheckpointId,
   ClaimOptions,
   CloseGrainsFilter,
   GrainLease,
   GrainOutcome,
   GrainState,
   ListQuery,
+  SendTokenOptions,
   SettleResult,
   StoredGrain,
   UsageDelta,

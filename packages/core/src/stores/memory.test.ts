@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isMarketplaceError } from "../errors/index.js";
 import { storeConformance } from "./conformance.js";
@@ -12,7 +13,7 @@ storeConformance(
       return { store, open: async () => store, cleanup: async () => {} };
     },
   },
-  { describe, it },
+  { describe, it, fc, numRuns: 300 },
 );
 
 describe("memoryStore", () => {

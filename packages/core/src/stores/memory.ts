@@ -4,9 +4,15 @@ import {
   applyClaim,
   applyRelease,
   applySettle,
+  CHECKPOINT_RETENTION_MS,
+  checkCheckpoint,
+  checkSendToken,
   compareForClaim,
+  isAppliedCheckpoint,
   isClaimable,
   matchesQuery,
+  type TokenBucketState,
+  takeToken,
 } from "./grain.js";
 import {
   type AddContext,
@@ -18,6 +24,7 @@ import {
   type GrainOutcome,
   type GrainState,
   type ListQuery,
+  type SendTokenOptions,
   type SettleResult,
   type StoredGrain,
   type UsageDelta,
@@ -51,6 +58,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
       "memoryStore retainSettledMs must be a non-negative integer",
     );
   const grains = new Map<string, StoredGrain>();
+  // Highest applied checkpoint seq per writing instance, and when (for pruning).
+  const checkpoints = new Map<string, { seq: number; at: number }>();
+  const buckets = new Map<string, TokenBucketState>();
   let closed = false;
   const check = () => {
     if (closed) throw new MarketplaceError("STORE_ERROR", "memory store is closed");
@@ -58,6 +68,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
   const prune = (now: number) => {
     for (const [k, g] of grains)
       if (g.settledAt !== undefined && now - g.settledAt > retain) grains.delete(k);
+    for (const [k, c] of checkpoints) if (now - c.at > CHECKPOINT_RETENTION_MS) checkpoints.delete(k);
   };
 
   return {
@@ -65,6 +76,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
     durable: false,
     async add(deltas: readonly UsageDelta[], ctx: AddContext): Promise<AddResult> {
       check();
+      checkCheckpoint(ctx.checkpoint);
+      const cp = ctx.checkpoint;
+      if (cp && isAppliedCheckpoint(checkpoints.get(cp.instance)?.seq, cp.seq))
+        return { carried: [], duplicate: true };
       // Stage writes so a failure half-way leaves nothing behind (all or nothing, like a transaction).
       const staged = new Map<string, StoredGrain>();
       const carried = applyAdd(
@@ -73,6 +88,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
         ctx,
       );
       for (const g of staged.values()) grains.set(g.key, g);
+      if (cp) checkpoints.set(cp.instance, { seq: cp.seq, at: ctx.now });
       return { carried };
     },
     async closeGrains(filter: CloseGrainsFilter): Promise<number> {
@@ -152,6 +168,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): UsageStore {
       const out = Object.fromEntries(GRAIN_STATES.map((s) => [s, 0])) as Record<GrainState, number>;
       for (const g of grains.values()) out[g.state]++;
       return out;
+    },
+    async takeSendToken(bucket: string, o: SendTokenOptions): Promise<number> {
+      check();
+      checkSendToken(bucket, o);
+      const r = takeToken(buckets.get(bucket), Date.now(), o);
+      buckets.set(bucket, r.state);
+      return r.waitMs;
     },
     async close(): Promise<void> {
       closed = true;

@@ -66,6 +66,18 @@ export interface AddContext {
   openFrom: number;
   /** The open hour that receives carried-forward usage (normally the current hour). */
   carryTo: number;
+  /**
+   * Makes the add idempotent: the writing instance (random per process start) and its strictly increasing
+   * sequence number. A store that already applied this `seq` (or a later one) of `instance` adds nothing
+   * and answers `duplicate: true`, so a batch retried after an ambiguous failure counts once.
+   */
+  checkpoint?: CheckpointId;
+}
+
+/** Who wrote an add: a process start (`instance`) and its batch number (`seq`, a positive safe integer). */
+export interface CheckpointId {
+  instance: string;
+  seq: number;
 }
 
 /** Usage that did not land in the hour it was recorded for. */
@@ -81,6 +93,16 @@ export interface CarryForward {
 
 export interface AddResult {
   carried: CarryForward[];
+  /** True when the store had already applied this checkpoint (instance, seq): nothing was added. */
+  duplicate?: boolean;
+}
+
+/** Parameters of a shared token bucket (see {@link UsageStore.takeSendToken}). */
+export interface SendTokenOptions {
+  /** Tokens added per second (> 0). */
+  ratePerSecond: number;
+  /** Most tokens the bucket holds (>= 1); a full bucket allows this many calls at once. */
+  burst: number;
 }
 
 /** One grain as the store holds it. */
@@ -220,5 +242,12 @@ export interface UsageStore {
   /** Grains ordered by hour, then key. */
   list(query?: ListQuery): Promise<StoredGrain[]>;
   counts(): Promise<Record<GrainState, number>>;
+  /**
+   * Optional global pacing shared by every instance using the store: takes one token from `bucket` (a
+   * token bucket refilled at `ratePerSecond` up to `burst`, on the store's own clock, so instance clock
+   * skew does not matter). Returns 0 when a token was taken, else the milliseconds to wait before asking
+   * again.
+   */
+  takeSendToken?(bucket: string, o: SendTokenOptions): Promise<number>;
   close(): Promise<void>;
 }

@@ -82,25 +82,28 @@ describe("Accumulator", () => {
     );
   });
 
-  it("property: restore after a failed checkpoint loses nothing", () => {
-    fc.assert(
-      fc.property(fc.array(eventArb, { maxLength: 80 }), (events) => {
-        const acc = make();
-        for (const e of events)
-          acc.record({
-            identity: defined(IDS[e.who]),
-            dimension: e.dim,
-            quantity: e.q,
-            tags: TAGS[e.tag] as never,
-          });
-        const first = acc.drain();
-        acc.restore(first);
-        const again = acc.drain();
-        const sum = (ds: typeof first) => ds.reduce((n, d) => n + d.quantity, 0);
-        expect(sum(again)).toBe(sum(first));
-        expect(again.length).toBe(first.length);
-      }),
-    );
+  it("bounded: past cellLimit usage for a new grain is refused and counted, once reported per episode", () => {
+    const acc = make();
+    const reports: number[] = [];
+    acc.cellLimit = 2;
+    acc.onOverflow = (n) => reports.push(n);
+    const id0 = defined(IDS[0]);
+    const id1 = defined(IDS[1]);
+    acc.record({ identity: id0, dimension: "d1", quantity: 1 });
+    acc.record({ identity: id0, dimension: "d2", quantity: 1 });
+    acc.record({ identity: id1, dimension: "d1", quantity: 5 });
+    acc.record({ identity: id1, dimension: "d2", quantity: 6 });
+    acc.record({ identity: id0, dimension: "d1", quantity: 2, tags: TAGS[1] as never });
+    acc.record({ identity: id0, dimension: "d2", quantity: 3 });
+    expect(reports).toEqual([2]);
+    expect([acc.overflowRecords, acc.overflowQuantity, acc.records]).toEqual([2, 11, 4]);
+    expect(acc.drain().map((d) => d.quantity)).toEqual([3, 4]);
+    acc.endOverflow();
+    acc.record({ identity: id1, dimension: "d1", quantity: 5 });
+    expect(acc.size).toBe(1);
+    acc.record({ identity: id1, dimension: "d2", quantity: 1 });
+    acc.record({ identity: id0, dimension: "d1", quantity: 1 });
+    expect(reports).toEqual([2, 2]);
   });
 
   it("rejects bad input with coded errors and counts nothing", () => {

@@ -251,18 +251,25 @@ export class Accumulator {
     const slot = this.slotOf(usage.identity);
     let cell: Cell | undefined;
     if (hour === slot.hour) cell = slot.cells.get(dimension);
-    else if (hour > slot.hour) {
+    else if (hour < slot.hour) cell = this.other.get(grainKey(slot.key, dimension, hour));
+    // Memory is bounded: a new grain beyond the limit is refused (counted, reported), never thrown.
+    if (cell === undefined && this.dirty.length >= this.cellLimit) {
+      this.overflowRecords++;
+      this.overflowQuantity += quantity;
+      if (!this.overflowing) {
+        this.overflowing = true;
+        this.onOverflow?.(this.dirty.length);
+      }
+      return;
+    }
+    if (hour > slot.hour) {
       slot.hour = hour;
       slot.cells = new Map();
       slot.last = undefined;
-    } else {
-      const k = grainKey(slot.key, dimension, hour);
-      cell = this.other.get(k);
-      if (cell === undefined) {
-        cell = newCell(slot.key, dimension, hour);
-        this.other.set(k, cell);
-        this.dirty.push(cell);
-      }
+    } else if (hour < slot.hour && cell === undefined) {
+      cell = newCell(slot.key, dimension, hour);
+      this.other.set(grainKey(slot.key, dimension, hour), cell);
+      this.dirty.push(cell);
     }
     if (cell === undefined) {
       cell = newCell(slot.key, dimension, hour);
@@ -274,6 +281,21 @@ export class Accumulator {
     cell.quantity += quantity;
     this.records++;
     this.quantity += quantity;
+  }
+
+  /** Most cells held before usage for a new grain is refused (`maxBufferedGrains`). */
+  cellLimit = Number.MAX_SAFE_INTEGER;
+  /** `record` calls refused because the cell limit was reached, and their quantity. */
+  overflowRecords = 0;
+  overflowQuantity = 0;
+  /** True from the first refusal until `endOverflow()`: one report per episode. */
+  private overflowing = false;
+  /** Called on the first refusal of an episode, inside `record()`: it must not throw or block. */
+  onOverflow: ((buffered: number) => void) | undefined;
+
+  /** Ends an overflow episode (a checkpoint made room): the next refusal is reported again. */
+  endOverflow(): void {
+    if (this.dirty.length < this.cellLimit) this.overflowing = false;
   }
 
   /** Number of in-memory cells waiting for the next checkpoint. */
@@ -289,24 +311,6 @@ export class Accumulator {
     this.slots = new Map();
     this.epoch++;
     return mergeCells(cells);
-  }
-
-  /** Puts deltas back (a checkpoint that failed), so nothing recorded is lost. */
-  restore(deltas: readonly UsageDelta[]): void {
-    for (const d of deltas) {
-      const k = grainKey(d.identityKey, d.dimension, d.hour);
-      let cell = this.other.get(k);
-      if (cell === undefined) {
-        cell = newCell(d.identityKey, d.dimension, d.hour);
-        this.other.set(k, cell);
-        this.dirty.push(cell);
-      }
-      if (d.allocations || cell.allocations) {
-        const src = d.allocations ?? { "": d.quantity };
-        for (const [tk, q] of Object.entries(src)) addAllocation(cell, tk, q);
-      }
-      cell.quantity += d.quantity;
-    }
   }
 }
 
