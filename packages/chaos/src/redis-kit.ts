@@ -1,8 +1,5 @@
-// Redis for the chaos test, ready for when @marketmeter/redis is merged (untested until then): to enable
-// it, add "@marketmeter/redis": "workspace:*" and "ioredis" to package.json, remove this file from the
-// "exclude" lists of tsconfig.json, and add `redis: redisKit` to STORE_KITS in stores.ts.
-// One key prefix per run; the instances' connections carry the run's client name, so that the
-// disruption (CLIENT KILL) never touches anyone else's clients on a shared server.
+// Redis for the chaos test: one key prefix per run, and instances whose connections carry the run's
+// client name, so that the disruption (CLIENT KILL) never touches anyone else's clients on a shared server.
 import { redisDirectoryStore, redisStore } from "@marketmeter/redis";
 import { Redis } from "ioredis";
 import type { StoreKit, StoreSettings } from "./stores.js";

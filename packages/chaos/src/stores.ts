@@ -5,6 +5,7 @@
  */
 import type { DirectoryStore, UsageStore } from "@marketmeter/core";
 import { postgresKit } from "./postgres-kit.js";
+import { redisKit } from "./redis-kit.js";
 
 /** Plain strings, so they travel to an instance process in its environment. */
 export type StoreSettings = Record<string, string>;
@@ -35,7 +36,7 @@ export interface StoreKit {
 
 export const STORE_KITS = {
   postgres: postgresKit,
-  // redis: redisKit, (src/redis-kit.ts, once @marketmeter/redis is merged; its disrupt() runs CLIENT KILL)
+  redis: redisKit,
 } satisfies Record<string, StoreKit>;
 
 export type StoreName = keyof typeof STORE_KITS;

@@ -8,7 +8,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 export function assertBuilt(): void {
   for (const file of readdirSync(join(root, "src"))) {
-    if (!file.endsWith(".ts") || file === "redis-kit.ts") continue;
+    if (!file.endsWith(".ts")) continue;
     const source = statSync(join(root, "src", file)).mtimeMs;
     const built = statSync(join(root, "dist", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
     if (!built || built.mtimeMs < source)
