@@ -18,6 +18,9 @@ export interface PgQueryResult<R = Record<string, unknown>> {
 export interface PgClientLike {
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<PgQueryResult<R>>;
   release(err?: Error | boolean): void;
+  /** pg's clients are event emitters: a connection the server drops while checked out emits "error". */
+  on?(event: "error", listener: (err: Error) => void): unknown;
+  removeListener?(event: "error", listener: (err: Error) => void): unknown;
 }
 
 /** Any pg-compatible pool: `pg.Pool`, Neon's serverless `Pool`, … */
@@ -141,6 +144,11 @@ export function openConnection(
   // An idle connection dropped by the server (restart, pg_terminate_backend) is reported here; without a
   // listener it would crash the process. The next query simply opens a new connection.
   pool.on("error", () => {});
+  // A backend terminated just as its connection is handed out can report the error before the borrower
+  // has attached a listener (pg-pool drops its own on checkout); the failed query reports it instead.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return {
     pool: pool as unknown as PgPoolLike,
     schema,
@@ -184,6 +192,12 @@ export async function transaction<T>(c: Connection, fn: (client: PgClientLike) =
   for (let attempt = 1; ; attempt++) {
     const client = await c.pool.connect();
     let broken = false;
+    // The pool listens only to idle connections: without this, a backend terminated while the store holds
+    // the connection crashes the process. The query in flight fails instead, and the connection is dropped.
+    const dropped = () => {
+      broken = true;
+    };
+    client.on?.("error", dropped);
     try {
       await client.query("BEGIN");
       const out = await fn(client);
@@ -200,6 +214,7 @@ export async function transaction<T>(c: Connection, fn: (client: PgClientLike) =
       // Jittered, short: the competing transaction is usually done within milliseconds.
       await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
     } finally {
+      client.removeListener?.("error", dropped);
       client.release(broken);
     }
   }
