@@ -11,7 +11,14 @@ import type { DirectoryStore } from "../directory/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
 import type { BuyersOptions } from "../lifecycle/index.js";
-import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock, wholeMilliseconds } from "../runtime/index.js";
+import {
+  type Clock,
+  HOUR_MS,
+  type Logger,
+  silentLogger,
+  systemClock,
+  wholeMilliseconds,
+} from "../runtime/index.js";
 import type { UsageStore } from "../stores/index.js";
 import { memoryStore } from "../stores/index.js";
 
