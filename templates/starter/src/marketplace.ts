@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Emulator } from "@marketmeter/emulator";
 import { createMarketplace, type Logger, type Marketplace } from "{{adapter}}";
 import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
+import { openSharedStores, type SharedStoreSettings } from "./stores.js";
 
 /**
  * The dimensions of your listing, spelled exactly as in the AWS Marketplace Management Portal.
@@ -48,6 +49,12 @@ export interface EmulatorSettings {
   frozen?: boolean;
   /** Receives one line per AWS API call the emulator answers (tokens are never logged). */
   log?: (line: string) => void;
+  /**
+   * Join an emulator another instance of this app already started (its loopback URL) instead of starting
+   * one: several instances then meter to one emulator, with its clock. The joining instance serves the
+   * API only; the demo page is on the instance that started the emulator.
+   */
+  url?: string;
 }
 
 /** A server could not listen because its port is taken; the CLI names the variable that moves it. */
@@ -76,6 +83,8 @@ export interface MarketplaceSetup {
   emulator: Emulator | undefined;
   /** The folder with usage.db, buyers.db and tenants.db. */
   dataDir: string;
+  /** Where usage and buyers are kept, for the start-up banner. */
+  storeLabel: string;
   /** Business time (epoch ms): the emulator's clock in emulator mode. */
   now(): number;
   /** Tells the emulator where this app listens, so lifecycle notifications reach its webhooks. */
@@ -105,16 +114,27 @@ export async function setupMarketplace(options: {
   logger: Logger;
   /** Who a request belongs to, declared once for every metering middleware and subscription check. */
   getCustomer?: GetCustomer;
+  /** A store shared by every instance (PostgreSQL or Redis). @default SQLite files in `dataDir` */
+  store?: SharedStoreSettings;
 }): Promise<MarketplaceSetup> {
   const { aws, logger } = options;
   const customer = options.getCustomer ? { getCustomer: options.getCustomer } : {};
+  // SQLite files in the data folder, or one database every instance of the app shares.
+  const stores = async (dataDir: string, fresh: boolean) =>
+    options.store
+      ? openSharedStores(options.store, { fresh })
+      : {
+          store: sqliteStore({ path: join(dataDir, "usage.db") }),
+          directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+          label: `SQLite files in ${dataDir}`,
+        };
   if (aws) {
     const dataDir = options.dataDir;
+    const { label: storeLabel, ...kept } = await stores(dataDir, false);
     const marketplace = createMarketplace({
       products: [{ productCode: aws.productCode }],
       dimensions: DIMENSIONS,
-      store: sqliteStore({ path: join(dataDir, "usage.db") }),
-      directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+      ...kept,
       aws: { region: aws.region }, // credentials come from the AWS SDK's default chain
       gracePeriodMs: GRACE_PERIOD_MS,
       logger,
@@ -126,12 +146,15 @@ export async function setupMarketplace(options: {
       productCode: aws.productCode,
       emulator: undefined,
       dataDir,
+      storeLabel,
       now: Date.now,
       connect() {},
     };
   }
 
   const dataDir = join(options.dataDir, "demo");
+  if (options.emulator?.url !== undefined)
+    return joinEmulator(options.emulator.url, dataDir, await stores(dataDir, false), options);
   for (const file of ["usage.db", "buyers.db", "tenants.db"])
     for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dataDir, file + suffix), { force: true });
 
@@ -148,11 +171,12 @@ export async function setupMarketplace(options: {
   });
   const secret = randomBytes(24).toString("base64url");
   const now = () => emulator.clock.now().getTime();
+  // The emulator forgets its buyers when it stops, so the demo's data starts empty too.
+  const { label: storeLabel, ...kept } = await stores(dataDir, true);
   const marketplace = createMarketplace({
     products: [{ productCode: DEMO.P_CA }],
     dimensions: DIMENSIONS,
-    store: sqliteStore({ path: join(dataDir, "usage.db") }),
-    directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+    ...kept,
     aws: {
       region: "us-east-1",
       endpoint: emulator.endpoint,
@@ -173,6 +197,7 @@ export async function setupMarketplace(options: {
     productCode: DEMO.P_CA,
     emulator,
     dataDir,
+    storeLabel,
     now,
     connect(appUrl) {
       emulator.setWebhooks({
@@ -181,4 +206,80 @@ export async function setupMarketplace(options: {
       });
     },
   };
+}
+
+/**
+ * Another instance of the app: it meters to the emulator the first instance started, on the same store,
+ * and follows that emulator's clock (read every second, so "Close the hour" on the first instance moves
+ * this one too).
+ */
+async function joinEmulator(
+  url: string,
+  dataDir: string,
+  stores: Awaited<ReturnType<typeof openSharedStores>>,
+  options: { logger: Logger; getCustomer?: GetCustomer },
+): Promise<MarketplaceSetup> {
+  const endpoint = loopbackUrl(url);
+  const { DEMO } = await import("@marketmeter/emulator");
+  let clock = await readEmulatorClock(endpoint);
+  const timer = setInterval(() => {
+    readEmulatorClock(endpoint).then(
+      (c) => {
+        clock = c;
+      },
+      () => {}, // keep the last reading; the next one retries
+    );
+  }, 1000);
+  timer.unref();
+  const now = () => (clock.frozen ? clock.at : clock.at + (Date.now() - clock.readAt));
+  const { label: storeLabel, ...kept } = stores;
+  const marketplace = createMarketplace({
+    products: [{ productCode: DEMO.P_CA }],
+    dimensions: DIMENSIONS,
+    ...kept,
+    aws: {
+      region: "us-east-1",
+      endpoint,
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "emulator" },
+    },
+    clock: now,
+    gracePeriodMs: GRACE_PERIOD_MS,
+    logger: options.logger,
+    ...(options.getCustomer ? { getCustomer: options.getCustomer } : {}),
+  });
+  // Stop following the clock when the app closes the marketplace.
+  const close = marketplace.close.bind(marketplace);
+  marketplace.close = () => {
+    clearInterval(timer);
+    return close();
+  };
+  return {
+    marketplace,
+    productCode: DEMO.P_CA,
+    emulator: undefined,
+    dataDir,
+    storeLabel,
+    now,
+    connect() {},
+  };
+}
+
+/** Only an emulator on this machine: the demo never sends usage anywhere else. */
+function loopbackUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`MARKETMETER_EMULATOR_URL must be a URL such as http://127.0.0.1:4566; got "${url}"`);
+  }
+  if (u.protocol !== "http:" || !["127.0.0.1", "localhost", "[::1]"].includes(u.hostname))
+    throw new Error(`MARKETMETER_EMULATOR_URL must be an http:// loopback address (127.0.0.1); got "${url}"`);
+  return u.origin;
+}
+
+async function readEmulatorClock(endpoint: string): Promise<{ at: number; frozen: boolean; readAt: number }> {
+  const res = await fetch(`${endpoint}/_emulator/clock`, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`the emulator at ${endpoint} answered ${res.status} for its clock`);
+  const body = (await res.json()) as { now: string; frozen: boolean };
+  return { at: Date.parse(body.now), frozen: body.frozen, readAt: Date.now() };
 }
