@@ -43,6 +43,7 @@ import {
   signupPage,
 } from "./pages.js";
 import { completeSignup, findRegistration } from "./signup.js";
+import type { SharedStoreSettings } from "./stores.js";
 import { openTenants, type Tenant } from "./tenants.js";
 import { API_NOT_FOUND, createViews, type View } from "./web.js";
 
@@ -58,6 +59,8 @@ export interface StartAppOptions {
   /** Real AWS. Without it the app starts the emulator and a demo page. */
   aws?: AwsSettings;
   emulator?: EmulatorSettings;
+  /** A store every instance shares (PostgreSQL or Redis). @default SQLite files in `dataDir` */
+  store?: SharedStoreSettings;
   /** Receives warnings and errors. @default console.error */
   log?: (line: string) => void;
 }
@@ -82,6 +85,7 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
     dataDir: options.dataDir ?? ".marketmeter",
     aws: options.aws,
     emulator: options.emulator,
+    store: options.store,
     logger,
     // Who pays for a request, declared once: meterUsage and requireSubscription both use it.
     getCustomer: (_req, res) => tenantOf(res),

@@ -41,7 +41,10 @@ function start(env: Record<string, string>) {
   const dataDir = mkdtempSync(join(tmpdir(), "hono-saas-cli-"));
   dirs.push(dataDir);
   const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith("MARKETMETER_") && k !== "PORT"),
+    // The starter reads these; CI sets the shared stores' URLs for other tests.
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith("MARKETMETER_") && !["PORT", "DATABASE_URL", "REDIS_URL"].includes(k),
+    ),
   );
   // detached: a process group of its own, like the one a terminal's Ctrl-C signals.
   const proc = spawn(process.execPath, [main], {

@@ -33,21 +33,29 @@ async function main(): Promise<void> {
   };
   // Installed before the banner: a Ctrl-C right after it is already handled.
   closeOnShutdown(undefined, stopping, { exit: "code", logger: screen });
-  const lines = app.emulator
+  const joined = config.emulator?.url;
+  const lines = joined
     ? [
-        "nestjs-saas is running in emulator mode (no AWS account needed, nothing leaves this machine):",
+        "nestjs-saas is running as another instance in emulator mode (it serves the API; the demo page is on",
+        "the instance that started the emulator):",
         `  app:              ${app.url}/`,
-        `  demo walkthrough: ${app.url}/demo`,
-        `  billing page:     ${app.emulator.endpoint}/_emulator/`,
-        `  AWS endpoint:     ${app.emulator.endpoint} (the emulator)`,
+        `  AWS endpoint:     ${joined} (the emulator it joined)`,
       ]
-    : [
-        `nestjs-saas is running against AWS Marketplace in ${config.aws?.region ?? "(no region set)"}:`,
-        `  app:              ${app.url}/`,
-        `  fulfillment URL:  <your public URL>${ROUTES.register}`,
-        `  EventBridge:      <your public URL>${ROUTES.eventBridge}`,
-        `  SNS:              <your public URL>${ROUTES.sns}`,
-      ];
+    : app.emulator
+      ? [
+          "nestjs-saas is running in emulator mode (no AWS account needed, nothing leaves this machine):",
+          `  app:              ${app.url}/`,
+          `  demo walkthrough: ${app.url}/demo`,
+          `  billing page:     ${app.emulator.endpoint}/_emulator/`,
+          `  AWS endpoint:     ${app.emulator.endpoint} (the emulator)`,
+        ]
+      : [
+          `nestjs-saas is running against AWS Marketplace in ${config.aws?.region ?? "(no region set)"}:`,
+          `  app:              ${app.url}/`,
+          `  fulfillment URL:  <your public URL>${ROUTES.register}`,
+          `  EventBridge:      <your public URL>${ROUTES.eventBridge}`,
+          `  SNS:              <your public URL>${ROUTES.sns}`,
+        ];
   console.log(`${lines.join("\n")}\nPress Ctrl-C to stop.`);
 }
 

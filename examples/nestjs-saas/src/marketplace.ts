@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Emulator } from "@marketmeter/emulator" with { "resolution-mode": "import" };
 import { createDeployment, createMarketplace, type Logger, type Marketplace } from "@marketmeter/nestjs";
 import { sqliteDirectoryStore, sqliteStore } from "@marketmeter/sqlite";
+import { openSharedStores, type SharedStoreSettings } from "./stores.js";
 
 /**
  * The dimensions of your listing, spelled exactly as in the AWS Marketplace Management Portal.
@@ -71,6 +72,12 @@ export interface EmulatorSettings {
   log?: (line: string) => void;
   /** Container, AMI or AgentCore product instead of SaaS. */
   deployment?: DeploymentSettings;
+  /**
+   * Join an emulator another instance of this app already started (its loopback URL) instead of starting
+   * one: several instances then meter to one emulator, with its clock. The joining instance serves the
+   * API only; the demo page is on the instance that started the emulator.
+   */
+  url?: string;
 }
 
 const DEFAULT_PLATFORM = { container: "ecs", ami: "ec2", agentcore: "agentcore" } as const;
@@ -130,9 +137,19 @@ export async function setupMarketplace(options: {
   logger: Logger;
   /** Who a request belongs to, declared once for every metering middleware and subscription check. */
   getCustomer?: GetCustomer;
+  /** A store shared by every instance (PostgreSQL or Redis). @default SQLite files in `dataDir` */
+  store?: SharedStoreSettings;
 }): Promise<MarketplaceSetup> {
   const { aws, logger } = options;
   const customer = options.getCustomer ? { getCustomer: options.getCustomer } : {};
+  // SQLite files in the data folder, or one database every instance of the app shares.
+  const stores = async (dataDir: string, fresh: boolean) =>
+    options.store
+      ? openSharedStores(options.store, { fresh })
+      : {
+          store: sqliteStore({ path: join(dataDir, "usage.db") }),
+          directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+        };
   if (aws?.deployment) {
     const dataDir = options.dataDir;
     // Resolves once AWS confirmed the entitlement (or throws saying what to fix): only then the app serves.
@@ -157,11 +174,11 @@ export async function setupMarketplace(options: {
   }
   if (aws) {
     const dataDir = options.dataDir;
+    const kept = await stores(dataDir, false);
     const marketplace = createMarketplace({
       products: [{ productCode: aws.productCode }],
       dimensions: DIMENSIONS,
-      store: sqliteStore({ path: join(dataDir, "usage.db") }),
-      directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+      ...kept,
       aws: { region: aws.region }, // credentials come from the AWS SDK's default chain
       gracePeriodMs: GRACE_PERIOD_MS,
       logger,
@@ -179,6 +196,8 @@ export async function setupMarketplace(options: {
   }
 
   const dataDir = join(options.dataDir, "demo");
+  if (options.emulator?.url !== undefined)
+    return joinEmulator(options.emulator.url, dataDir, await stores(dataDir, false), options);
   for (const file of ["usage.db", "buyers.db", "tenants.db"])
     for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dataDir, file + suffix), { force: true });
 
@@ -219,12 +238,13 @@ export async function setupMarketplace(options: {
     });
     return { marketplace, productCode: DEMO.P_CA, emulator, dataDir, now, connect() {} };
   }
+  // The emulator forgets its buyers when it stops, so the demo's data starts empty too.
+  const kept = await stores(dataDir, true);
   const secret = randomBytes(24).toString("base64url");
   const marketplace = createMarketplace({
     products: [{ productCode: DEMO.P_CA }],
     dimensions: DIMENSIONS,
-    store: sqliteStore({ path: join(dataDir, "usage.db") }),
-    directory: sqliteDirectoryStore({ path: join(dataDir, "buyers.db") }),
+    ...kept,
     aws: {
       region: "us-east-1",
       endpoint: emulator.endpoint,
@@ -253,4 +273,78 @@ export async function setupMarketplace(options: {
       });
     },
   };
+}
+
+/**
+ * Another instance of the app: it meters to the emulator the first instance started, on the same store,
+ * and follows that emulator's clock (read every second, so "Close the hour" on the first instance moves
+ * this one too).
+ */
+async function joinEmulator(
+  url: string,
+  dataDir: string,
+  stores: Awaited<ReturnType<typeof openSharedStores>>,
+  options: { logger: Logger; getCustomer?: GetCustomer },
+): Promise<MarketplaceSetup> {
+  const endpoint = loopbackUrl(url);
+  const { DEMO } = await import("@marketmeter/emulator");
+  let clock = await readEmulatorClock(endpoint);
+  const timer = setInterval(() => {
+    readEmulatorClock(endpoint).then(
+      (c) => {
+        clock = c;
+      },
+      () => {}, // keep the last reading; the next one retries
+    );
+  }, 1000);
+  timer.unref();
+  const now = () => (clock.frozen ? clock.at : clock.at + (Date.now() - clock.readAt));
+  const marketplace = createMarketplace({
+    products: [{ productCode: DEMO.P_CA }],
+    dimensions: DIMENSIONS,
+    ...stores,
+    aws: {
+      region: "us-east-1",
+      endpoint,
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "emulator" },
+    },
+    clock: now,
+    gracePeriodMs: GRACE_PERIOD_MS,
+    logger: options.logger,
+    ...(options.getCustomer ? { getCustomer: options.getCustomer } : {}),
+  });
+  // Stop following the clock when the app closes the marketplace.
+  const close = marketplace.close.bind(marketplace);
+  marketplace.close = () => {
+    clearInterval(timer);
+    return close();
+  };
+  return {
+    marketplace,
+    productCode: DEMO.P_CA,
+    emulator: undefined,
+    dataDir,
+    now,
+    connect() {},
+  };
+}
+
+/** Only an emulator on this machine: the demo never sends usage anywhere else. */
+function loopbackUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`MARKETMETER_EMULATOR_URL must be a URL such as http://127.0.0.1:4566; got "${url}"`);
+  }
+  if (u.protocol !== "http:" || !["127.0.0.1", "localhost", "[::1]"].includes(u.hostname))
+    throw new Error(`MARKETMETER_EMULATOR_URL must be an http:// loopback address (127.0.0.1); got "${url}"`);
+  return u.origin;
+}
+
+async function readEmulatorClock(endpoint: string): Promise<{ at: number; frozen: boolean; readAt: number }> {
+  const res = await fetch(`${endpoint}/_emulator/clock`, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`the emulator at ${endpoint} answered ${res.status} for its clock`);
+  const body = (await res.json()) as { now: string; frozen: boolean };
+  return { at: Date.parse(body.now), frozen: body.frozen, readAt: Date.now() };
 }

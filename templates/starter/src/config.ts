@@ -1,6 +1,7 @@
 // Configuration comes from the environment here, in the app; marketmeter itself never reads it.
 import type { StartAppOptions } from "./app.js";
 import { type DeploymentSettings, PortInUseError } from "./marketplace.js";
+import type { SharedStoreSettings } from "./stores.js";
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -45,23 +46,58 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOption
   const adminToken = env.MARKETMETER_ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && adminToken.length < 16)
     throw new Error("MARKETMETER_ADMIN_TOKEN must be at least 16 characters");
+  const store = sharedStore(env);
   const base: StartAppOptions = {
     port: int(env, "PORT", 3000),
     host: env.HOST || "127.0.0.1",
     dataDir: env.MARKETMETER_DATA_DIR || ".marketmeter",
     ...(adminToken ? { adminToken } : {}),
+    ...(store ? { store } : {}),
   };
   const productCode = env.MARKETMETER_PRODUCT_CODE;
   const deployment = readDeployment(env);
   const mode = deployment ? { deployment } : {};
-  if (!productCode)
-    return { ...base, emulator: { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566), ...mode } };
+  if (!productCode) {
+    const join = env.MARKETMETER_EMULATOR_URL || undefined;
+    if (join !== undefined && !store)
+      throw new Error(
+        "MARKETMETER_EMULATOR_URL joins another instance: also set DATABASE_URL or REDIS_URL to the store it uses",
+      );
+    return {
+      ...base,
+      emulator:
+        join !== undefined
+          ? { url: join, ...mode }
+          : { port: int(env, "MARKETMETER_EMULATOR_PORT", 4566), ...mode },
+    };
+  }
   if (!env.AWS_REGION)
     throw new Error("MARKETMETER_PRODUCT_CODE is set, so real AWS is used: also set AWS_REGION");
   const webhookSecret = env.MARKETMETER_WEBHOOK_SECRET || undefined;
   if (webhookSecret !== undefined && webhookSecret.length < 16)
     throw new Error("MARKETMETER_WEBHOOK_SECRET must be at least 16 characters");
   return { ...base, aws: { region: env.AWS_REGION, productCode, webhookSecret, ...mode } };
+}
+
+/**
+ * Many instances: `DATABASE_URL` (PostgreSQL) or `REDIS_URL` (Redis) puts usage and buyers in a store that
+ * every instance shares. Without either, each instance keeps SQLite files in its data folder.
+ */
+function sharedStore(env: NodeJS.ProcessEnv): SharedStoreSettings | undefined {
+  const database = env.DATABASE_URL || undefined;
+  const redis = env.REDIS_URL || undefined;
+  if (database !== undefined && redis !== undefined)
+    throw new Error("DATABASE_URL and REDIS_URL are both set: choose one shared store");
+  if (database !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(database))
+      throw new Error("DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:5432/db)");
+    return { kind: "postgres", url: database };
+  }
+  if (redis !== undefined) {
+    if (!/^rediss?:\/\//.test(redis)) throw new Error("REDIS_URL must be a Redis URL (redis://host:6379/0)");
+    return { kind: "redis", url: redis };
+  }
+  return undefined;
 }
 
 /** What start-up must shout about: settings that leave the app running but losing buyers' events. */

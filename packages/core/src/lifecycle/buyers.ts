@@ -14,7 +14,7 @@ import { EntitlementCache } from "../entitlements/index.js";
 import { MarketplaceError } from "../errors/index.js";
 import { type Identity, type IdentityInput, isValidProductCode, parseIdentity } from "../identity/index.js";
 import { type IncomingRequest, Registrar } from "../registration/index.js";
-import { type Clock, type Logger, silentLogger, systemClock } from "../runtime/index.js";
+import { type Clock, type Logger, silentLogger, systemClock, wholeMilliseconds } from "../runtime/index.js";
 import {
   createSnsVerifier,
   DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -246,7 +246,7 @@ export function createBuyers(options: BuyersOptions): Buyers {
   if (typeof options !== "object" || options === null)
     throw new MarketplaceError("INVALID_CONFIG", "createBuyers needs an options object");
   const products = parseProducts(options.products);
-  const clock = options.clock ?? systemClock;
+  const clock = wholeMilliseconds(options.clock ?? systemClock);
   const logger = options.logger ?? silentLogger;
   if (typeof clock !== "function")
     throw new MarketplaceError("INVALID_CONFIG", "clock must be a function returning epoch ms");

@@ -12,7 +12,14 @@ import { MarketplaceError } from "../errors/index.js";
 import { type IdentityInput, isValidProductCode } from "../identity/index.js";
 import type { BuyersOptions } from "../lifecycle/index.js";
 import { type MetricsOptions, parseMetricsOptions, type ResolvedMetricsOptions } from "../metrics/index.js";
-import { type Clock, HOUR_MS, type Logger, silentLogger, systemClock } from "../runtime/index.js";
+import {
+  type Clock,
+  HOUR_MS,
+  type Logger,
+  silentLogger,
+  systemClock,
+  wholeMilliseconds,
+} from "../runtime/index.js";
 import type { UsageStore } from "../stores/index.js";
 import { memoryStore } from "../stores/index.js";
 
@@ -352,7 +359,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     store: store as UsageStore,
     aws,
     dryRun: (o.dryRun as boolean | undefined) ?? false,
-    clock: (o.clock as Clock | undefined) ?? systemClock,
+    clock: wholeMilliseconds((o.clock as Clock | undefined) ?? systemClock),
     logger: (o.logger as Logger | undefined) ?? silentLogger,
     // At most 3 h, so the last hour of a month still closes well before the 06:00 UTC cut-off.
     gracePeriodMs: int(o, "gracePeriodMs", 300_000, 0, 3 * HOUR_MS),

@@ -6,6 +6,14 @@ export type Clock = () => number;
 export const systemClock: Clock = () => Date.now();
 
 /**
+ * The clock as the core reads it: whole milliseconds, whatever an injected clock returns (one built on
+ * `performance.now()` has fractions), because stores keep times as integers (PostgreSQL bigint, SQLite).
+ */
+export function wholeMilliseconds(clock: Clock): Clock {
+  return clock === systemClock ? clock : () => Math.floor(clock());
+}
+
+/**
  * A pino-compatible logger (pino, or anything with these four methods). marketmeter logs structured
  * objects first and a message second, and never logs registration tokens or secrets.
  */

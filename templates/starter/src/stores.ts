@@ -1,0 +1,75 @@
+// A store every instance of the app shares, so that several processes, pods or tasks sum their usage in
+// one place and each hour is sent once: PostgreSQL (DATABASE_URL) or Redis (REDIS_URL).
+import type { createMarketplace } from "{{adapter}}";
+
+type MarketplaceOptions = Parameters<typeof createMarketplace>[0];
+
+/** Which shared store, and where. */
+export type SharedStoreSettings =
+  | {
+      kind: "postgres";
+      /** `postgres://user:password@host:5432/db` */
+      url: string;
+      /** @default "marketmeter" (the demo uses "marketmeter_demo") */
+      schema?: string;
+    }
+  | {
+      kind: "redis";
+      /** `redis://host:6379/0` or `rediss://…` */
+      url: string;
+      /** @default "marketmeter" (the demo uses "marketmeter-demo") */
+      keyPrefix?: string;
+    };
+
+export interface OpenedStores {
+  store: NonNullable<MarketplaceOptions["store"]>;
+  directory: NonNullable<MarketplaceOptions["directory"]>;
+}
+
+/**
+ * Opens the usage store and the buyer directory on the shared database, and checks the connection now,
+ * so a wrong URL fails at start-up with a message naming the variable. `fresh` (the demo only) empties
+ * the demo's schema or key prefix first.
+ */
+export async function openSharedStores(
+  settings: SharedStoreSettings,
+  { fresh }: { fresh: boolean },
+): Promise<OpenedStores> {
+  const where = redact(settings.url);
+  if (settings.kind === "postgres") {
+    const { postgresDirectoryStore, postgresStore } = await import("@marketmeter/postgres");
+    const schema = settings.schema ?? (fresh ? "marketmeter_demo" : "marketmeter");
+    if (fresh) await dropSchema(settings.url, schema);
+    const store = postgresStore({ connectionString: settings.url, schema });
+    await store.ready().catch((err: unknown) => {
+      throw new Error(`DATABASE_URL (${where}): ${err instanceof Error ? err.message : String(err)}`);
+    });
+    const directory = postgresDirectoryStore({ connectionString: settings.url, schema });
+    return { store, directory };
+  }
+  throw new Error(`REDIS_URL (${where}): the Redis store is not available in this starter yet`);
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema.replaceAll('"', '""')}" CASCADE`);
+  } catch (err) {
+    throw new Error(`DATABASE_URL (${redact(url)}): ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.href;
+  } catch {
+    return "(not a URL)";
+  }
+}
