@@ -220,6 +220,7 @@ describe.skipIf(!process.env.REDIS_URL && !process.env.CI)("hono-saas on Redis: 
     );
     expect(err).toBeInstanceOf(Error);
     expect(String((err as Error).message)).toMatch(/^REDIS_URL \(redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0\)/);
+    expect(String((err as Error).message)).toMatch(/check the host and port/);
     expect(String((err as Error).message)).not.toContain("s3cret-pass");
   });
 });
