@@ -48,7 +48,41 @@ export async function openSharedStores(
     const directory = postgresDirectoryStore({ connectionString: settings.url, schema });
     return { store, directory };
   }
-  throw new Error(`REDIS_URL (${where}): the Redis store is not available in this starter yet`);
+  const { redisDirectoryStore, redisStore } = await import("@marketmeter/redis");
+  const keyPrefix = settings.keyPrefix ?? (fresh ? "marketmeter-demo" : "marketmeter");
+  const failed = (err: unknown) =>
+    new Error(`REDIS_URL (${where}): ${err instanceof Error ? err.message : String(err)}`);
+  if (fresh)
+    await dropKeyPrefix(settings.url, keyPrefix).catch((err: unknown) => Promise.reject(failed(err)));
+  const store = redisStore({ url: settings.url, keyPrefix });
+  const directory = redisDirectoryStore({ url: settings.url, keyPrefix });
+  try {
+    await Promise.all([store.ready(), directory.ready()]);
+  } catch (err) {
+    // Each store owns a client that would keep reconnecting: close them so start-up ends.
+    await Promise.allSettled([store.close(), directory.close()]);
+    throw failed(err);
+  }
+  return { store, directory };
+}
+
+/** Deletes the keys of one store prefix (`{prefix}:*`, as the Redis stores name them), nothing else. */
+async function dropKeyPrefix(url: string, keyPrefix: string): Promise<void> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1 });
+  redis.on("error", () => {}); // reported by the failing command below
+  try {
+    await redis.connect();
+    const pattern = `${`{${keyPrefix}}:`.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function dropSchema(url: string, schema: string): Promise<void> {

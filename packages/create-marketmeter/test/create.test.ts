@@ -104,7 +104,17 @@ describe("a scaffolded app installs and passes its own tests", () => {
 
   beforeAll(() => {
     mkdirSync(packed);
-    for (const name of ["core", "emulator", "sqlite", "express", "koa", "hono", "nestjs"]) {
+    for (const name of [
+      "core",
+      "emulator",
+      "sqlite",
+      "postgres",
+      "redis",
+      "express",
+      "koa",
+      "hono",
+      "nestjs",
+    ]) {
       const out = execFileSync("pnpm", ["pack", "--pack-destination", packed], {
         cwd: join(repo, "packages", name),
         encoding: "utf8",

@@ -2,12 +2,15 @@
  * The customer directory on Redis: buyers, pending registrations and the seen-set of lifecycle
  * notification ids, shared by every instance. Linking a registration is a compare-and-set, so two
  * instances cannot both link it; a notification id is marked seen by one script, so a redelivered event is
- * applied once. Keys: d:c (customers by id), d:r (registrations by id), d:rt (id by token hash), d:rh
- * (token hash by id), d:rx (ids by expiry), d:s (seen ids by arrival), d:sn (arrival counter).
+ * applied once. Customer writes are compare-and-set on the record's version, and each one is numbered so
+ * other instances read only what changed. Keys: d:c (customers by id), d:cn (change counter), d:cc
+ * (customer ids by last change), d:r (registrations by id), d:rt (id by token hash), d:rh (token hash by
+ * id), d:rx (ids by expiry), d:s (seen ids by arrival), d:sn (arrival counter).
  */
 import { type CustomerRecord, type DirectoryStore, MarketplaceError } from "@marketmeter/core";
 import {
   type ClaimResult,
+  type CustomerChanges,
   parseCustomerRecord,
   parseStoredRegistration,
   type StoredRegistration,
@@ -26,10 +29,21 @@ export interface RedisDirectoryStoreOptions extends RedisConnectionOptions {
 export interface RedisDirectoryStore extends DirectoryStore {
   /** Connects and checks the server; every method does this on first use. */
   ready(): Promise<void>;
+  saveCustomer(record: CustomerRecord): Promise<boolean>;
+  getCustomer(id: string): Promise<CustomerRecord | undefined>;
+  customersChangedSince(cursor: string | undefined): Promise<CustomerChanges>;
   close(): Promise<void>;
 }
 
 const MAX_TRIES = 20;
+
+/** The change number a cursor stands for; anything this store did not hand out is refused. */
+export function parseChangeCursor(cursor: unknown): number {
+  const n = typeof cursor === "string" && /^(0|[1-9][0-9]{0,15})$/.test(cursor) ? Number(cursor) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new MarketplaceError("INVALID_ARGUMENT", "customersChangedSince needs a cursor it returned");
+  return n;
+}
 
 /**
  * Creates the Redis directory store.
@@ -67,11 +81,32 @@ export function redisDirectoryStore(options: RedisDirectoryStoreOptions): RedisD
       }),
     saveCustomer: (record: CustomerRecord) =>
       run("saving a customer", async () => {
-        await redis.hset(`${b}d:c`, record.id, JSON.stringify(record));
+        const v = record.version;
+        // The script compares numbers: anything but a whole version >= 1 would be refused for no reason.
+        if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1))
+          throw new MarketplaceError("INVALID_ARGUMENT", "saveCustomer version must be a whole number >= 1");
+        const version = v === undefined ? "" : String(v);
+        return (
+          Number(await cmd.mmCustomerSave(`${b}d:c`, b, record.id, version, JSON.stringify(record))) === 1
+        );
+      }),
+    getCustomer: (id) =>
+      run("reading a customer", async () => {
+        const raw = await redis.hget(`${b}d:c`, id);
+        return raw === null ? undefined : parseCustomerRecord(JSON.parse(raw));
+      }),
+    customersChangedSince: (cursor) =>
+      run("reading changed customers", async () => {
+        const since = cursor === undefined ? "" : String(parseChangeCursor(cursor));
+        const [last, ...raws] = await cmd.mmCustomersChanged(`${b}d:c`, b, since);
+        return {
+          records: raws.map((raw) => parseCustomerRecord(JSON.parse(raw))),
+          cursor: String(last ?? since),
+        };
       }),
     deleteCustomer: (id) =>
       run("deleting a customer", async () => {
-        await redis.hdel(`${b}d:c`, id);
+        await cmd.mmCustomerDelete(`${b}d:c`, b, id);
       }),
     saveRegistration: (r: StoredRegistration) =>
       run("saving a registration", async () => {

@@ -257,6 +257,50 @@ if over > 0 then redis.call('ZREMRANGEBYRANK', base .. 'd:s', 0, over - 1) end
 return 1
 `;
 
+/**
+ * customerSave: stores a customer record, compare-and-set on its version when one is given (a missing
+ * record or one without a version counts as 0), and logs the change for customersChangedSince: d:cn
+ * counts changes, d:cc holds each record id scored by its last change.
+ * ARGV: base, id, version ('' = unconditional), json. Returns 1 when stored, 0 when refused.
+ */
+const CUSTOMER_SAVE = `
+local base, id, version = ARGV[1], ARGV[2], ARGV[3]
+if version ~= '' then
+  local raw = redis.call('HGET', base .. 'd:c', id)
+  local stored = 0
+  if raw then stored = tonumber(cjson.decode(raw).version) or 0 end
+  if stored ~= tonumber(version) - 1 then return 0 end
+end
+redis.call('HSET', base .. 'd:c', id, ARGV[4])
+local n = redis.call('INCR', base .. 'd:cn')
+redis.call('ZADD', base .. 'd:cc', n, id)
+return 1
+`;
+
+/** customerDelete: removes a customer record and its change entry. ARGV: base, id */
+const CUSTOMER_DELETE = `
+redis.call('HDEL', ARGV[1] .. 'd:c', ARGV[2])
+redis.call('ZREM', ARGV[1] .. 'd:cc', ARGV[2])
+return 1
+`;
+
+/**
+ * customersChanged: the records changed after a change number, with the last change number, read at one
+ * point in time. ARGV: base, since ('' = none: only the current change number).
+ * Returns {cursor, json, json, …}.
+ */
+const CUSTOMERS_CHANGED = `
+local base = ARGV[1]
+local out = {redis.call('GET', base .. 'd:cn') or '0'}
+if ARGV[2] == '' then return out end
+local ids = redis.call('ZRANGEBYSCORE', base .. 'd:cc', '(' .. ARGV[2], '+inf')
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', base .. 'd:c', id)
+  if raw then out[#out + 1] = raw end
+end
+return out
+`;
+
 /** The client with the store's commands (EVALSHA, falling back to EVAL after a NOSCRIPT). */
 export interface ScriptedRedis {
   mmPut(key: string, ...args: string[]): Promise<string[]>;
@@ -267,6 +311,9 @@ export interface ScriptedRedis {
   mmRegCas(key: string, ...args: string[]): Promise<number>;
   mmRegExpire(key: string, ...args: string[]): Promise<number>;
   mmSeen(key: string, ...args: string[]): Promise<number>;
+  mmCustomerSave(key: string, ...args: string[]): Promise<number>;
+  mmCustomerDelete(key: string, ...args: string[]): Promise<number>;
+  mmCustomersChanged(key: string, ...args: string[]): Promise<string[]>;
 }
 
 const COMMANDS: Record<keyof ScriptedRedis, string> = {
@@ -278,6 +325,9 @@ const COMMANDS: Record<keyof ScriptedRedis, string> = {
   mmRegCas: REG_CAS,
   mmRegExpire: REG_EXPIRE,
   mmSeen: SEEN,
+  mmCustomerSave: CUSTOMER_SAVE,
+  mmCustomerDelete: CUSTOMER_DELETE,
+  mmCustomersChanged: CUSTOMERS_CHANGED,
 };
 
 /** Defines the scripts on a client once (defineCommand is per client; a shared app client is reused). */

@@ -1,32 +1,97 @@
-// Many instances: two app instances on one PostgreSQL (DATABASE_URL) meter to one emulator; AWS gets one
-// record per buyer, dimension and hour, with the usage of both.
+// Many instances: two app instances on one shared store, PostgreSQL (DATABASE_URL) or Redis (REDIS_URL),
+// meter to one emulator; AWS gets one record per buyer, dimension and hour, with the usage of both.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../src/app.js";
 import { readConfig } from "../src/config.js";
-import type { SharedStoreSettings } from "../src/stores.js";
+import { openSharedStores, type SharedStoreSettings } from "../src/stores.js";
 import { defined } from "./defined.js";
 
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-const url = process.env.DATABASE_URL;
-// CI starts PostgreSQL: there a missing DATABASE_URL is a failure, not a skip.
-if (process.env.CI && !url)
-  throw new Error("DATABASE_URL is not set: CI must start PostgreSQL for this test");
+const unique = () => randomUUID().replaceAll("-", "").slice(0, 12);
 
-const schema = `starter_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-let first: RunningApp;
-let second: RunningApp;
-let dataDir: string;
+/** A Redis client for the tests' own setup and checks. */
+async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
 
-describe.skipIf(!url)("{{name}} on a shared PostgreSQL store", () => {
+/** Every key of one store prefix, as the Redis stores name them (`{prefix}:…`). */
+const keysOf = (redis: Redis, keyPrefix: string) => redis.keys(`{${keyPrefix}}:*`);
+
+interface Backend {
+  title: string;
+  variable: "DATABASE_URL" | "REDIS_URL";
+  url: string | undefined;
+  /** Settings on a schema or key prefix of this run only. */
+  settings(url: string): SharedStoreSettings;
+  drop(settings: SharedStoreSettings): Promise<void>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    title: "PostgreSQL",
+    variable: "DATABASE_URL",
+    url: process.env.DATABASE_URL,
+    settings: (url) => ({ kind: "postgres", url, schema: `starter_${unique()}` }),
+    drop: async (settings) => {
+      if (settings.kind !== "postgres") return;
+      const { default: pg } = await import("pg");
+      const c = new pg.Client({ connectionString: settings.url });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${settings.schema}" CASCADE`);
+      await c.end();
+    },
+  },
+  {
+    title: "Redis",
+    variable: "REDIS_URL",
+    url: process.env.REDIS_URL,
+    settings: (url) => ({ kind: "redis", url, keyPrefix: `starter-${unique()}` }),
+    drop: async (settings) => {
+      if (settings.kind !== "redis") return;
+      await withRedis(settings.url, async (redis) => {
+        const keys = await keysOf(redis, defined(settings.keyPrefix));
+        if (keys.length > 0) await redis.unlink(...keys);
+      });
+    },
+  },
+];
+
+/**
+ * Runs `body` for each shared store. CI starts PostgreSQL and Redis: there a missing URL is a failure,
+ * not a skip; elsewhere the tests of a store without a URL are skipped.
+ */
+function eachBackend(name: string, body: (backend: Backend, url: () => string) => void): void {
+  for (const backend of BACKENDS)
+    describe.skipIf(!backend.url && !process.env.CI)(`${name} (${backend.title})`, () => {
+      const url = () => {
+        if (!backend.url) throw new Error(`${backend.variable} is not set: CI must start ${backend.title}`);
+        return backend.url;
+      };
+      body(backend, url);
+    });
+}
+
+eachBackend("{{name}} on a shared store", (backend, url) => {
+  let first: RunningApp;
+  let second: RunningApp;
+  let dataDir: string;
+  let store: SharedStoreSettings;
+
   beforeAll(async () => {
+    store = backend.settings(url());
     dataDir = mkdtempSync(join(tmpdir(), "{{name}}-shared-"));
-    const store: SharedStoreSettings = { kind: "postgres", url: defined(url), schema };
     first = await startApp({
       port: 0,
       dataDir,
@@ -47,12 +112,8 @@ describe.skipIf(!url)("{{name}} on a shared PostgreSQL store", () => {
   afterAll(async () => {
     await second?.close();
     await first?.close();
-    const { default: pg } = await import("pg");
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (store) await backend.drop(store);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   const control = async <T>(path: string, body?: unknown): Promise<T> => {
@@ -114,6 +175,52 @@ describe.skipIf(!url)("{{name}} on a shared PostgreSQL store", () => {
     ]);
     const rejected = await control<unknown[]>("/_emulator/rejected");
     expect(rejected).toEqual([]);
+  });
+});
+
+describe.skipIf(!process.env.REDIS_URL && !process.env.CI)("{{name}} on Redis: start-up", () => {
+  const url = () => {
+    if (!process.env.REDIS_URL) throw new Error("REDIS_URL is not set: CI must start Redis");
+    return process.env.REDIS_URL;
+  };
+
+  it("the demo empties its own key prefix first, and no other", async () => {
+    const keyPrefix = `starter-${unique()}`;
+    const others = [`{${keyPrefix}-x}:k`, `${keyPrefix}:k`, `{${keyPrefix}}k`];
+    await withRedis(url(), async (redis) => {
+      await redis.set(`{${keyPrefix}}:d:c`, "left by an earlier demo");
+      for (const key of others) await redis.set(key, "1");
+    });
+    const { store, directory } = await openSharedStores(
+      { kind: "redis", url: url(), keyPrefix },
+      { fresh: true },
+    );
+    try {
+      await withRedis(url(), async (redis) => {
+        expect(await keysOf(redis, keyPrefix)).toEqual([]);
+        expect(await redis.exists(...others)).toBe(others.length);
+        await redis.unlink(...others);
+      });
+      expect(await directory.loadCustomers()).toEqual([]);
+    } finally {
+      await store.close?.();
+      await directory.close?.();
+    }
+  });
+
+  it("an unreachable Redis fails start-up naming REDIS_URL, never the password", async () => {
+    const open = openSharedStores(
+      { kind: "redis", url: "redis://:s3cret-pass@127.0.0.1:1/0", keyPrefix: `starter-${unique()}` },
+      { fresh: false },
+    );
+    const err = await open.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(String((err as Error).message)).toMatch(/^REDIS_URL \(redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0\)/);
+    expect(String((err as Error).message)).toMatch(/check the host and port/);
+    expect(String((err as Error).message)).not.toContain("s3cret-pass");
   });
 });
 
