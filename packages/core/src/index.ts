@@ -13,8 +13,9 @@ export type {
   DeploymentOptions,
   EmulatedPlatform,
   RegistrationClaims,
+  ResolveRegionOptions,
 } from "./deployment/index.js";
-export { createDeployment, deploymentRegion } from "./deployment/index.js";
+export { createDeployment, deploymentRegion, resolveDeploymentRegion } from "./deployment/index.js";
 export type {
   CustomerRecord,
   CustomerStatus,

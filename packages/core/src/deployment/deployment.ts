@@ -331,22 +331,3 @@ async function dryRun(
     throw err;
   }
 }
-
-/**
- * The Region to meter in, from the environment the platform gives the process: `AWS_REGION` (ECS, EKS
- * with IRSA, Lambda, AgentCore), then `AWS_DEFAULT_REGION`. Throws `INVALID_CONFIG` when neither is set
- * (on EC2, set AWS_REGION from the instance metadata).
- *
- * @example
- * createDeployment({ aws: { region: deploymentRegion(process.env) }, … })
- */
-export function deploymentRegion(env: Record<string, string | undefined>): string {
-  if (typeof env !== "object" || env === null)
-    invalid("deploymentRegion() takes the environment (process.env)");
-  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
-  if (!region)
-    invalid(
-      "no AWS Region in the environment: MeterUsage and RegisterUsage must be called in the Region the software runs in; set AWS_REGION (on EC2, from the instance metadata)",
-    );
-  return region;
-}

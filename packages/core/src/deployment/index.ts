@@ -7,8 +7,10 @@ export type {
   DeploymentOptions,
   EmulatedPlatform,
 } from "./deployment.js";
-export { createDeployment, deploymentRegion, METER_USAGE_WINDOW_MS } from "./deployment.js";
+export { createDeployment, METER_USAGE_WINDOW_MS } from "./deployment.js";
 export type { RegistrationClaims, VerifyExpectations } from "./jwt.js";
 export { verifyRegistration } from "./jwt.js";
+export type { ResolveRegionOptions } from "./region.js";
+export { deploymentRegion, isRegionName, regionOfArn, regionOfZone, resolveDeploymentRegion } from "./region.js";
 export type { ClientTokenInput } from "./token.js";
 export { CLIENT_TOKEN_LENGTH, clientToken } from "./token.js";
