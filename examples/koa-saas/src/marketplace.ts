@@ -242,7 +242,15 @@ export async function setupMarketplace(options: {
       await emulator.close();
       throw err;
     });
-    return { marketplace, mode: deployment.mode, productCode: DEMO.P_CA, emulator, dataDir, now, connect() {} };
+    return {
+      marketplace,
+      mode: deployment.mode,
+      productCode: DEMO.P_CA,
+      emulator,
+      dataDir,
+      now,
+      connect() {},
+    };
   }
   // The emulator forgets its buyers when it stops, so the demo's data starts empty too.
   const kept = await stores(dataDir, true);

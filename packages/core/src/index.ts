@@ -7,6 +7,7 @@ export type { AccessAllowed, AccessDecision, AccessDenialReason, AccessDenied } 
 export type { AwsClients, AwsCredentials, AwsOptions } from "./aws/index.js";
 export { createAwsClients } from "./aws/index.js";
 export type {
+  AgentCoreMetering,
   DeploymentInfo,
   DeploymentMarketplace,
   DeploymentMode,

@@ -46,7 +46,10 @@ const imds =
       res.end("session-token");
       return;
     }
-    if (req.url === "/latest/meta-data/placement/region" && req.headers["x-aws-ec2-metadata-token"] === "session-token") {
+    if (
+      req.url === "/latest/meta-data/placement/region" &&
+      req.headers["x-aws-ec2-metadata-token"] === "session-token"
+    ) {
       res.end(region);
       return;
     }
@@ -60,7 +63,9 @@ describe("resolveDeploymentRegion", () => {
     const env = { AWS_REGION: "ap-south-1", AWS_EC2_METADATA_SERVICE_ENDPOINT: meta.url };
     await expect(resolveDeploymentRegion({ env })).resolves.toBe("ap-south-1");
     await expect(
-      resolveDeploymentRegion({ env: { AWS_DEFAULT_REGION: "eu-north-1", ECS_CONTAINER_METADATA_URI_V4: meta.url } }),
+      resolveDeploymentRegion({
+        env: { AWS_DEFAULT_REGION: "eu-north-1", ECS_CONTAINER_METADATA_URI_V4: meta.url },
+      }),
     ).resolves.toBe("eu-north-1");
     expect(meta.seen).toEqual([]);
   });
@@ -69,7 +74,12 @@ describe("resolveDeploymentRegion", () => {
     const ecs = await fakeServer((req, res) => {
       res.setHeader("content-type", "application/json");
       if (req.url === "/v4/abc/task")
-        res.end(JSON.stringify({ TaskARN: "arn:aws:ecs:eu-central-1:111122223333:task/c/1", AvailabilityZone: "eu-central-1b" }));
+        res.end(
+          JSON.stringify({
+            TaskARN: "arn:aws:ecs:eu-central-1:111122223333:task/c/1",
+            AvailabilityZone: "eu-central-1b",
+          }),
+        );
       else res.end(JSON.stringify({ AvailabilityZone: "us-west-2-lax-1a" }));
     });
     const disabled = { AWS_EC2_METADATA_DISABLED: "true" };
@@ -77,7 +87,9 @@ describe("resolveDeploymentRegion", () => {
       resolveDeploymentRegion({ env: { ...disabled, ECS_CONTAINER_METADATA_URI_V4: `${ecs.url}/v4/abc` } }),
     ).resolves.toBe("eu-central-1");
     await expect(
-      resolveDeploymentRegion({ env: { ...disabled, ECS_CONTAINER_METADATA_URI_V4: `${ecs.url}/v4/zone-only` } }),
+      resolveDeploymentRegion({
+        env: { ...disabled, ECS_CONTAINER_METADATA_URI_V4: `${ecs.url}/v4/zone-only` },
+      }),
     ).resolves.toBe("us-west-2");
     expect(ecs.seen).toEqual(["GET /v4/abc/task", "GET /v4/zone-only/task"]);
   });
@@ -114,7 +126,9 @@ describe("resolveDeploymentRegion", () => {
     ).rejects.toMatchObject({ code: "INVALID_CONFIG", message: expect.stringContaining("set AWS_REGION") });
     expect(silent.seen.length).toBeGreaterThan(0);
     // Metadata disabled and no environment: the same error, without a request.
-    await expect(resolveDeploymentRegion({ env: { AWS_EC2_METADATA_DISABLED: "true" } })).rejects.toMatchObject({
+    await expect(
+      resolveDeploymentRegion({ env: { AWS_EC2_METADATA_DISABLED: "true" } }),
+    ).rejects.toMatchObject({
       code: "INVALID_CONFIG",
       message: expect.stringContaining("AWS_REGION"),
     });
