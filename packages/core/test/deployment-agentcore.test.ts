@@ -65,6 +65,15 @@ describe("AgentCore per call", () => {
     await m.close();
   });
 
+  it("started (autoStart), a call is sent on its own, without a flush", async () => {
+    const m = await createDeployment(options({ agentcore: { meter: "per-call" }, autoStart: true }));
+    const sent = new Promise<number>((resolve) => m.on("sent", (e) => resolve(e.grain.quantity)));
+    m.record({ identity: m.deployment.identity, dimension: "api_calls", quantity: 4 });
+    expect(await sent).toBe(4);
+    expect(billed().map((r) => r.quantity)).toEqual([4]);
+    await m.close();
+  });
+
   it("a lost answer: the resend carries the same token and is billed once", async () => {
     const store = durable();
     const proxy = await droppingProxy(bed.emu.endpoint, 1);
