@@ -23,9 +23,11 @@ const RUNS = [
   { mode: "container", platform: "eks" },
   { mode: "container", platform: "fargate" },
   { mode: "agentcore", platform: "agentcore" },
+  { mode: "agentcore", platform: "agentcore", agentcore: { meter: "interval", intervalMs: 5 * 60_000 } },
+  { mode: "agentcore", platform: "agentcore", agentcore: { meter: "per-call" } },
 ];
 
-async function day({ mode, platform }) {
+async function day({ mode, platform, agentcore }) {
   const emu = await startEmulator({ port: 0, config: demoConfig({ now: new Date(START), frozen: true }) });
   const dir = mkdtempSync(join(tmpdir(), "deployment-day-"));
   let now = START;
@@ -45,15 +47,21 @@ async function day({ mode, platform }) {
       clock: () => now,
       autoStart: false,
       emulator: { platform },
+      ...(agentcore ? { agentcore } : {}),
       publicKey: () => emu.registerUsagePublicKey(),
     });
   let m = await start();
   let restarts = 0;
   let recorded = 0;
+  let units = 0;
   // Every 15 minutes for 24 hours: some usage, then a report cycle (flush sends only final hours).
   for (let step = 0; step < 24 * 4; step++) {
     m.record({ identity: m.deployment.identity, dimension: "api_calls", quantity: 5 });
-    if (step % 4 === 0) m.record({ identity: m.deployment.identity, dimension: "gb_stored", quantity: 2 });
+    units += 5;
+    if (step % 4 === 0) {
+      m.record({ identity: m.deployment.identity, dimension: "gb_stored", quantity: 2 });
+      units += 2;
+    }
     recorded++;
     await m.flush();
     if (step === 12 * 4 + 1) {
@@ -69,7 +77,7 @@ async function day({ mode, platform }) {
   now += 10 * 60_000; // past the last hour's grace period
   emu.clock.set(now, { freeze: true });
   await m.flush();
-  const report = await m.report({ limit: 1000 });
+  const report = await m.report({ limit: 10_000 });
   await m.close();
   const calls = {};
   for (const c of emu.calls()) {
@@ -84,7 +92,7 @@ async function day({ mode, platform }) {
   await emu.close();
   rmSync(dir, { recursive: true, force: true });
   return {
-    run: `${mode}/${platform}`,
+    run: `${mode}/${platform}${agentcore ? ` (${agentcore.meter}${agentcore.intervalMs ? ` ${agentcore.intervalMs / 60_000} min` : ""})` : ""}`,
     restarts,
     calls,
     ledger: ledger.length,
@@ -95,6 +103,7 @@ async function day({ mode, platform }) {
     grainsSent: report.filter((g) => g.state === "sent").length,
     grainsOther: report.filter((g) => g.state !== "sent").map((g) => g.state),
     recordCalls: recorded,
+    units,
   };
 }
 
@@ -107,12 +116,13 @@ for (const run of RUNS) {
   console.log(`${r.run} — 1 day, ${r.restarts} restart`);
   console.log(`  calls:   ${calls}`);
   console.log(
-    `  ledger:  ${r.ledger} MeterUsage records over ${r.hours} hours; one per dimension per hour: ${r.onePerDimensionHour ? "yes" : "NO"}` +
+    `  ledger:  ${r.ledger} MeterUsage records over ${r.hours} hours` +
+      (run.agentcore ? "" : `; one per dimension per hour: ${r.onePerDimensionHour ? "yes" : "NO"}`) +
       (run.mode === "agentcore"
         ? `; client tokens: ${r.clientTokens} (one record each: ${r.clientTokens === r.ledger ? "yes" : "NO"})`
         : ""),
   );
   console.log(
-    `  usage:   billed ${r.billed} units; grains sent ${r.grainsSent}${r.grainsOther.length ? `, others: ${r.grainsOther.join(", ")}` : ""}`,
+    `  usage:   recorded ${r.units} units, billed ${r.billed}; grains sent ${r.grainsSent}${r.grainsOther.length ? `, others: ${r.grainsOther.join(", ")}` : ""}`,
   );
 }

@@ -149,6 +149,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
 
   // The API: API key → tenant → subscription check → metered handler.
   const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    // Container, AMI, AgentCore: the buyer is the deployment, so there is no API key to ask for.
+    if (setup.mode !== "saas") return next();
     const auth = req.get("authorization");
     const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : req.get("x-api-key");
     const tenant = key ? tenants.byApiKey(key) : undefined;

@@ -102,6 +102,11 @@ export function isAddressInUse(err: unknown): boolean {
 
 export interface MarketplaceSetup {
   marketplace: Marketplace<Dimension>;
+  /**
+   * `saas`: each API key is a tenant. Container, AMI or AgentCore: the buyer is the deployment, so the
+   * API asks no API key and access follows the entitlement AWS confirmed at start.
+   */
+  mode: "saas" | DeploymentSettings["mode"];
   productCode: string;
   /** Only in emulator mode. */
   emulator: Emulator | undefined;
@@ -164,6 +169,7 @@ export async function setupMarketplace(options: {
     });
     return {
       marketplace,
+      mode: aws.deployment.mode,
       productCode: aws.productCode,
       emulator: undefined,
       dataDir,
@@ -186,6 +192,7 @@ export async function setupMarketplace(options: {
     });
     return {
       marketplace,
+      mode: "saas",
       productCode: aws.productCode,
       emulator: undefined,
       dataDir,
@@ -235,7 +242,15 @@ export async function setupMarketplace(options: {
       await emulator.close();
       throw err;
     });
-    return { marketplace, productCode: DEMO.P_CA, emulator, dataDir, now, connect() {} };
+    return {
+      marketplace,
+      mode: deployment.mode,
+      productCode: DEMO.P_CA,
+      emulator,
+      dataDir,
+      now,
+      connect() {},
+    };
   }
   // The emulator forgets its buyers when it stops, so the demo's data starts empty too.
   const kept = await stores(dataDir, true);
@@ -261,6 +276,7 @@ export async function setupMarketplace(options: {
   });
   return {
     marketplace,
+    mode: "saas",
     productCode: DEMO.P_CA,
     emulator,
     dataDir,
@@ -320,6 +336,7 @@ async function joinEmulator(
   };
   return {
     marketplace,
+    mode: "saas",
     productCode: DEMO.P_CA,
     emulator: undefined,
     dataDir,

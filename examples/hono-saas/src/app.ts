@@ -146,6 +146,8 @@ export async function startApp(options: StartAppOptions = {}): Promise<RunningAp
 
   // The API: API key → tenant → subscription check → metered handler.
   const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+    // Container, AMI, AgentCore: the buyer is the deployment, so there is no API key to ask for.
+    if (setup.mode !== "saas") return next();
     const auth = c.req.header("authorization");
     const key = auth?.startsWith("Bearer ") ? auth.slice(7).trim() : c.req.header("x-api-key");
     const tenant = key ? tenants.byApiKey(key) : undefined;

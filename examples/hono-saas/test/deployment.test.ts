@@ -49,12 +49,24 @@ describe("container mode", () => {
     const emulator = defined(app.emulator);
     const calls = emulator.calls();
     expect(calls.filter((c) => c.operation === "RegisterUsage").map((c) => c.status)).toEqual([200]);
-    for (let i = 0; i < 3; i++) expect((await fetch(`${app.url}/`)).status).toBe(200);
+    // The buyer is the deployment: the API asks no API key, and every answered call is metered.
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${app.url}/api/quotes?symbol=ACME`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ symbol: "ACME" });
+    }
+    const reports = await fetch(`${app.url}/api/reports?symbol=ACME&days=2`);
+    expect(reports.status).toBe(200);
+    const { rows } = (await reports.json()) as { rows: unknown[] };
+    expect((await fetch(`${app.url}/api/reports?days=0`)).status).toBe(400); // not metered
     expect((await fetch(`${app.url}/health`)).status).toBe(200); // not metered
     await closeHour(emulator, app.marketplace);
     const billed = emulator.ledger({ operation: "MeterUsage" });
-    expect(billed.map((r) => [r.dimension, r.quantity, r.resourceId])).toEqual([["api_calls", 3, "task-1"]]);
-    const [grain] = await app.marketplace.report({ states: ["sent"] });
-    expect(grain?.meteringRecordId).toBe(billed[0]?.meteringRecordId);
+    expect(billed.map((r) => [r.dimension, r.quantity, r.resourceId]).sort()).toEqual([
+      ["api_calls", 3, "task-1"],
+      ["report_rows", rows.length, "task-1"],
+    ]);
+    const sent = await app.marketplace.report({ states: ["sent"] });
+    expect(sent.map((g) => g.meteringRecordId).sort()).toEqual(billed.map((r) => r.meteringRecordId).sort());
   });
 });

@@ -155,6 +155,8 @@ class ApiKeyGuard implements CanActivate {
   constructor(@Inject(APP) private readonly app: AppContext) {}
 
   canActivate(context: ExecutionContext): boolean {
+    // Container, AMI, AgentCore: the buyer is the deployment, so there is no API key to ask for.
+    if (this.app.setup.mode !== "saas") return true;
     const req = context.switchToHttp().getRequest<ApiRequest>();
     const tenant = tenantByKey(this.app.tenants, req);
     if (!tenant) throw new UnauthorizedException("Send your API key as Authorization: Bearer <key>");

@@ -7,14 +7,16 @@ export type { AccessAllowed, AccessDecision, AccessDenialReason, AccessDenied } 
 export type { AwsClients, AwsCredentials, AwsOptions } from "./aws/index.js";
 export { createAwsClients } from "./aws/index.js";
 export type {
+  AgentCoreMetering,
   DeploymentInfo,
   DeploymentMarketplace,
   DeploymentMode,
   DeploymentOptions,
   EmulatedPlatform,
   RegistrationClaims,
+  ResolveRegionOptions,
 } from "./deployment/index.js";
-export { createDeployment, deploymentRegion } from "./deployment/index.js";
+export { createDeployment, deploymentRegion, resolveDeploymentRegion } from "./deployment/index.js";
 export type {
   CustomerRecord,
   CustomerStatus,

@@ -1,5 +1,5 @@
 // Properties of the AgentCore client token and of the RegisterUsage signature check.
-import { generateKeyPairSync, sign } from "node:crypto";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { clientToken, verifyRegistration } from "../src/deployment/index.js";
@@ -10,6 +10,8 @@ const input = fc.record({
   dimension: fc.string({ minLength: 1, maxLength: 80 }),
   intervalStart: fc.integer({ min: 0, max: 4_102_444_800_000 }),
   sequence: fc.nat({ max: 1_000_000 }),
+  // 0: one call; otherwise an interval length (the hour is the default).
+  intervalMs: fc.constantFrom(0, 60_000, 300_000, 900_000, 3_600_000),
 });
 
 describe("clientToken", () => {
@@ -33,7 +35,8 @@ describe("clientToken", () => {
           a.deployment === b.deployment &&
           a.dimension === b.dimension &&
           a.intervalStart === b.intervalStart &&
-          a.sequence === b.sequence;
+          a.sequence === b.sequence &&
+          a.intervalMs === b.intervalMs;
         return same === (clientToken(a) === clientToken(b));
       }),
     );
@@ -42,7 +45,15 @@ describe("clientToken", () => {
     const y = clientToken({ deployment: "a", dimension: "b|c", intervalStart: 0 });
     expect(x).not.toBe(y);
     expect(clientToken({ deployment: "d", dimension: "x", intervalStart: 0 })).toBe(
-      clientToken({ deployment: "d", dimension: "x", intervalStart: 0, sequence: 0 }),
+      clientToken({ deployment: "d", dimension: "x", intervalStart: 0, sequence: 0, intervalMs: 3_600_000 }),
+    );
+    // Hourly tokens are the ones earlier versions sent: a resend across an upgrade is the same request.
+    expect(
+      clientToken({ deployment: "agent-1", dimension: "calls", intervalStart: Date.UTC(2026, 6, 15, 10) }),
+    ).toBe(
+      createHash("sha256")
+        .update(JSON.stringify(["marketmeter/agentcore/1", "agent-1", "calls", Date.UTC(2026, 6, 15, 10), 0]))
+        .digest("hex"),
     );
   });
 
@@ -54,6 +65,7 @@ describe("clientToken", () => {
       { deployment: "d", dimension: "", intervalStart: 0 },
       { deployment: "d", dimension: "x", intervalStart: 1.5 },
       { deployment: "d", dimension: "x", intervalStart: 0, sequence: -1 },
+      { deployment: "d", dimension: "x", intervalStart: 0, intervalMs: -1 },
     ])
       expect(() => clientToken(bad as never)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });

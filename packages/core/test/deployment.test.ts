@@ -1,8 +1,5 @@
 // Container, AMI and AgentCore deployments against the emulator over HTTP, with the real SDK client, for
 // every platform the emulator models.
-import { once } from "node:events";
-import { createServer, request as httpRequest } from "node:http";
-import type { Socket } from "node:net";
 import { MarketplaceMeteringClient, MeterUsageCommand } from "@aws-sdk/client-marketplace-metering";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGuard, createMeter, declareHttpSettings } from "../src/http.js";
@@ -11,9 +8,8 @@ import {
   type DeploymentOptions,
   type EmulatedPlatform,
   type Logger,
-  memoryStore,
-  type UsageStore,
 } from "../src/index.js";
+import { droppingProxy, durable } from "./deployment-helpers.js";
 import { credentials, DEMO, HOUR, type TestBed, testBed } from "./helpers.js";
 
 const DIMS = ["api_calls", "gb_stored"] as const;
@@ -26,71 +22,12 @@ const PLATFORMS: Array<{ platform: EmulatedPlatform; mode: "container" | "ami" |
 ];
 const OTHER_ACCOUNT = "999999999999";
 
-/** A store that outlives the instance that closes it, like a file on a task's volume. */
-function durable(store = memoryStore()): UsageStore {
-  return { ...store, durable: true, close: async () => {} };
-}
-
 function capture(): Logger & { lines: string[] } {
   const lines: string[] = [];
   const log = (_o: unknown, msg?: string) => {
     lines.push(String(msg));
   };
   return { lines, debug: log, info: log, warn: log, error: log };
-}
-
-/**
- * A loopback proxy to the emulator that forwards the first `drop` MeterUsage calls (DryRun excluded),
- * lets the emulator bill them, and then cuts the connection instead of passing the answer on.
- */
-async function droppingProxy(target: string, drop: number) {
-  const sockets = new Set<Socket>();
-  let left = drop;
-  let dropped = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks);
-      const metering =
-        String(req.headers["x-amz-target"]).endsWith(".MeterUsage") && !body.toString().includes('"DryRun"');
-      const up = httpRequest(
-        `${target}${req.url}`,
-        { method: req.method, headers: req.headers },
-        (answer) => {
-          const parts: Buffer[] = [];
-          answer.on("data", (c: Buffer) => parts.push(c));
-          answer.on("end", () => {
-            if (metering && left > 0) {
-              left--;
-              dropped++;
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 500, answer.headers);
-            res.end(Buffer.concat(parts));
-          });
-        },
-      );
-      up.end(body);
-    });
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    dropped: () => dropped,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 let bed: TestBed;

@@ -31,6 +31,7 @@ describe("@marketmeter/core public exports", () => {
         "memoryDirectoryStore: function",
         "memoryStore: function",
         "parseIdentity: function",
+        "resolveDeploymentRegion: function",
         "silentLogger: object",
       ]
     `);

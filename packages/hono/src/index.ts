@@ -17,6 +17,7 @@ export type {
   AccessDenied,
   AccessSubject,
   AccountIdentity,
+  AgentCoreMetering,
   Allocation,
   AwsClients,
   AwsCredentials,
@@ -63,6 +64,7 @@ export type {
   Registration,
   ReportQuery,
   RequestHeaders,
+  ResolveRegionOptions,
   SnsTopicOwner,
   StoredGrain,
   Tags,
@@ -89,6 +91,7 @@ export {
   memoryDirectoryStore,
   memoryStore,
   parseIdentity,
+  resolveDeploymentRegion,
   silentLogger,
 } from "@marketmeter/core";
 

@@ -16,6 +16,7 @@ export type {
   AccessDenied,
   AccessSubject,
   AccountIdentity,
+  AgentCoreMetering,
   Allocation,
   AwsClients,
   AwsCredentials,
@@ -62,6 +63,7 @@ export type {
   Registration,
   ReportQuery,
   RequestHeaders,
+  ResolveRegionOptions,
   SnsTopicOwner,
   StoredGrain,
   Tags,
@@ -88,6 +90,7 @@ export {
   memoryDirectoryStore,
   memoryStore,
   parseIdentity,
+  resolveDeploymentRegion,
   silentLogger,
 } from "@marketmeter/core";
 

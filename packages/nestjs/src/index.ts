@@ -12,6 +12,7 @@ export type {
   AccessDenied,
   AccessSubject,
   AccountIdentity,
+  AgentCoreMetering,
   Allocation,
   AwsClients,
   AwsCredentials,
@@ -58,6 +59,7 @@ export type {
   Registration,
   ReportQuery,
   RequestHeaders,
+  ResolveRegionOptions,
   SnsTopicOwner,
   StoredGrain,
   Tags,
@@ -85,6 +87,7 @@ export {
   memoryDirectoryStore,
   memoryStore,
   parseIdentity,
+  resolveDeploymentRegion,
   silentLogger,
 } from "@marketmeter/core";
 export type { RequireSubscriptionOptions } from "./decorators.js";

@@ -101,6 +101,11 @@ export function isAddressInUse(err: unknown): boolean {
 
 export interface MarketplaceSetup {
   marketplace: Marketplace<Dimension>;
+  /**
+   * `saas`: each API key is a tenant. Container, AMI or AgentCore: the buyer is the deployment, so the
+   * API asks no API key and access follows the entitlement AWS confirmed at start.
+   */
+  mode: "saas" | DeploymentSettings["mode"];
   productCode: string;
   /** Only in emulator mode. */
   emulator: Emulator | undefined;
@@ -163,6 +168,7 @@ export async function setupMarketplace(options: {
     });
     return {
       marketplace,
+      mode: aws.deployment.mode,
       productCode: aws.productCode,
       emulator: undefined,
       dataDir,
@@ -185,6 +191,7 @@ export async function setupMarketplace(options: {
     });
     return {
       marketplace,
+      mode: "saas",
       productCode: aws.productCode,
       emulator: undefined,
       dataDir,
@@ -234,7 +241,15 @@ export async function setupMarketplace(options: {
       await emulator.close();
       throw err;
     });
-    return { marketplace, productCode: DEMO.P_CA, emulator, dataDir, now, connect() {} };
+    return {
+      marketplace,
+      mode: deployment.mode,
+      productCode: DEMO.P_CA,
+      emulator,
+      dataDir,
+      now,
+      connect() {},
+    };
   }
   // The emulator forgets its buyers when it stops, so the demo's data starts empty too.
   const kept = await stores(dataDir, true);
@@ -260,6 +275,7 @@ export async function setupMarketplace(options: {
   });
   return {
     marketplace,
+    mode: "saas",
     productCode: DEMO.P_CA,
     emulator,
     dataDir,
@@ -319,6 +335,7 @@ async function joinEmulator(
   };
   return {
     marketplace,
+    mode: "saas",
     productCode: DEMO.P_CA,
     emulator: undefined,
     dataDir,

@@ -13,6 +13,7 @@ import type { LegacyIdentity } from "../identity/index.js";
 import { createMarketplaceWith, type Marketplace, type MarketplaceOptions } from "../marketplace/index.js";
 import { errorName, RateLimiter } from "../reporter/index.js";
 import { HOUR_MS, hourStart, silentLogger } from "../runtime/index.js";
+import { type AgentCoreMetering, meterBySlot, slottingOf } from "./agentcore.js";
 import { type FixContext, refusal } from "./errors.js";
 import type { RegistrationClaims } from "./jwt.js";
 import { registerUsage, type StartRetry, startCall } from "./register.js";
@@ -55,6 +56,12 @@ export interface DeploymentOptions<D extends readonly string[] = readonly string
   checkPermission?: boolean;
   /** Wall-time budget of the start-up calls, retries included. @default 30000 */
   startTimeoutMs?: number;
+  /**
+   * AgentCore: one MeterUsage per call (`{ meter: "per-call" }`, sent at once with the call's timestamp)
+   * or per interval shorter than the hour (`{ meter: "interval", intervalMs: 300000 }`), each with a
+   * client token derived from what it reports. @default one per dimension per hour
+   */
+  agentcore?: AgentCoreMetering;
   /**
    * Emulator only: the caller the emulator sees (platform, buyer account, the Region the resource runs
    * in), sent as its `x-emu-*` headers. Never set against AWS.
@@ -132,6 +139,7 @@ export async function createDeployment<const D extends readonly string[]>(
     checkPermission = true,
     startTimeoutMs = 30_000,
     emulator,
+    agentcore,
     ...marketplaceOptions
   } = options;
   if (!MODES.includes(mode)) invalid(`mode must be one of ${MODES.join(", ")} (SaaS uses createMarketplace)`);
@@ -155,6 +163,7 @@ export async function createDeployment<const D extends readonly string[]>(
     invalid("publicKey must be a PEM string, a KeyObject or a function returning one");
   if (emulator !== undefined && (typeof emulator !== "object" || !PLATFORMS.includes(emulator?.platform)))
     invalid(`emulator.platform must be one of ${PLATFORMS.join(", ")}`);
+  const slotting = slottingOf(agentcore, mode);
   const identity: LegacyIdentity = { customerIdentifier: deploymentId, productCode };
 
   const clients = createAwsClients(marketplaceOptions.aws);
@@ -284,6 +293,22 @@ export async function createDeployment<const D extends readonly string[]>(
   marketplace.on("rejected", (e) => {
     if (e.code === "CUSTOMER_NOT_SUBSCRIBED") entitled = false;
   });
+  if (slotting.kind !== "hour")
+    try {
+      await meterBySlot(marketplace, {
+        deploymentId,
+        productCode,
+        slotting,
+        clock,
+        logger,
+        autoStart: marketplaceOptions.autoStart ?? true,
+        closeTimeoutMs: marketplaceOptions.closeTimeoutMs ?? 20_000,
+      });
+    } catch (err) {
+      await marketplace.close().catch(() => {});
+      clients.destroy();
+      throw err;
+    }
   const close = marketplace.close.bind(marketplace);
   const info: DeploymentInfo = {
     mode,
@@ -330,23 +355,4 @@ async function dryRun(
     if (errorName(err) === "DryRunOperation") return;
     throw err;
   }
-}
-
-/**
- * The Region to meter in, from the environment the platform gives the process: `AWS_REGION` (ECS, EKS
- * with IRSA, Lambda, AgentCore), then `AWS_DEFAULT_REGION`. Throws `INVALID_CONFIG` when neither is set
- * (on EC2, set AWS_REGION from the instance metadata).
- *
- * @example
- * createDeployment({ aws: { region: deploymentRegion(process.env) }, … })
- */
-export function deploymentRegion(env: Record<string, string | undefined>): string {
-  if (typeof env !== "object" || env === null)
-    invalid("deploymentRegion() takes the environment (process.env)");
-  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
-  if (!region)
-    invalid(
-      "no AWS Region in the environment: MeterUsage and RegisterUsage must be called in the Region the software runs in; set AWS_REGION (on EC2, from the instance metadata)",
-    );
-  return region;
 }

@@ -10,11 +10,11 @@ import {
 } from "@aws-sdk/client-marketplace-metering";
 import { callDeadlineOf, withDeadline } from "../aws/index.js";
 import { errorName, type RateLimiter, type SendResult, type UsageSender } from "../reporter/index.js";
+import { requestOf } from "./agentcore.js";
 import { type FixContext, refusal } from "./errors.js";
-import { clientToken } from "./token.js";
 
 export interface MeterUsageSenderOptions {
-  /** AgentCore: a ClientToken derived from the grain (deployment, dimension, hour). */
+  /** AgentCore: a ClientToken derived from the grain (deployment, dimension, hour, call or interval). */
   clientTokens: boolean;
   deploymentId: string;
   fix: Omit<FixContext, "operation" | "productCode">;
@@ -48,12 +48,17 @@ export function meterUsageSender(client: MarketplaceMeteringClient, o: MeterUsag
           UsageQuantity: record.Quantity ?? 0,
         };
         if (record.UsageAllocations) request.UsageAllocations = record.UsageAllocations;
-        if (o.clientTokens)
-          request.ClientToken = clientToken({
-            deployment: o.deploymentId,
-            dimension: record.Dimension ?? "",
-            intervalStart: timestamp.getTime(),
-          });
+        if (o.clientTokens) {
+          // Per call or per interval, the grain's identity names the slot: its timestamp and token.
+          const slot = requestOf(
+            o.deploymentId,
+            record.CustomerIdentifier,
+            record.Dimension ?? "",
+            timestamp.getTime(),
+          );
+          request.Timestamp = new Date(slot.timestamp);
+          request.ClientToken = slot.token;
+        }
         await limiter.acquire();
         try {
           const out = await withDeadline(

@@ -11,11 +11,15 @@ export interface ClientTokenInput {
   /** The deployment (agent runtime) id. */
   deployment: string;
   dimension: string;
-  /** Start of the interval (epoch ms). */
+  /** Start of the interval (epoch ms); for one call, its timestamp. */
   intervalStart: number;
-  /** Position of the report within the interval (0 for one report per interval). @default 0 */
+  /** Position of the report within the interval (per call: the deployment's call sequence). @default 0 */
   sequence?: number;
+  /** Length of the interval; 0 for one call. @default 3600000 (the hour) */
+  intervalMs?: number;
 }
+
+const HOUR_MS = 3_600_000;
 
 /** The model allows 1–64 characters; 64 hex digits of SHA-256 fit exactly. */
 export const CLIENT_TOKEN_LENGTH = 64;
@@ -32,7 +36,7 @@ export function clientToken(input: ClientTokenInput): string {
       "INVALID_ARGUMENT",
       "clientToken() takes { deployment, dimension, intervalStart }",
     );
-  const { deployment, dimension, intervalStart, sequence = 0 } = input;
+  const { deployment, dimension, intervalStart, sequence = 0, intervalMs = HOUR_MS } = input;
   if (typeof deployment !== "string" || deployment === "")
     throw new MarketplaceError("INVALID_ARGUMENT", "clientToken(): deployment must be a non-empty string");
   if (typeof dimension !== "string" || dimension === "")
@@ -41,8 +45,11 @@ export function clientToken(input: ClientTokenInput): string {
     throw new MarketplaceError("INVALID_ARGUMENT", "clientToken(): intervalStart must be epoch milliseconds");
   if (!Number.isSafeInteger(sequence) || sequence < 0)
     throw new MarketplaceError("INVALID_ARGUMENT", "clientToken(): sequence must be an integer >= 0");
-  // JSON keeps the fields apart: no two inputs serialize to the same text.
-  return createHash("sha256")
-    .update(JSON.stringify(["marketmeter/agentcore/1", deployment, dimension, intervalStart, sequence]))
-    .digest("hex");
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 0)
+    throw new MarketplaceError("INVALID_ARGUMENT", "clientToken(): intervalMs must be an integer >= 0");
+  // JSON keeps the fields apart: no two inputs serialize to the same text. Hourly tokens keep the shape
+  // they always had, so a resend across an upgrade is still the same request.
+  const fields: unknown[] = ["marketmeter/agentcore/1", deployment, dimension, intervalStart, sequence];
+  if (intervalMs !== HOUR_MS) fields.push(intervalMs);
+  return createHash("sha256").update(JSON.stringify(fields)).digest("hex");
 }

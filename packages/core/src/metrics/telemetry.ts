@@ -248,6 +248,10 @@ export class Telemetry {
     if (sender.dryRun) return sender;
     return {
       dryRun: false,
+      // The reporter reads it to tell our own earlier write from another quantity (MeterUsage).
+      ...(sender.identicalResendSucceeds === undefined
+        ? {}
+        : { identicalResendSucceeds: sender.identicalResendSucceeds }),
       send: async (input, signal) => {
         const start = performance.now();
         let outcome: CallOutcome = "success";
