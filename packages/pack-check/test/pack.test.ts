@@ -16,7 +16,7 @@ it.runIf(enabled)(
     }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`pack smoke failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`);
     });
-    expect(stdout).toMatch(/one copy each of @smithy\/core, @marketmeter\/core/);
+    expect(stdout).toMatch(/one copy each of @smithy\/core, (.*, )?@marketmeter\/core(,|\n)/);
     expect(stdout).toContain("esm: tsc build and smoke run passed (smoke ok (esm): one request billed");
     expect(stdout).toContain("cjs: tsc build and smoke run passed (smoke ok (cjs): one request billed");
     expect(stdout).toContain("pack smoke passed");
