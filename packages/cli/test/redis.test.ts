@@ -14,7 +14,8 @@ import { checkBuilt, cli, fill } from "./helpers.js";
 // A test that needs Redis fails under CI when REDIS_URL is missing (a missing service must not pass as
 // green); locally it is skipped.
 const REDIS_URL = process.env.REDIS_URL;
-if (!REDIS_URL && process.env.CI) throw new Error("REDIS_URL is not set: CI must start Redis (scripts/services.sh)");
+if (!REDIS_URL && process.env.CI)
+  throw new Error("REDIS_URL is not set: CI must start Redis (scripts/services.sh)");
 
 describe.runIf(REDIS_URL !== undefined)("Redis store", () => {
   const url = REDIS_URL as string;

@@ -79,29 +79,31 @@ describe("a directory whose first load fails", () => {
   it.each([
     ["with the periodic refresh off", 0],
     ["with the default periodic refresh", undefined],
-  ])("is retried on its own %s; unavailable (503) meanwhile, then ready and allowed", async (_, refreshMs) => {
-    const inner = memoryDirectoryStore();
-    const writer = buyersOn(inner);
-    await writer.handleEventBridge(licenseUpdated);
-    expect(writer.access(ID)).toMatchObject({ allowed: true });
+  ])(
+    "is retried on its own %s; unavailable (503) meanwhile, then ready and allowed",
+    async (_, refreshMs) => {
+      const inner = memoryDirectoryStore();
+      const writer = buyersOn(inner);
+      await writer.handleEventBridge(licenseUpdated);
+      expect(writer.access(ID)).toMatchObject({ allowed: true });
 
-    const { store, state } = blipping(inner);
-    const starting = buyersOn(store, refreshMs);
-    await expect(starting.ready()).rejects.toMatchObject({ code: "STORE_ERROR" });
-    expect(starting.access(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
-    expect(await starting.checkAccess(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
+      const { store, state } = blipping(inner);
+      const starting = buyersOn(store, refreshMs);
+      await expect(starting.ready()).rejects.toMatchObject({ code: "STORE_ERROR" });
+      expect(starting.access(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
+      expect(await starting.checkAccess(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
 
-    // It keeps trying while the store is down…
-    const before = state.loads;
-    await vi.waitFor(() => expect(state.loads).toBeGreaterThan(before), { timeout: 10_000 });
-    expect(starting.access(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
+      // It keeps trying while the store is down…
+      const before = state.loads;
+      await vi.waitFor(() => expect(state.loads).toBeGreaterThan(before), { timeout: 10_000 });
+      expect(starting.access(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
 
-    // …and once the store answers, the buyer is allowed and everything waiting on ready() proceeds.
-    state.down = false;
-    await vi.waitFor(() => expect(starting.access(ID)).toMatchObject({ allowed: true }), {
-      timeout: 10_000,
-    });
-    await expect(starting.ready()).resolves.toBeUndefined();
-  });
-
+      // …and once the store answers, the buyer is allowed and everything waiting on ready() proceeds.
+      state.down = false;
+      await vi.waitFor(() => expect(starting.access(ID)).toMatchObject({ allowed: true }), {
+        timeout: 10_000,
+      });
+      await expect(starting.ready()).resolves.toBeUndefined();
+    },
+  );
 });
