@@ -5,6 +5,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 // own, and until it succeeds the guard says "unavailable" (503), never "not registered" (403).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DirectoryStore, memoryDirectoryStore } from "../directory/index.js";
+import { createGuard } from "../http/index.js";
 import { type Buyers, createBuyers } from "./buyers.js";
 
 const P = "pca1234567890abcdefghijkl";
@@ -92,6 +93,13 @@ describe("a directory whose first load fails", () => {
       await expect(starting.ready()).rejects.toMatchObject({ code: "STORE_ERROR" });
       expect(starting.access(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
       expect(await starting.checkAccess(ID)).toMatchObject({ allowed: false, reason: "unavailable" });
+      // What a request meets: the adapters' guard answers 503 with Retry-After, not a 403 refusal.
+      const guard = createGuard<[]>(starting, { getCustomer: () => ID });
+      expect(await guard([])).toMatchObject({
+        allowed: false,
+        problem: { status: 503, type: "urn:marketmeter:problem:subscription-check-failed" },
+        headers: { "retry-after": "5" },
+      });
 
       // It keeps trying while the store is down…
       const before = state.loads;
@@ -104,6 +112,7 @@ describe("a directory whose first load fails", () => {
         timeout: 10_000,
       });
       await expect(starting.ready()).resolves.toBeUndefined();
+      expect(await guard([])).toMatchObject({ allowed: true });
     },
   );
 });
