@@ -51,6 +51,8 @@ export interface ChaosOptions {
   killChance?: number;
   /** Times the store's connections are cut during the run. @default 2 */
   disruptions?: number;
+  /** Times the store's service is restarted during the run, for kits that can. @default 1 */
+  serviceRestarts?: number;
   /** Progress lines. @default none */
   log?: (line: string) => void;
 }
@@ -86,6 +88,8 @@ export interface Figures {
   crashes: string[];
   disruptions: number;
   connectionsCut: number;
+  /** The store's service stopped and started again mid-run. */
+  serviceRestarts: number;
   batchCalls: number;
   throttled: number;
   internalErrors: number;
@@ -219,6 +223,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     requestsPerBatch = 30,
     killChance = 0.6,
     disruptions = 2,
+    serviceRestarts = 1,
     log = () => {},
   } = options;
   const rand = prng(seed);
@@ -241,6 +246,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     crashes: [],
     disruptions: 0,
     connectionsCut: 0,
+    serviceRestarts: 0,
     batchCalls: 0,
     throttled: 0,
     internalErrors: 0,
@@ -404,6 +410,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const batches = hours * batchesPerHour;
     const disruptAt = new Set<number>();
     while (disruptAt.size < Math.min(disruptions, batches)) disruptAt.add(Math.floor(rand() * batches));
+    // Restarts land on other batches than the cuts, after the first (the fleet is up by then).
+    const restartAt = new Set<number>();
+    const restartable = storeRun.restart ? Math.min(serviceRestarts, batches - 1 - disruptAt.size) : 0;
+    while (restartAt.size < restartable) {
+      const i = 1 + Math.floor(rand() * (batches - 1));
+      if (!disruptAt.has(i)) restartAt.add(i);
+    }
+    const restarting = new Set<Promise<void>>();
     const step = Math.floor((48 * MINUTE) / batchesPerHour);
 
     for (let h = 0; h < hours; h++) {
@@ -445,6 +459,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
               figures.connectionsCut += n;
             });
         }
+        if (restartAt.has(index) && storeRun.restart) {
+          const restart = storeRun.restart.bind(storeRun);
+          log(`chaos: restarting the ${store} service`);
+          const p = sleep(Math.floor(rand() * 200))
+            .then(restart)
+            .then(() => {
+              figures.serviceRestarts++;
+            });
+          // Awaited before the drain; until then a failure must not count as unhandled.
+          p.catch(() => {});
+          restarting.add(p);
+        }
         const hour = hourIso(now);
         await Promise.all(
           Array.from({ length: requestsPerBatch }, async () => {
@@ -484,6 +510,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Final drain: no more chaos or faults; the survivors stop cleanly, then one clean instance sends
     // everything that is due, with the clock past every hour's grace period.
     chaos = false;
+    // A failed service restart fails the run.
+    await Promise.all([...restarting]);
     while (restarts.size) await Promise.all([...restarts]);
     emulator.setFaults({});
     await Promise.all(fleet.filter((i) => i.alive).map(stop));
@@ -639,6 +667,7 @@ export function figuresTable(store: string, r: ChaosResult): string {
     ["restarts (same id / new id)", `${f.restarts.sameId} / ${f.restarts.newId}`],
     ["crashes (exits nobody caused)", f.crashes.length],
     ["store disruptions (connections cut)", `${f.disruptions} (${f.connectionsCut})`],
+    ["store service restarts", f.serviceRestarts],
     ["BatchMeterUsage calls", f.batchCalls],
     [
       "  throttled / 500 / unprocessed records",

@@ -126,19 +126,8 @@ process.on("message", (raw) => {
 // The test is the only parent: an instance whose parent died must not linger.
 process.on("disconnect", () => process.exit(0));
 
-// Buyers come from the shared directory; a database blip at start-up is retried, as an app would before
-// its orchestrator gives up on it.
-for (let attempt = 1; ; attempt++) {
-  try {
-    await marketplace.buyers.directory.ready();
-    break;
-  } catch (err) {
-    if (attempt === 5) throw err;
-    line("warn")({ attempt, error: String(err) }, "loading buyers failed; retrying");
-    await new Promise((r) => setTimeout(r, 200 * attempt));
-    void marketplace.buyers.directory.reload().catch(() => {});
-  }
-}
+// No waiting for the directory: a store blip at start-up is retried by the directory itself, and until
+// its first load succeeds the guard answers 503 (the test counts those as refused, never as metered).
 const server = chaosApp(marketplace).listen(0, "127.0.0.1", () => {
   tell({ type: "ready", port: (server.address() as AddressInfo).port });
 });

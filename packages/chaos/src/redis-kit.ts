@@ -1,7 +1,9 @@
-// Redis for the chaos test: one key prefix per run, and instances whose connections carry the run's
-// client name, so that the disruption (CLIENT KILL) never touches anyone else's clients on a shared server.
+// Redis for the chaos test: a private redis-server per run (so that it can be restarted mid-run without
+// touching anyone else's), one key prefix per run, and instances whose connections carry the run's client
+// name, so that the connection cuts (CLIENT KILL) hit only this run's instances.
 import { redisDirectoryStore, redisStore } from "@marketmeter/redis";
 import { Redis } from "ioredis";
+import { startPrivateRedis } from "./redis-server.js";
 import type { StoreKit, StoreSettings } from "./stores.js";
 
 function setting(settings: StoreSettings, name: string): string {
@@ -31,13 +33,15 @@ function onNamedClient<T extends { close(): Promise<void> }>(
 }
 
 export const redisKit: StoreKit = {
+  // REDIS_URL switches the Redis run on (CI sets it); the run itself uses its private redis-server.
   env: "REDIS_URL",
-  async prepare(url, runId) {
+  async prepare(_url, runId) {
     const keyPrefix = `mm-chaos-${runId}`;
-    const admin = new Redis(url, { maxRetriesPerRequest: 1 });
+    const server = await startPrivateRedis();
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
     admin.on("error", () => {});
     return {
-      settings: { url, keyPrefix, name: keyPrefix },
+      settings: { url: server.url, keyPrefix, name: keyPrefix },
       async disrupt() {
         const list = String(await admin.client("LIST"));
         const ids = list
@@ -48,14 +52,10 @@ export const redisKit: StoreKit = {
         for (const id of ids) await admin.client("KILL", "ID", id);
         return ids.length;
       },
+      restart: () => server.restart(),
       async cleanup() {
-        let cursor = "0";
-        do {
-          const [next, keys] = await admin.scan(cursor, "MATCH", `{${keyPrefix}}:*`, "COUNT", 500);
-          cursor = next;
-          if (keys.length) await admin.del(...keys);
-        } while (cursor !== "0");
-        await admin.quit();
+        admin.disconnect();
+        await server.stop();
       },
     };
   },

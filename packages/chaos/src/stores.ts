@@ -19,6 +19,11 @@ export interface StoreRun {
    * failover or a restart would; returns how many were cut.
    */
   disrupt(): Promise<number>;
+  /**
+   * Stops the service and starts it again on the same address with the same data, as an operator's
+   * restart would (a private server only: never a shared one). Kits without it are not restarted.
+   */
+  restart?(): Promise<void>;
   /** Drops the namespace and closes the run's own connections. */
   cleanup(): Promise<void>;
 }

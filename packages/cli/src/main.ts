@@ -159,6 +159,7 @@ export async function main(argv: readonly string[], io: RunOptions): Promise<Exi
             timeoutMs,
             ...(str("schema") !== undefined ? { schema: str("schema") as string } : {}),
             ...(str("key-prefix") !== undefined ? { keyPrefix: str("key-prefix") as string } : {}),
+            onWarning: (m) => io.stderr(`marketmeter: warning: ${m}\n`),
           });
         return opened;
       },

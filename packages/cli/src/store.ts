@@ -82,9 +82,7 @@ async function load<T>(name: string, scheme: string): Promise<T> {
 
 type SqliteModule = typeof import("@marketmeter/sqlite");
 type PostgresModule = typeof import("@marketmeter/postgres");
-interface RedisModule {
-  redisStore(options: { url: string; keyPrefix?: string }): UsageStore & { ready?(): Promise<void> };
-}
+type RedisModule = typeof import("@marketmeter/redis");
 
 /**
  * Opens the store and proves it answers within `timeoutMs`: an unreachable database fails in bounded
@@ -92,7 +90,13 @@ interface RedisModule {
  */
 export async function openStore(
   spec: StoreSpec,
-  options: { timeoutMs: number; schema?: string; keyPrefix?: string },
+  options: {
+    timeoutMs: number;
+    schema?: string;
+    keyPrefix?: string;
+    /** Receives store warnings (a Redis that may evict keys). @default console.warn */
+    onWarning?: (message: string) => void;
+  },
 ): Promise<OpenedStore> {
   if (options.schema !== undefined && spec.kind !== "postgres")
     throw new CliError("USAGE", "--schema applies to postgres:// stores only");
@@ -124,7 +128,17 @@ export async function openStore(
     opened = { store, where: redact(spec.url), kind: "postgres" };
   } else {
     const { redisStore } = await load<RedisModule>("@marketmeter/redis", "Redis");
-    const store = wrapOpen(() => redisStore({ url: spec.url }));
+    const store = wrapOpen(() =>
+      redisStore({
+        url: spec.url,
+        connectTimeoutMs: options.timeoutMs,
+        commandTimeoutMs: options.timeoutMs,
+        // Reading a store that may evict is still worth doing: say so, as the app would, but go on.
+        evictionCheck: "warn",
+        ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
+        ...(options.keyPrefix !== undefined ? { keyPrefix: options.keyPrefix } : {}),
+      }),
+    );
     opened = { store, where: redact(spec.url), kind: "redis" };
   }
   try {

@@ -25,6 +25,9 @@ export interface DirectoryOptions {
 const MAX_WRITE_CONFLICTS = 16;
 // Incremental refreshes do not report deletions: every this many refreshes, one loads everything.
 const FULL_REFRESH_EVERY = 12;
+// A failed first load is tried again after 100 ms, doubling up to 5 s, until it succeeds or close().
+const FIRST_LOAD_RETRY_MS = 100;
+const FIRST_LOAD_RETRY_MAX_MS = 5000;
 
 /**
  * The customer directory: every buyer in memory with O(1) lookups by tenant, identity, license,
@@ -66,6 +69,8 @@ export class Directory {
   #lastStart = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setInterval> | undefined;
   #gapTimer: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #loadFailures = 0;
   #closed = false;
 
   constructor(store: DirectoryStore, options: DirectoryOptions = {}) {
@@ -86,9 +91,7 @@ export class Directory {
     this.#store = store;
     this.#logger = options.logger ?? silentLogger;
     this.#minGapMs = gap;
-    this.#ready = this.#load(true);
-    // A load failure surfaces through ready(); keep it from being an unhandled rejection meanwhile.
-    this.#ready.catch(() => {});
+    this.#ready = this.#loadAll();
     this.#running = this.#ready;
     if (interval > 0) {
       this.#timer = setInterval(() => {
@@ -111,15 +114,38 @@ export class Directory {
     return this.#loaded;
   }
 
-  /** Resolves when the cache holds the store's records. */
+  /**
+   * Resolves when the cache holds the store's records. Until the first load succeeds it rejects with the
+   * latest failure (`STORE_ERROR`); that load is retried with backoff, so a later call can resolve.
+   */
   ready(): Promise<void> {
-    return this.#ready;
+    return this.#loaded ? Promise.resolve() : this.#ready;
   }
 
   /** Re-reads every record from the store (for example when another process changed it). */
   reload(): Promise<void> {
-    this.#ready = this.#load(true);
+    this.#ready = this.#loadAll();
     return this.#ready;
+  }
+
+  /** A full load; while nothing was ever loaded, its failure schedules another try. */
+  #loadAll(): Promise<void> {
+    const p = this.#load(true);
+    // A failure surfaces through ready(); keep it from being an unhandled rejection meanwhile.
+    p.catch((err: unknown) => this.#retryFirstLoad(err));
+    return p;
+  }
+
+  // Without this, a store blip at start-up left the instance refusing every buyer until a reload().
+  #retryFirstLoad(err: unknown): void {
+    if (this.#closed || this.#loaded || this.#retryTimer) return;
+    const delayMs = Math.min(FIRST_LOAD_RETRY_MAX_MS, FIRST_LOAD_RETRY_MS * 2 ** this.#loadFailures++);
+    this.#logger.warn({ err, retryInMs: delayMs }, "loading the customer directory failed; retrying");
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed && !this.#loaded) this.#ready = this.#loadAll();
+    }, delayMs);
+    this.#retryTimer.unref?.();
   }
 
   /**
@@ -163,6 +189,8 @@ export class Directory {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     if (this.#gapTimer) {
       clearTimeout(this.#gapTimer.timer);
       this.#gapTimer.resolve();
