@@ -5,6 +5,23 @@ PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail 
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# MM_PYTHON / MM_AWS: a python3 whose botocore models LicenseArn, and an AWS CLI that does.
+knows_license_arn_py() {
+  "$1" -c 'import botocore.session as s; m = s.get_session().get_service_model("meteringmarketplace"); assert "LicenseArn" in m.shape_for("UsageRecord").members' >/dev/null 2>&1
+}
+pick_real_clients() {
+  local py="" cli="" c
+  for c in ${MM_PYTHON:-} $(type -ap python3) /usr/local/bin/python3 /usr/bin/python3; do
+    [ -x "$c" ] && knows_license_arn_py "$c" && { py=$c; break; }
+  done
+  for c in ${MM_AWS:-} $(type -ap aws) ${py:+"$(dirname "$py")/aws"} /usr/local/bin/aws /usr/bin/aws; do
+    [ -x "$c" ] && "$c" meteringmarketplace batch-meter-usage help 2>/dev/null | grep -q LicenseArn && { cli=$c; break; }
+  done
+  [ -n "$py" ] && export MM_PYTHON=$py
+  [ -n "$cli" ] && export MM_AWS=$cli
+  [ -n "$py" ] && [ -n "$cli" ]
+}
+
 services_install() {
   local need=()
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -17,13 +34,15 @@ services_install() {
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   fi
   export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)}
-  # The emulator is tested with clients no one here wrote: boto3 and the AWS CLI.
-  if ! python3 -c 'import boto3' >/dev/null 2>&1 || ! command -v aws >/dev/null 2>&1; then
+  # The emulator is tested with clients no one here wrote: boto3 and the AWS CLI, recent enough to know
+  # Concurrent Agreements (LicenseArn on usage records). Use the first python3 and aws in PATH that do;
+  # else Debian's packages (older: the tests then say what is missing).
+  pick_real_clients || {
     echo "installing Debian packages: python3-boto3 awscli"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-boto3 awscli >/dev/null
-    python3 -c 'import boto3' >/dev/null 2>&1 || export MM_PYTHON=/usr/bin/python3
-  fi
+    pick_real_clients || echo "warning: no boto3/AWS CLI here knows LicenseArn; the emulator's real-client tests will fail"
+  }
 }
 
 services_up() {
@@ -43,7 +62,7 @@ services_up() {
   su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$SERVICES_DIR/pg/data' -l '$SERVICES_DIR/pg/server.log' -w -t 30 \
      -o \"-p $pport -k '$SERVICES_DIR/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off\" start" >/dev/null
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pport/postgres"
-  echo "services: REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL CHROMIUM_PATH=$CHROMIUM_PATH"
+  echo "services: REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL CHROMIUM_PATH=$CHROMIUM_PATH MM_PYTHON=${MM_PYTHON:-} MM_AWS=${MM_AWS:-}"
 }
 
 services_down() {

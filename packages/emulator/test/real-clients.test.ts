@@ -169,7 +169,7 @@ describe("boto3 (python3) against the emulator", () => {
 
 describe("AWS CLI against the emulator", () => {
   const aws = (...args: string[]) =>
-    run("aws", [...args, "--endpoint-url", emu.endpoint, "--output", "json"]);
+    run(process.env.MM_AWS ?? "aws", [...args, "--endpoint-url", emu.endpoint, "--output", "json"]);
   const rec = (ts: string) =>
     JSON.stringify([
       {
@@ -182,7 +182,7 @@ describe("AWS CLI against the emulator", () => {
     ]);
 
   it("the installed CLI knows LicenseArn on usage records", async () => {
-    const help = await run("aws", ["meteringmarketplace", "batch-meter-usage", "help"]);
+    const help = await run(process.env.MM_AWS ?? "aws", ["meteringmarketplace", "batch-meter-usage", "help"]);
     expect(help.stdout).toContain("LicenseArn");
   });
 
