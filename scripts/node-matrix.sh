@@ -31,13 +31,21 @@ node_home() {
   echo "$dir/package"
 }
 
+# One snapshot of the built workspace, taken before any run (MM_MATRIX_SNAPSHOT: a tar made by the caller,
+# e.g. .ci/run, which runs this beside the main test run that writes into the tree).
+SNAPSHOT=${MM_MATRIX_SNAPSHOT:-}
+if [ -z "$SNAPSHOT" ]; then
+  SNAPSHOT="$REPORT_DIR/workspace.tar"
+  tar --exclude=./.git --exclude=node_modules --exclude=.turbo -cf "$SNAPSHOT" .
+fi
+
 rc=0
 for version in "$@"; do
   SECONDS=0
   home=$(node_home "$version")
   work=$(mktemp -d -t "mm-node$version.XXXXXX")
   # The built workspace (dist/ included) without node_modules: dependencies are installed for this Node.
-  tar --exclude=./.git --exclude=node_modules --exclude=.turbo -cf - . | tar -xf - -C "$work"
+  tar -xf "$SNAPSHOT" -C "$work"
   echo "== node $version ($("$home/bin/node" -v)) in $work"
   status=0
   (
