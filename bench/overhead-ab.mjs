@@ -6,7 +6,8 @@
 //   node bench/overhead-ab.mjs [frameworks] [pairs]
 //     frameworks  comma-separated, default express,koa,hono
 //     pairs       comma-separated a:b, default mapfinish:map,marketmeter:mapfinish,marketmeter:map,marketmeter:prom
-//   env: ROUNDS (even, default 20), SECONDS (1.5), PIN=0 (do not pin to separate CPUs)
+//   env: ROUNDS (even, default 20), SECONDS (1.5), PIN=0 (do not pin to separate CPUs),
+//        BENCH_STORE=memory|sqlite|postgres|redis (marketmeter's store; DATABASE_URL / REDIS_URL)
 //
 // Use it to check a change to the request path: run it before and after, and compare marketmeter's
 // extra cost over its lower bounds (map, mapfinish).
@@ -68,7 +69,7 @@ for (const f of frameworks)
     ]);
   }
 console.log(
-  `A/B: ${ROUNDS} rounds × ${SECONDS} s per pair (${ROUNDS / 2} swapped pairs), 2 processes each running one app that switches between the two variants, 4 connections each, ${pinned ? "servers on CPU 0, load generator on CPU 1" : "not pinned"}, node ${process.version}, ${Math.round((Date.now() - t0) / 1000)} s`,
+  `A/B: ${ROUNDS} rounds × ${SECONDS} s per pair (${ROUNDS / 2} swapped pairs), 2 processes each running one app that switches between the two variants, 4 connections each, ${pinned ? "servers on CPU 0, load generator on CPU 1" : "not pinned"}, marketmeter's store ${process.env.BENCH_STORE || "memory"}, node ${process.version}, ${Math.round((Date.now() - t0) / 1000)} s`,
 );
 console.log(
   table(

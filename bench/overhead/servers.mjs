@@ -4,7 +4,10 @@
 //   mapfinish   the same Map increment once the response has finished with a status below 400: the
 //               lower bound for metering that bills by status, as marketmeter does
 //   prom        a prom-client counter labelled by customer and status, on response finish
-//   marketmeter the adapter's meterUsage() on a dry-run marketplace with the memory store
+//   marketmeter the adapter's meterUsage() on a dry-run marketplace with the memory store, or with the
+//               store BENCH_STORE names: sqlite (a temp file), postgres (DATABASE_URL), redis (REDIS_URL).
+//               The request path never touches the store (checkpoints run in the background), so the
+//               figures should not move with it.
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -38,8 +41,43 @@ const identities = new Map(
   ]),
 );
 
+const BENCH_STORE = process.env.BENCH_STORE || "memory";
+async function storeFactory() {
+  if (BENCH_STORE === "memory") return () => undefined;
+  const unique = `bench_ab_${process.pid}_${Date.now().toString(36)}`;
+  if (BENCH_STORE === "sqlite") {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { sqliteStore } = await import(new URL("sqlite/dist/index.js", root).href);
+    const dir = mkdtempSync(join(tmpdir(), "mm-bench-ab-"));
+    let n = 0;
+    return () => sqliteStore({ path: join(dir, `${++n}.db`) });
+  }
+  if (BENCH_STORE === "postgres") {
+    if (!process.env.DATABASE_URL) throw new Error("BENCH_STORE=postgres needs DATABASE_URL");
+    const { postgresStore } = await import(new URL("postgres/dist/index.js", root).href);
+    const pg = from("postgres")("pg");
+    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
+    let n = 0;
+    return () => postgresStore({ pool, schema: `${unique}_${++n}` });
+  }
+  if (BENCH_STORE === "redis") {
+    if (!process.env.REDIS_URL) throw new Error("BENCH_STORE=redis needs REDIS_URL");
+    const { redisStore } = await import(new URL("redis/dist/index.js", root).href);
+    const { Redis } = from("redis")("ioredis");
+    const client = new Redis(process.env.REDIS_URL);
+    let n = 0;
+    return () => redisStore({ client, keyPrefix: `${unique}_${++n}` });
+  }
+  throw new Error(`BENCH_STORE must be memory, sqlite, postgres or redis; got ${JSON.stringify(BENCH_STORE)}`);
+}
+const makeStore = await storeFactory();
+
 export function makeMarketplace() {
+  const store = makeStore();
   return core.createMarketplace({
+    ...(store ? { store } : {}),
     products: [{ productCode: P }],
     dimensions: ["api_calls"],
     dryRun: true,
