@@ -70,7 +70,9 @@ async function storeFactory() {
     let n = 0;
     return () => redisStore({ client, keyPrefix: `${unique}_${++n}` });
   }
-  throw new Error(`BENCH_STORE must be memory, sqlite, postgres or redis; got ${JSON.stringify(BENCH_STORE)}`);
+  throw new Error(
+    `BENCH_STORE must be memory, sqlite, postgres or redis; got ${JSON.stringify(BENCH_STORE)}`,
+  );
 }
 const makeStore = await storeFactory();
 

@@ -354,6 +354,34 @@ describe("throttling", () => {
   });
 });
 
+describe("retry puts retrying grains back in the queue", () => {
+  it("a throttled grain waits for its back-off under send, and goes out now under retry", async () => {
+    const path = join(dir, "retry-now.db");
+    await dueGrain(path, emu.endpoint, 6);
+    const billedBefore = emu.state.ledger().length;
+    emu.state.setFaults({ BatchMeterUsage: { throttle: { next: 1 } } });
+    expect((await run(["send", "--store", path, "--json"])).code).toBe(1);
+
+    const again = await run(["send", "--store", path, "--json"]);
+    const waiting = json<{ done: unknown[]; stillBackingOff: Array<{ state: string }> }>(again.stdout);
+    expect(waiting.done).toEqual([]);
+    expect(waiting.stillBackingOff).toEqual([expect.objectContaining({ state: "retrying" })]);
+
+    const dry = json<{ wouldSend: unknown[]; backingOff: unknown[] }>(
+      (await run(["retry", "--store", path, "--dry-run", "--json"])).stdout,
+    );
+    expect(dry.wouldSend).toHaveLength(1);
+    expect(dry.backingOff).toEqual([]);
+
+    const r = await run(["retry", "--store", path, "--json"]);
+    const out = json<{ done: Array<{ outcome: string }>; stillBackingOff: unknown[] }>(r.stdout);
+    expect(out.done).toEqual([expect.objectContaining({ outcome: "sent" })]);
+    expect(out.stillBackingOff).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(emu.state.ledger()).toHaveLength(billedBefore + 1);
+  });
+});
+
 describe("progress", () => {
   // `script` gives the CLI a real terminal, as a person running it has.
   const inTerminal = (args: string[]) =>

@@ -60,6 +60,7 @@ export type {
 } from "./lifecycle/index.js";
 export { createBuyers } from "./lifecycle/index.js";
 export type {
+  FlushOptions,
   GrainReport,
   Marketplace,
   MarketplaceOptions,

@@ -239,6 +239,26 @@ describe("reporter against the emulator", () => {
     await m.close();
   });
 
+  it("flush({ ignoreBackoff: true }) sends retrying grains now; a plain flush waits for their back-off", async () => {
+    const m = bed.make();
+    m.record({ identity: CA1, dimension: "api_calls", quantity: 3 });
+    bed.emu.setFaults({ BatchMeterUsage: { throttle: { next: 1 } } });
+    bed.advance(HOUR);
+    await m.flush();
+    const [waiting] = await m.report({ states: ["retrying"] });
+    expect(waiting?.nextAttemptAt?.getTime()).toBeGreaterThan(bed.now());
+    bed.emu.setFaults({});
+    await m.flush();
+    expect(bed.emu.ledger()).toHaveLength(0);
+    await m.flush({ ignoreBackoff: true });
+    expect(bed.emu.ledger().map((r) => r.quantity)).toEqual([3]);
+    expect((await m.report()).map((g) => g.state)).toEqual(["sent"]);
+    await expect(m.flush({ ignoreBackoff: "yes" } as never)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    await m.close();
+  });
+
   it("window guard: warns before the 24 h limit and expires the grain after it", async () => {
     const warnings: string[] = [];
     const logger = {

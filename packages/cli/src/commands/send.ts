@@ -75,11 +75,23 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
   const graceMs = config.gracePeriodMs ?? DEFAULT_GRACE_MS;
   const now = Date.now();
   const store = await ctx.openStore();
-  const before = plan(
+  const planned = plan(
     await listGrains(store.store, { states: ["pending", "closed", "retrying"] }),
     now,
     graceMs,
   );
+  // retry puts retrying grains back in the queue: they go out now, not after their back-off.
+  const before =
+    command === "retry"
+      ? {
+          ...planned,
+          wouldSend: planned.wouldSend.concat(planned.backingOff.filter((g) => isAcceptable(g.hour, now))),
+          wouldExpire: planned.wouldExpire.concat(
+            planned.backingOff.filter((g) => !isAcceptable(g.hour, now)),
+          ),
+          backingOff: [],
+        }
+      : planned;
 
   if (dryRun) {
     const view = {
@@ -161,7 +173,7 @@ async function run(ctx: CommandContext, command: "send" | "retry"): Promise<Exit
   });
   m.on("error", (e) => errors.push(e.error.message));
   try {
-    await m.flush();
+    await m.flush(command === "retry" ? { ignoreBackoff: true } : {});
   } catch (err) {
     errors.push((err as Error).message);
   } finally {

@@ -1,6 +1,7 @@
 // Front door of the marketplace concern: the instance users create.
 
 export type {
+  FlushOptions,
   GrainReport,
   Marketplace,
   MarketplaceInternals,

@@ -82,6 +82,14 @@ export interface ReportQuery {
   limit?: number;
 }
 
+/** Options of {@link Marketplace.flush}. */
+export interface FlushOptions {
+  /** Final metering for this buyer: their open hour is closed and sent now. */
+  identity?: IdentityInput;
+  /** Send retrying grains now, without waiting for their back-off. @default false */
+  ignoreBackoff?: boolean;
+}
+
 /** A configured marketplace instance. */
 export interface Marketplace<D extends string = string> {
   /**
@@ -97,10 +105,13 @@ export interface Marketplace<D extends string = string> {
    * metering for that buyer (cancellation): their open hour is closed and sent now; later usage of that
    * hour is carried forward to the next hour, never sent twice.
    *
+   * With `ignoreBackoff: true`, retrying grains are sent now instead of after their back-off (what
+   * `marketmeter retry` does once the cause, say an IAM policy, is fixed); pacing still applies.
+   *
    * @example
    * await marketplace.flush({ identity: { customerAWSAccountId: "123456789012", licenseArn } })
    */
-  flush(options?: { identity?: IdentityInput }): Promise<void>;
+  flush(options?: FlushOptions): Promise<void>;
   /** Writes in-memory sums to the store now. */
   checkpoint(): Promise<void>;
   /**
@@ -388,12 +399,17 @@ class MarketplaceImpl<D extends string> implements Marketplace<D> {
     return this.pipeline.checkpoint();
   }
 
-  async flush(options: { identity?: IdentityInput } = {}): Promise<void> {
+  async flush(options: FlushOptions = {}): Promise<void> {
     if (typeof options !== "object" || options === null)
-      throw new MarketplaceError("INVALID_ARGUMENT", "flush() takes an optional { identity }");
+      throw new MarketplaceError("INVALID_ARGUMENT", "flush() takes an optional { identity, ignoreBackoff }");
+    if (options.ignoreBackoff !== undefined && typeof options.ignoreBackoff !== "boolean")
+      throw new MarketplaceError(
+        "INVALID_ARGUMENT",
+        `flush({ ignoreBackoff }) must be true or false; got ${typeof options.ignoreBackoff}`,
+      );
     const target =
       options.identity === undefined ? undefined : this.acc.resolveIdentity(options.identity).key;
-    await this.pipeline.flush(target);
+    await this.pipeline.flush(target, { ignoreBackoff: options.ignoreBackoff === true });
   }
 
   async close(): Promise<void> {

@@ -295,14 +295,14 @@ export class UsagePipeline {
   }
 
   /** checkpoint -> final windows -> close -> claim, send, settle -> window warnings; one at a time. */
-  #runCycle(): Promise<void> {
+  #runCycle(ignoreBackoff = false): Promise<void> {
     if (this.#cycle) return this.#cycle;
     const run = (async () => {
       try {
         await this.checkpoint();
         await this.#sweepFinalWindows();
         await this.#closeDue();
-        await this.#reporter.sendDue();
+        await this.#reporter.sendDue(ignoreBackoff ? { urgent: true } : {});
         await this.#reporter.sweep();
       } catch (err) {
         if (
@@ -330,10 +330,10 @@ export class UsagePipeline {
    * Runs a cycle now. With `identityKey`: final metering for that buyer, whose open hour is frozen now
    * and sent at once; their later usage of that hour moves to the next hour.
    */
-  async flush(identityKey?: string): Promise<void> {
+  async flush(identityKey?: string, options: { ignoreBackoff?: boolean } = {}): Promise<void> {
     if (this.#cycle) await this.#cycle.catch(() => {});
     if (identityKey === undefined) {
-      await this.#runCycle();
+      await this.#runCycle(options.ignoreBackoff === true);
       return;
     }
     const run = (async () => {
