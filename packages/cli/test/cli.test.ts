@@ -361,6 +361,32 @@ describe("retry puts retrying grains back in the queue", () => {
     const billedBefore = emu.state.ledger().length;
     emu.state.setFaults({ BatchMeterUsage: { throttle: { next: 1 } } });
     expect((await run(["send", "--store", path, "--json"])).code).toBe(1);
+    // Its back-off is random (full jitter, possibly a few ms): push the next attempt an hour out, as after
+    // many failed attempts, so that what send and retry do does not depend on timing.
+    const store = sqliteStore({ path });
+    const [held] = await store.claim({
+      owner: "test",
+      now: Date.now(),
+      leaseMs: 60_000,
+      limit: 1,
+      ignoreBackoff: true,
+    });
+    expect(held?.state).toBe("retrying");
+    const settled = await store.settle(
+      [
+        {
+          key: String(held?.key),
+          leaseToken: Number(held?.leaseToken),
+          state: "retrying",
+          nextAttemptAt: Date.now() + HOUR_MS,
+          error: "ThrottlingException",
+          uncertain: false,
+        },
+      ],
+      { owner: "test", now: Date.now() },
+    );
+    expect(settled.applied).toBe(1);
+    await store.close();
 
     const again = await run(["send", "--store", path, "--json"]);
     const waiting = json<{ done: unknown[]; stillBackingOff: Array<{ state: string }> }>(again.stdout);
