@@ -15,7 +15,7 @@ mkdir -p "$REPORT_DIR"
 REPORT_DIR=$(cd "$REPORT_DIR" && pwd)
 NODE_CACHE=${MM_NODE_CACHE:-$HOME/.cache/marketmeter/node}
 # The published packages and the shared conformance suite; the starters and NestJS 10 run on the main Node.
-PROJECTS=${MM_MATRIX_PROJECTS:-core emulator sqlite express koa hono nestjs adapter-conformance}
+PROJECTS=${MM_MATRIX_PROJECTS:-core emulator sqlite postgres redis cli express koa hono nestjs adapter-conformance}
 
 # Prints the directory holding bin/node and include/node for a version, downloading it if needed.
 node_home() {
