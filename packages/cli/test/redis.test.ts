@@ -122,6 +122,21 @@ describe.runIf(REDIS_URL !== undefined)("Redis store", () => {
     expect(r.stderr).toContain("check the database number");
   });
 
+  it("refuses a malformed percent-escape in the user or password (exit 2) without printing the password", async () => {
+    const secret = `pw${randomBytes(6).toString("hex")}`;
+    const user = new URL(url);
+    user.username = "%";
+    user.password = secret;
+    const r = await run(["status", "--store", user.href.replace("%25", "%")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("malformed percent-escape in the user name");
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    const pg = await run(["status", "--store", `postgres://app:${secret}%zz@127.0.0.1:1/db`]);
+    expect(pg.code).toBe(2);
+    expect(pg.stderr).toContain("malformed percent-escape in the password");
+    expect(pg.stdout + pg.stderr).not.toContain(secret);
+  });
+
   it("never prints the password: not on a refused AUTH, not in status output", async () => {
     const secret = `pw-${randomBytes(8).toString("hex")}`;
     const r = await run(["status", "--store", withPassword(secret), "--key-prefix", keyPrefix, "--json"]);

@@ -66,6 +66,20 @@ export function invalid(message: string): never {
   throw new MarketplaceError("INVALID_CONFIG", message);
 }
 
+/** ioredis and pg decode the user name and password; a bare `%` would throw a URIError deep inside them. */
+function checkEscapes(parsed: URL, where: string, setting: string): void {
+  for (const [part, value] of [
+    ["user name", parsed.username],
+    ["password", parsed.password],
+  ] as const) {
+    try {
+      decodeURIComponent(value);
+    } catch {
+      invalid(`${where} ${setting} has a malformed percent-escape in the ${part} (write a literal % as %25)`);
+    }
+  }
+}
+
 /** Checks a connection URL; the message never repeats the URL (it may hold a password). */
 export function checkConnectionString(url: unknown, where: string): string {
   if (typeof url !== "string" || url.length === 0)
@@ -80,6 +94,7 @@ export function checkConnectionString(url: unknown, where: string): string {
   }
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:")
     invalid(`${where} connectionString must start with postgres:// or postgresql://`);
+  checkEscapes(parsed, where, "connectionString");
   return url;
 }
 

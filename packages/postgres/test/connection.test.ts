@@ -29,6 +29,11 @@ describe("options", () => {
       [{}, /needs pool or connectionString/],
       [{ connectionString: url, pool: new pg.Pool() }, /pool or connectionString, not both/],
       [{ connectionString: "mysql://x/y" }, /postgres:\/\//],
+      [{ connectionString: "postgres://%:secret@localhost/db" }, /malformed percent-escape in the user name/],
+      [
+        { connectionString: "postgres://app:s%zzcret@localhost/db" },
+        /malformed percent-escape in the password/,
+      ],
       [{ connectionString: url, schema: "Bad-Name" }, /schema must be/],
       [{ connectionString: url, nope: 1 }, /unknown option "nope"/],
       [{ connectionString: url, connectTimeoutMs: 0 }, /connectTimeoutMs/],
@@ -58,7 +63,8 @@ describe("options", () => {
     const input = fc.record({
       scheme: fc.constantFrom("postgres", "postgresql", "mysql", "http", ""),
       sep: fc.constantFrom("://", ":/", "", "//"),
-      user: fc.string({ maxLength: 12 }),
+      // Percent signs often: a malformed escape must be refused here, not at the first connection.
+      user: fc.oneof(fc.string({ maxLength: 12 }), fc.stringMatching(/^[%0-9a-fA-Fz]{0,6}$/)),
       password: fc.stringMatching(/^[A-Za-z0-9]{10,16}$/),
       rest: fc.string({ maxLength: 20 }),
     });

@@ -66,6 +66,20 @@ export function checkKeyPrefix(prefix: unknown, where: string): string {
   return prefix;
 }
 
+/** ioredis and pg decode the user name and password; a bare `%` would throw a URIError deep inside them. */
+function checkEscapes(parsed: URL, where: string, setting: string): void {
+  for (const [part, value] of [
+    ["user name", parsed.username],
+    ["password", parsed.password],
+  ] as const) {
+    try {
+      decodeURIComponent(value);
+    } catch {
+      invalid(`${where} ${setting} has a malformed percent-escape in the ${part} (write a literal % as %25)`);
+    }
+  }
+}
+
 /** Checks a connection URL; the message never repeats the URL (it may hold a password). */
 export function checkUrl(url: unknown, where: string): string {
   if (typeof url !== "string" || url.length === 0) invalid(`${where} url must be a non-empty string`);
@@ -77,6 +91,7 @@ export function checkUrl(url: unknown, where: string): string {
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
     invalid(`${where} url must start with redis:// or rediss://`);
+  checkEscapes(parsed, where, "url");
   const db = parsed.pathname.replace(/^\//, "");
   if (db !== "" && !/^\d{1,5}$/.test(db)) invalid(`${where} url path must be a database number, e.g. /0`);
   return url;

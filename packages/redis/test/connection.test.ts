@@ -63,6 +63,8 @@ describe("options", () => {
       [{ url: "http://localhost:6379" }, /redis:\/\/ or rediss:\/\//],
       [{ url: "redis://localhost:6379/zero" }, /database number/],
       [{ url: "not a url" }, /not a valid URL/],
+      [{ url: "redis://%:secret@localhost:6379" }, /malformed percent-escape in the user name/],
+      [{ url: "redis://default:s%zzcret@localhost:6379" }, /malformed percent-escape in the password/],
       [{ url, keyPrefix: "{billing}" }, /keyPrefix/],
       [{ url, keyPrefix: "" }, /keyPrefix/],
       [{ url, nope: 1 }, /unknown option "nope"/],
@@ -93,7 +95,8 @@ describe("options", () => {
     const input = fc.record({
       scheme: fc.constantFrom("redis", "rediss", "postgres", "http", ""),
       sep: fc.constantFrom("://", ":/", "", "//"),
-      user: fc.string({ maxLength: 12 }),
+      // Percent signs often: a malformed escape once crashed ioredis's parser with a bare URIError.
+      user: fc.oneof(fc.string({ maxLength: 12 }), fc.stringMatching(/^[%0-9a-fA-Fz]{0,6}$/)),
       password: fc.stringMatching(/^[A-Za-z0-9]{10,16}$/),
       rest: fc.string({ maxLength: 20 }),
     });
