@@ -1,6 +1,10 @@
 // Entry `@marketmeter/core/store`: what people who write a usage store or a directory store need: the
 // grain rules every store applies the same way, the hour arithmetic, and the conformance suites.
 
+export type {
+  DirectoryConformanceHarness,
+  DirectoryConformanceTarget,
+} from "./directory/conformance.js";
 export {
   directoryStoreConformance,
   sampleCustomer,

@@ -130,6 +130,10 @@ export interface Connection {
   lastError?: Error;
 }
 
+function isCluster(c: RedisClientLike): c is Cluster {
+  return typeof (c as Partial<Cluster>).nodes === "function" && (c as Cluster).isCluster === true;
+}
+
 function isClient(c: unknown): c is RedisClientLike {
   const r = c as Partial<Redis> | null;
   return (
@@ -214,6 +218,9 @@ export function storeError(c: Connection, what: string, err: unknown): Marketpla
   let hint = "";
   if (/WRONGPASS|NOAUTH|NOPERM/.test(msg)) hint = ` (check the user and password in ${c.setting})`;
   else if (/DB index is out of range/.test(msg)) hint = ` (check the database number in ${c.setting})`;
+  else if (/TRYAGAIN|Too many Cluster redirections/.test(msg))
+    hint =
+      " (the store's Cluster slot is being moved to another master; nothing was written, try again after the move)";
   else if (
     (e?.code && CONNECT_CODES.has(e.code)) ||
     /timed? ?out|connect|max retries|Connection is closed/i.test(msg)
@@ -242,10 +249,26 @@ export async function checkServer(c: Connection): Promise<void> {
     const r = c.redis as Redis;
     if (c.owned && r.status === "wait") await within(r.connect(), c.startupTimeoutMs, "connecting");
     if (c.db !== undefined) await within(r.select(c.db), c.startupTimeoutMs, "SELECT");
-    const info = await within(r.info("memory"), c.startupTimeoutMs, "INFO");
-    const policy = evictionPolicy(info);
-    if (c.evictionCheck !== "off" && policy !== undefined && policy !== "noeviction") {
-      const msg = `${c.where}: Redis maxmemory-policy is "${policy}": eviction would silently drop usage grains (lost revenue); set maxmemory-policy noeviction`;
+    // On a Cluster, INFO goes to one node picked at random: ask every master, since a reshard can move the
+    // store's slot to any of them.
+    const first = await within(r.info("memory"), c.startupTimeoutMs, "INFO");
+    const answers: Array<{ info: string; node?: string }> = isCluster(c.redis)
+      ? await within(
+          Promise.all(
+            c.redis.nodes("master").map(async (n) => ({
+              info: await n.info("memory"),
+              node: `${n.options.host}:${n.options.port}`,
+            })),
+          ),
+          c.startupTimeoutMs,
+          "INFO on every master",
+        )
+      : [{ info: first }];
+    for (const { info, node } of answers) {
+      const policy = evictionPolicy(info);
+      if (c.evictionCheck === "off" || policy === undefined || policy === "noeviction") continue;
+      const on = node ? ` on Cluster master ${node}` : "";
+      const msg = `${c.where}: Redis maxmemory-policy is "${policy}"${on}: eviction would silently drop usage grains (lost revenue); set maxmemory-policy noeviction`;
       if (c.evictionCheck === "refuse")
         throw new MarketplaceError("STORE_ERROR", `${msg}, or evictionCheck: "warn" to accept the risk`);
       c.onWarning(msg);

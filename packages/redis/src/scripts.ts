@@ -3,6 +3,14 @@
  * hash tag, so it runs atomically on one Cluster shard. KEYS[1] is always a key of the store (it routes
  * the call in a Cluster); the others are derived from ARGV[1], the `{prefix}:` base.
  *
+ * KEYS[2] is the store's absent key, `{prefix}:absent`, a key that never exists. It keeps every script off a
+ * slot that is being moved between Cluster masters (a reshard): the scripts read keys they do not declare,
+ * and halfway through a move some of those are on each master, so a script there would see half the
+ * store. Redis answers a command that names a missing key of a migrating slot with ASK, and the importing
+ * master answers a command naming several keys of which some are missing with TRYAGAIN, so with that key
+ * declared no script runs until the move is over: the call fails (after ioredis's retries), nothing is
+ * written, and the caller retries later as after any store error. Outside a move it costs nothing.
+ *
  * Numbers never go through Lua's number formatting on the way to Redis (it keeps only 14 digits): values
  * come in as strings from JavaScript, counters use HINCRBY.
  *
@@ -330,10 +338,27 @@ const COMMANDS: Record<keyof ScriptedRedis, string> = {
   mmCustomersChanged: CUSTOMERS_CHANGED,
 };
 
-/** Defines the scripts on a client once (defineCommand is per client; a shared app client is reused). */
+type TwoKeys = (key: string, absent: string, ...args: string[]) => Promise<unknown>;
+
+/** The absent key of the store a key belongs to: `{prefix}:absent` (see the top of this file). */
+export function absentKeyOf(key: string): string {
+  const end = key.indexOf("}:");
+  if (!key.startsWith("{") || end < 0) throw new Error(`not a store key: ${key}`);
+  return `${key.slice(0, end + 2)}absent`;
+}
+
+/**
+ * Defines the scripts on a client once (defineCommand is per client; a shared app client is reused) and
+ * returns the store's commands, each passing the store's absent key as KEYS[2].
+ */
 export function scripted(redis: Pick<Redis, "defineCommand">): ScriptedRedis {
-  const r = redis as unknown as Partial<ScriptedRedis> & Pick<Redis, "defineCommand">;
-  for (const [name, lua] of Object.entries(COMMANDS))
-    if (typeof r[name as keyof ScriptedRedis] !== "function") r.defineCommand(name, { numberOfKeys: 1, lua });
-  return r as unknown as ScriptedRedis;
+  const r = redis as unknown as Record<string, TwoKeys | undefined> & Pick<Redis, "defineCommand">;
+  const out: Record<string, (key: string, ...args: string[]) => Promise<unknown>> = {};
+  for (const [name, lua] of Object.entries(COMMANDS)) {
+    // Named apart from the one-key commands of earlier versions, which an app's shared client may hold.
+    const defined = `${name}2`;
+    if (typeof r[defined] !== "function") r.defineCommand(defined, { numberOfKeys: 2, lua });
+    out[name] = (key, ...args) => (r[defined] as TwoKeys)(key, absentKeyOf(key), ...args);
+  }
+  return out as unknown as ScriptedRedis;
 }

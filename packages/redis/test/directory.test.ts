@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseChangeCursor } from "../src/directory.js";
 import { type RedisDirectoryStore, redisDirectoryStore } from "../src/index.js";
-import { client, dropPrefix, freshPrefix, hasRedis, url } from "./helpers.js";
+import { client, directoryTarget, dropPrefix, freshPrefix, hasRedis, url } from "./helpers.js";
 
 describe("change cursors", () => {
   it("accepts exactly the decimal change numbers the store hands out", () => {
@@ -32,34 +32,7 @@ describe("change cursors", () => {
 
 describe.runIf(hasRedis)("redis directory", () => {
   directoryStoreConformance(
-    {
-      name: "redis",
-      durable: true,
-      create: (o) => {
-        const keyPrefix = freshPrefix("dir");
-        let store = redisDirectoryStore({ url, keyPrefix, ...o });
-        const shared: RedisDirectoryStore[] = [];
-        return {
-          store,
-          // A second instance of the app: its own client on the same key prefix.
-          share: () => {
-            const other = redisDirectoryStore({ url, keyPrefix, ...o });
-            shared.push(other);
-            return other;
-          },
-          reopen: async () => {
-            await store.close();
-            store = redisDirectoryStore({ url, keyPrefix, ...o });
-            return store;
-          },
-          cleanup: async () => {
-            for (const other of shared) await other.close();
-            await store.close();
-            await dropPrefix(keyPrefix);
-          },
-        };
-      },
-    },
+    directoryTarget("redis", (keyPrefix, o) => redisDirectoryStore({ url, keyPrefix, ...o }), dropPrefix),
     { describe, it },
   );
 });

@@ -2,9 +2,10 @@ process.env.AWS_EC2_METADATA_DISABLED = "true";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 import { randomBytes } from "node:crypto";
-import type { AddContext } from "@marketmeter/core/store";
+import type { AddContext, DirectoryConformanceTarget } from "@marketmeter/core/store";
 import { Redis } from "ioredis";
 import { afterAll } from "vitest";
+import type { RedisDirectoryStore } from "../src/index.js";
 
 /**
  * The test Redis. A test that needs Redis fails under CI when REDIS_URL is missing (a missing service must
@@ -57,3 +58,42 @@ export const ctxAt = (now: number): AddContext => ({
   openFrom: Math.floor((now - 300_000) / HOUR) * HOUR,
   carryTo: Math.floor(now / HOUR) * HOUR,
 });
+
+type DirectoryOptions = Parameters<DirectoryConformanceTarget["create"]>[0];
+/**
+ * The directory conformance target for Redis: `open(keyPrefix, options)` makes one app instance's directory
+ * store on its own connection; `share` is a second instance, `reopen` a restart; `drop` deletes the keys.
+ */
+export function directoryTarget(
+  name: string,
+  open: (keyPrefix: string, o: DirectoryOptions) => RedisDirectoryStore,
+  drop: (keyPrefix: string) => Promise<void>,
+): DirectoryConformanceTarget {
+  return {
+    name,
+    durable: true,
+    create: (o) => {
+      const keyPrefix = freshPrefix("dir");
+      let store = open(keyPrefix, o);
+      const shared: RedisDirectoryStore[] = [];
+      return {
+        store,
+        share: () => {
+          const other = open(keyPrefix, o);
+          shared.push(other);
+          return other;
+        },
+        reopen: async () => {
+          await store.close();
+          store = open(keyPrefix, o);
+          return store;
+        },
+        cleanup: async () => {
+          for (const other of shared) await other.close();
+          await store.close();
+          await drop(keyPrefix);
+        },
+      };
+    },
+  };
+}
