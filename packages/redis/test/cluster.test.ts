@@ -206,7 +206,7 @@ async function slotOf(keyPrefix: string) {
 }
 
 /** Moves one slot, keys and all, to another master the way `redis-cli --cluster reshard` does. */
-async function moveSlot(slot: number, from: Master, to: Master): Promise<number> {
+async function moveSlot(slot: number, from: Master, to: Master, batch = 100): Promise<number> {
   const src = node(from.port);
   const dst = node(to.port);
   // Idempotent: a test may have started the move already.
@@ -214,7 +214,7 @@ async function moveSlot(slot: number, from: Master, to: Master): Promise<number>
   await src.call("CLUSTER", "SETSLOT", slot, "MIGRATING", to.id);
   let moved = 0;
   for (;;) {
-    const keys = (await src.call("CLUSTER", "GETKEYSINSLOT", slot, 100)) as string[];
+    const keys = (await src.call("CLUSTER", "GETKEYSINSLOT", slot, batch)) as string[];
     if (keys.length === 0) break;
     await src.call("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", ...keys);
     moved += keys.length;
@@ -439,6 +439,59 @@ describe.runIf(hasCluster)("redis cluster: slots and shards", () => {
     expect(await dir.getCustomer("cust-2")).toBeDefined();
     await s.close();
     await dir.close();
+    await dropPrefix(keyPrefix);
+  });
+
+  it("a reshard under load: three instances checkpoint while the slot moves, and every unit counts once", async () => {
+    const keyPrefix = freshPrefix("live");
+    const make = () => {
+      const c = new Cluster(nodes, {
+        redisOptions: { maxRetriesPerRequest: 2 },
+        maxRedirections: 4,
+        retryDelayOnTryAgain: 10,
+      });
+      c.on("error", () => {});
+      clusters.push(c);
+      return redisStore({ client: c, keyPrefix });
+    };
+    const writers = [make(), make(), make()];
+    // Forty grains, so the move takes many MIGRATE batches of three keys.
+    const dims = Array.from({ length: 40 }, (_, i) => `d${i}`);
+    let sent = 0;
+    let refused = 0;
+    let stop = false;
+    // Like the core: a failed checkpoint is retried with the same (instance, seq) until it is applied.
+    const loops = writers.map(async (w, i) => {
+      for (let seq = 1; !stop; seq++) {
+        const deltas = dims.map((dimension) => ({ identityKey: A, dimension, hour: H0, quantity: i + 1 }));
+        for (;;) {
+          try {
+            await w.add(deltas, { ...ctxAt(H0 + 60_000), checkpoint: { instance: `w${i}`, seq } });
+            sent += deltas.length * (i + 1);
+            break;
+          } catch (e) {
+            if (!isMarketplaceError(e, "STORE_ERROR")) throw e;
+            refused++;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const { slot, from, to } = await slotOf(keyPrefix);
+    const moved = await moveSlot(slot, from, to, 3);
+    await new Promise((r) => setTimeout(r, 100));
+    stop = true;
+    await Promise.all(loops);
+    const grains = await defined(writers[0]).list();
+    expect(moved).toBeGreaterThan(40);
+    expect(grains).toHaveLength(40);
+    expect(grains.reduce((n, g) => n + g.quantity, 0)).toBe(sent);
+    expect((await owner(slot)).from.id).toBe(to.id);
+    console.log(
+      `reshard under load: ${moved} keys moved, ${sent} units counted once, ${refused} calls refused and retried`,
+    );
+    for (const w of writers) await w.close();
     await dropPrefix(keyPrefix);
   });
 });
