@@ -83,7 +83,8 @@ Commands:
   doctor   check the AWS setup from here
 
 Common options:
-  --store <path|postgres://…|redis://…>   the store (or MARKETMETER_STORE)
+  --store <path|postgres://…|redis://…>   the store (or MARKETMETER_STORE); redis+cluster://host:port
+                                          for a Redis Cluster (through one seed node)
   --schema <name>                          PostgreSQL schema of the tables (default marketmeter)
   --key-prefix <prefix>                    Redis key prefix, as the app's redisStore has it
   --json                                   machine-readable output on stdout

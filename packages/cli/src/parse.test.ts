@@ -216,10 +216,36 @@ describe("parseStoreSpec", () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[a-z][a-z0-9+.-]{0,10}$/), fc.domain(), (scheme, host) => {
         const r = outcome(() => parseStoreSpec(`${scheme}://${host}/x`), "INVALID_STORE_URL");
-        const known = ["postgres", "postgresql", "redis", "rediss", "file"].includes(scheme);
+        const known = [
+          "postgres",
+          "postgresql",
+          "redis",
+          "rediss",
+          "redis+cluster",
+          "rediss+cluster",
+          "file",
+        ].includes(scheme);
         expect(r.ok).toBe(known);
       }),
     );
+  });
+
+  it("reads redis+cluster:// and rediss+cluster:// as a Redis Cluster reached through that seed node", () => {
+    expect(parseStoreSpec("redis+cluster://:pw@10.0.0.5:7000")).toEqual({
+      kind: "redis",
+      url: "redis://:pw@10.0.0.5:7000",
+      cluster: true,
+    });
+    expect(parseStoreSpec("REDISS+CLUSTER://cfg.cache.amazonaws.com:6379")).toEqual({
+      kind: "redis",
+      url: "rediss://cfg.cache.amazonaws.com:6379",
+      cluster: true,
+    });
+    expect(parseStoreSpec("redis://127.0.0.1:6379/0")).toEqual({
+      kind: "redis",
+      url: "redis://127.0.0.1:6379/0",
+    });
+    expect(outcome(() => parseStoreSpec("redis+cluster:///nohost"), "INVALID_STORE_URL").ok).toBe(false);
   });
 
   it("never shows a password in a redacted URL", () => {

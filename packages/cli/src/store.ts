@@ -1,4 +1,7 @@
-/** Opens the store named by `--store` / `MARKETMETER_STORE`: a SQLite path, a postgres:// or redis:// URL. */
+/**
+ * Opens the store named by `--store` / `MARKETMETER_STORE`: a SQLite path, a postgres:// or redis:// URL, or
+ * redis+cluster:// (a seed node of a Redis Cluster).
+ */
 import { statSync } from "node:fs";
 import { isMarketplaceError, type UsageStore } from "@marketmeter/core";
 import { CliError } from "./errors.js";
@@ -14,7 +17,7 @@ export interface OpenedStore {
 export type StoreSpec =
   | { kind: "sqlite"; path: string }
   | { kind: "postgres"; url: string }
-  | { kind: "redis"; url: string };
+  | { kind: "redis"; url: string; cluster?: true };
 
 /** Classifies a `--store` value; a URL scheme it does not know is a usage error, never a file name. */
 export function parseStoreSpec(text: string | undefined): StoreSpec {
@@ -28,10 +31,10 @@ export function parseStoreSpec(text: string | undefined): StoreSpec {
     if (text.startsWith("sqlite:")) return { kind: "sqlite", path: text.slice("sqlite:".length) };
     return { kind: "sqlite", path: text };
   }
-  const checkUrl = () => {
+  const checkUrl = (url = text) => {
     let u: URL;
     try {
-      u = new URL(text);
+      u = new URL(url);
     } catch {
       throw new CliError("INVALID_STORE_URL", `--store: ${redact(text)} is not a valid URL`);
     }
@@ -46,10 +49,16 @@ export function parseStoreSpec(text: string | undefined): StoreSpec {
     checkUrl();
     return { kind: "redis", url: text };
   }
+  // A Redis Cluster, reached through one seed node: the store's own URL with the plain scheme.
+  if (scheme === "redis+cluster" || scheme === "rediss+cluster") {
+    const url = `${scheme.slice(0, -"+cluster".length)}${text.slice(scheme.length)}`;
+    checkUrl(url);
+    return { kind: "redis", url, cluster: true };
+  }
   if (scheme === "file") return { kind: "sqlite", path: new URL(text).pathname };
   throw new CliError(
     "INVALID_STORE_URL",
-    `--store: unknown scheme "${scheme}://" (use a SQLite file path, postgres://… or redis://…)`,
+    `--store: unknown scheme "${scheme}://" (use a SQLite file path, postgres://…, redis://… or redis+cluster://…)`,
   );
 }
 
@@ -131,6 +140,7 @@ export async function openStore(
     const store = wrapOpen(() =>
       redisStore({
         url: spec.url,
+        ...(spec.cluster ? { cluster: true } : {}),
         connectTimeoutMs: options.timeoutMs,
         commandTimeoutMs: options.timeoutMs,
         // Reading a store that may evict is still worth doing: say so, as the app would, but go on.
@@ -139,7 +149,7 @@ export async function openStore(
         ...(options.keyPrefix !== undefined ? { keyPrefix: options.keyPrefix } : {}),
       }),
     );
-    opened = { store, where: redact(spec.url), kind: "redis" };
+    opened = { store, where: `${redact(spec.url)}${spec.cluster ? " (Cluster)" : ""}`, kind: "redis" };
   }
   try {
     await withTimeout(
@@ -180,7 +190,11 @@ function unreachable(where: string, err: unknown): CliError {
       `no marketmeter store in schema "${schema}" at ${where}: check the database name in the URL and --schema (the CLI never creates tables)`,
       { cause: err },
     );
-  return new CliError("STORE_UNREACHABLE", msg.includes(where) ? msg : `store ${where}: ${msg}`, {
+  // The store speaks of its own options; say what to change on the command line instead.
+  const text = /is a node of a Redis Cluster/.test(msg)
+    ? `${msg.replace(/: set cluster: true$/, "")}: use --store ${where.replace(/^redis(s?):\/\//, "redis$1+cluster://")}`
+    : msg;
+  return new CliError("STORE_UNREACHABLE", text.includes(where) ? text : `store ${where}: ${text}`, {
     cause: err,
   });
 }

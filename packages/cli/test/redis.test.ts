@@ -148,3 +148,70 @@ describe.runIf(REDIS_URL !== undefined)("Redis store", () => {
     expect(text.stdout + text.stderr).not.toContain(secret);
   });
 });
+
+const CLUSTER = process.env.REDIS_CLUSTER_NODES;
+if (!CLUSTER && process.env.CI)
+  throw new Error("REDIS_CLUSTER_NODES is not set: CI must start the Redis Cluster (scripts/services.sh)");
+
+describe.runIf(CLUSTER !== undefined)("Redis Cluster store", () => {
+  const seed = (CLUSTER as string).split(",")[0] as string;
+  const keyPrefix = `mm-cli-cl-${randomBytes(5).toString("hex")}`;
+  let emu: Emulator;
+  let dir: string;
+
+  beforeAll(async () => {
+    checkBuilt();
+    emu = await startEmulator({ port: 0, config: demoConfig({ now: Date.now() }), seed: 18 });
+    dir = mkdtempSync(join(tmpdir(), "marketmeter-cli-cluster-"));
+    await fill(redisStore({ url: `redis://${seed}`, cluster: true, keyPrefix }), emu.endpoint);
+  });
+
+  afterAll(async () => {
+    for (const hp of (CLUSTER as string).split(",")) {
+      const [host, port] = hp.split(":");
+      const r = new Redis({ host, port: Number(port), maxRetriesPerRequest: 1 });
+      const keys = await r.keys(`{${keyPrefix}}:*`);
+      for (const k of keys) await r.del(k);
+      await r.quit();
+    }
+    await emu?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (args: string[]) => cli(args, { cwd: dir });
+
+  it("status and usage read the store through redis+cluster://, a seed node of the Cluster", async () => {
+    const s = await run([
+      "status",
+      "--store",
+      `redis+cluster://${seed}`,
+      "--key-prefix",
+      keyPrefix,
+      "--json",
+    ]);
+    expect(s.code).toBe(1);
+    const status = JSON.parse(s.stdout);
+    expect(status.counts).toMatchObject({ sent: 2, rejected: 1, pending: 1 });
+    const u = await run([
+      "usage",
+      "--store",
+      `redis+cluster://${seed}`,
+      "--key-prefix",
+      keyPrefix,
+      "--customer",
+      DEMO.A1,
+      "--from",
+      "-1d",
+      "--json",
+    ]);
+    expect(u.code).toBe(0);
+    expect(JSON.parse(u.stdout).rows).toHaveLength(3);
+  });
+
+  it("a plain redis:// URL to a Cluster node is refused with exit 3, naming redis+cluster://", async () => {
+    const r = await run(["status", "--store", `redis://${seed}`, "--key-prefix", keyPrefix]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("is a node of a Redis Cluster");
+    expect(r.stderr).toContain(`--store redis+cluster://${seed}`);
+  });
+});

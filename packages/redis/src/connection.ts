@@ -5,7 +5,7 @@
  * all of them live in one Cluster slot and each Lua script touches one shard.
  */
 import { MarketplaceError } from "@marketmeter/core";
-import { type Cluster, Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 
 /** The clients the stores accept: an ioredis `Redis` or `Cluster`. */
 export type RedisClientLike = Redis | Cluster;
@@ -19,6 +19,13 @@ export interface RedisConnectionOptions {
    * @example "redis://:password@cache.internal:6379/0"
    */
   url?: string;
+  /**
+   * With `url`: the URL names one node of a Redis Cluster (a seed). The store makes an ioredis `Cluster`
+   * from it, which finds the other masters itself; the URL's user, password and `rediss:` TLS apply to
+   * every node. A Cluster has only database 0.
+   * @default false
+   */
+  cluster?: boolean;
   /**
    * Every key starts with `{<keyPrefix>}:`; the braces make it a Cluster hash tag. Letters, digits and
    * `._:-` only. Use different prefixes for separate stores (or to spread stores over shards).
@@ -42,6 +49,7 @@ export interface RedisConnectionOptions {
 export const CONNECTION_OPTIONS = [
   "client",
   "url",
+  "cluster",
   "keyPrefix",
   "connectTimeoutMs",
   "commandTimeoutMs",
@@ -160,8 +168,12 @@ export function openConnection(options: RedisConnectionOptions, where: string, e
   const common = { base: `{${prefix}}:`, where, evictionCheck, onWarning } as const;
   if (options.client !== undefined && options.url !== undefined)
     invalid(`${where} takes client or url, not both`);
+  if (options.cluster !== undefined && typeof options.cluster !== "boolean")
+    invalid(`${where} cluster must be a boolean`);
   if (options.client !== undefined) {
     if (!isClient(options.client)) invalid(`${where} client must be an ioredis Redis or Cluster instance`);
+    if (options.cluster !== undefined)
+      invalid(`${where} cluster applies to url; with client, pass your ioredis Cluster itself`);
     if (options.connectTimeoutMs !== undefined || options.commandTimeoutMs !== undefined)
       invalid(`${where} connectTimeoutMs and commandTimeoutMs apply to url; set them on your client`);
     return {
@@ -174,23 +186,54 @@ export function openConnection(options: RedisConnectionOptions, where: string, e
   }
   if (options.url === undefined) invalid(`${where} needs client or url`);
   const url = checkUrl(options.url, where);
-  const redis = new Redis(url, {
-    lazyConnect: true,
+  const parsed = new URL(url);
+  const db = parsed.pathname.replace(/^\//, "");
+  const redisOptions = {
     connectTimeout,
     commandTimeout,
     // Commands queued while Redis is unreachable fail after two reconnect attempts instead of waiting
     // forever; the caller (a checkpoint) retries later with backoff.
     maxRetriesPerRequest: 2,
-    retryStrategy: (n) => Math.min(50 * 2 ** n, 2_000),
-  });
-  const db = new URL(url).pathname.replace(/^\//, "");
+  };
+  let redis: RedisClientLike;
+  if (options.cluster === true) {
+    if (db !== "" && db !== "0")
+      invalid(`${where} url names database ${db}, but a Redis Cluster has only database 0`);
+    const tls = parsed.protocol === "rediss:";
+    redis = new Cluster(
+      [{ host: parsed.hostname.replace(/^\[|\]$/g, "") || "localhost", port: Number(parsed.port || 6379) }],
+      {
+        lazyConnect: true,
+        redisOptions: {
+          ...redisOptions,
+          ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+          ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+          ...(tls ? { tls: {} } : {}),
+        },
+        // Managed Clusters with TLS (ElastiCache) announce host names their certificates are made for.
+        ...(tls
+          ? {
+              dnsLookup: (address: string, done: (err: null, address: string) => void) => done(null, address),
+            }
+          : {}),
+        // Give up on an unreachable seed after a few tries, so start-up fails instead of hanging.
+        clusterRetryStrategy: (n: number) => (n > 3 ? null : Math.min(100 * 2 ** n, 2_000)),
+      },
+    );
+  } else {
+    redis = new Redis(url, {
+      lazyConnect: true,
+      ...redisOptions,
+      retryStrategy: (n) => Math.min(50 * 2 ** n, 2_000),
+    });
+  }
   const c: Connection = {
     ...common,
     redis,
-    setting: `url (${describeUrl(url)})`,
+    setting: `url (${describeUrl(url)}${options.cluster === true ? ", Cluster" : ""})`,
     owned: true,
     startupTimeoutMs: connectTimeout + commandTimeout,
-    ...(db !== "" ? { db: Number(db) } : {}),
+    ...(db !== "" && options.cluster !== true ? { db: Number(db) } : {}),
   };
   // Connection errors also reject the commands that hit them; without a listener they would crash the
   // process. The last one explains a start-up failure that ioredis reports only as "Connection is closed".
@@ -218,6 +261,10 @@ export function storeError(c: Connection, what: string, err: unknown): Marketpla
   let hint = "";
   if (/WRONGPASS|NOAUTH|NOPERM/.test(msg)) hint = ` (check the user and password in ${c.setting})`;
   else if (/DB index is out of range/.test(msg)) hint = ` (check the database number in ${c.setting})`;
+  else if (/^MOVED \d+ /.test(msg))
+    hint = ` (this Redis is a Cluster node: set cluster: true with ${c.setting}, or pass an ioredis Cluster as client)`;
+  else if (/None of startup nodes is available/.test(msg))
+    hint = ` (check the host and port in ${c.setting}, and that the Cluster is reachable)`;
   else if (/TRYAGAIN|Too many Cluster redirections/.test(msg))
     hint =
       " (the store's Cluster slot is being moved to another master; nothing was written, try again after the move)";
@@ -252,6 +299,15 @@ export async function checkServer(c: Connection): Promise<void> {
     // On a Cluster, INFO goes to one node picked at random: ask every master, since a reshard can move the
     // store's slot to any of them.
     const first = await within(r.info("memory"), c.startupTimeoutMs, "INFO");
+    // A plain client on a Cluster node works only while the store's slot happens to live on that node.
+    if (!isCluster(c.redis)) {
+      const info = await within(r.info("cluster"), c.startupTimeoutMs, "INFO cluster");
+      if (/^cluster_enabled:1/m.test(info))
+        throw new MarketplaceError(
+          "STORE_ERROR",
+          `${c.where}: ${c.setting} is a node of a Redis Cluster, and a plain client only reaches the keys on that node: ${c.owned ? "set cluster: true" : "pass an ioredis Cluster as client"}`,
+        );
+    }
     const answers: Array<{ info: string; node?: string }> = isCluster(c.redis)
       ? await within(
           Promise.all(

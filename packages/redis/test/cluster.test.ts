@@ -495,3 +495,77 @@ describe.runIf(hasCluster)("redis cluster: slots and shards", () => {
     await dropPrefix(keyPrefix);
   });
 });
+
+describe.runIf(hasCluster)("redis cluster: from a URL", () => {
+  const A = "C|p|c1";
+  const seed = () => `redis://127.0.0.1:${defined(nodes[0]).port}`;
+  /** A fresh prefix whose slot the seed node does not serve. */
+  async function prefixOffSeed(): Promise<string> {
+    for (;;) {
+      const keyPrefix = freshPrefix("url");
+      const { from } = await slotOf(keyPrefix);
+      if (from.port !== defined(nodes[0]).port) return keyPrefix;
+    }
+  }
+
+  it("cluster: true makes the store's own Cluster client from one seed node, and closes it", async () => {
+    const keyPrefix = await prefixOffSeed();
+    const s = redisStore({ url: seed(), cluster: true, keyPrefix });
+    const d = redisDirectoryStore({ url: seed(), cluster: true, keyPrefix });
+    await s.add([{ identityKey: A, dimension: "api", hour: H0, quantity: 7 }], ctxAt(H0 + 60_000));
+    await d.saveCustomer(sampleCustomer({ id: "cust-url" }));
+    const other = redisStore({ client: cluster(), keyPrefix });
+    expect((await other.get(grainKey(A, "api", H0)))?.quantity).toBe(7);
+    expect(await redisDirectoryStore({ client: cluster(), keyPrefix }).getCustomer("cust-url")).toBeDefined();
+    await s.close();
+    await d.close();
+    await expect(s.counts()).rejects.toThrow(/closed/);
+    await other.close();
+    await dropPrefix(keyPrefix);
+  });
+
+  it("a plain url or client on a Cluster node is refused at start-up, even where the slot is on that node", async () => {
+    const onSeed = async () => {
+      for (;;) {
+        const keyPrefix = freshPrefix("seed");
+        if ((await slotOf(keyPrefix)).from.port === defined(nodes[0]).port) return keyPrefix;
+      }
+    };
+    for (const keyPrefix of [await prefixOffSeed(), await onSeed()]) {
+      const s = redisStore({ url: seed(), keyPrefix });
+      const err = await s.counts().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isMarketplaceError(err, "STORE_ERROR"), String(err)).toBe(true);
+      expect(String(err)).toMatch(/is a node of a Redis Cluster.*set cluster: true/);
+      await s.close();
+      const plain = node(defined(nodes[0]).port);
+      const d = redisDirectoryStore({ client: plain, keyPrefix });
+      await expect(d.getCustomer("x")).rejects.toThrow(/pass an ioredis Cluster as client/);
+    }
+  });
+
+  it("cluster: true with a seed where nothing listens fails in bounded time, naming host and port", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const { port } = closed.address() as { port: number };
+    await new Promise<void>((r) => closed.close(() => r()));
+    const s = redisStore({
+      url: `redis://127.0.0.1:${port}`,
+      cluster: true,
+      keyPrefix: freshPrefix("down"),
+      connectTimeoutMs: 500,
+      commandTimeoutMs: 500,
+    });
+    const t0 = Date.now();
+    const err = await s.counts().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isMarketplaceError(err, "STORE_ERROR"), String(err)).toBe(true);
+    expect(String(err)).toContain(`127.0.0.1:${port}`);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await s.close();
+  });
+});
