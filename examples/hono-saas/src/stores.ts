@@ -16,8 +16,10 @@ export type SharedStoreSettings =
     }
   | {
       kind: "redis";
-      /** `redis://host:6379/0` or `rediss://…` */
+      /** `redis://host:6379/0` or `rediss://…`; with `cluster`, one node of the Cluster */
       url: string;
+      /** The URL names a seed node of a Redis Cluster (`REDIS_URL=redis+cluster://…`). */
+      cluster?: boolean;
       /** @default "marketmeter" (the demo uses "marketmeter-demo") */
       keyPrefix?: string;
     };
@@ -52,10 +54,13 @@ export async function openSharedStores(
   const keyPrefix = settings.keyPrefix ?? (fresh ? "marketmeter-demo" : "marketmeter");
   const failed = (err: unknown) =>
     new Error(`REDIS_URL (${where}): ${err instanceof Error ? err.message : String(err)}`);
+  const cluster = settings.cluster === true;
   if (fresh)
-    await dropKeyPrefix(settings.url, keyPrefix).catch((err: unknown) => Promise.reject(failed(err)));
-  const store = redisStore({ url: settings.url, keyPrefix });
-  const directory = redisDirectoryStore({ url: settings.url, keyPrefix });
+    await dropKeyPrefix(settings.url, keyPrefix, cluster).catch((err: unknown) =>
+      Promise.reject(failed(err)),
+    );
+  const store = redisStore({ url: settings.url, keyPrefix, cluster });
+  const directory = redisDirectoryStore({ url: settings.url, keyPrefix, cluster });
   try {
     await Promise.all([store.ready(), directory.ready()]);
   } catch (err) {
@@ -67,21 +72,38 @@ export async function openSharedStores(
 }
 
 /** Deletes the keys of one store prefix (`{prefix}:*`, as the Redis stores name them), nothing else. */
-async function dropKeyPrefix(url: string, keyPrefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1 });
-  redis.on("error", () => {}); // reported by the failing command below
+async function dropKeyPrefix(url: string, keyPrefix: string, cluster: boolean): Promise<void> {
+  const { Cluster, Redis } = await import("ioredis");
+  const u = new URL(url);
+  const options = { connectTimeout: 5000, maxRetriesPerRequest: 1 };
+  // A Cluster keeps a store's keys in one slot, on one master: scan every master for them.
+  const client = cluster
+    ? new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+        lazyConnect: true,
+        clusterRetryStrategy: () => null,
+        redisOptions: {
+          ...options,
+          ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+          ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+          ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+        },
+      })
+    : new Redis(url, { lazyConnect: true, ...options });
+  client.on("error", () => {}); // reported by the failing command below
   try {
-    await redis.connect();
+    await client.connect();
     const pattern = `${`{${keyPrefix}}:`.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    const nodes = client instanceof Cluster ? client.nodes("master") : [client];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 500);
+        cursor = next;
+        if (keys.length > 0) await node.unlink(...keys);
+      } while (cursor !== "0");
+    }
   } finally {
-    redis.disconnect();
+    client.disconnect();
   }
 }
 

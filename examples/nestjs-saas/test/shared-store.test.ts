@@ -32,7 +32,7 @@ const keysOf = (redis: Redis, keyPrefix: string) => redis.keys(`{${keyPrefix}}:*
 
 interface Backend {
   title: string;
-  variable: "DATABASE_URL" | "REDIS_URL";
+  variable: "DATABASE_URL" | "REDIS_URL" | "REDIS_CLUSTER_NODES";
   url: string | undefined;
   /** Settings on a schema or key prefix of this run only. */
   settings(url: string): SharedStoreSettings;
@@ -67,10 +67,37 @@ const BACKENDS: Backend[] = [
       });
     },
   },
+  {
+    // What REDIS_URL=redis+cluster://<seed> gives: the stores make their own ioredis Cluster.
+    title: "Redis Cluster",
+    variable: "REDIS_CLUSTER_NODES",
+    url: process.env.REDIS_CLUSTER_NODES?.split(",")[0],
+    settings: (seed) => ({
+      kind: "redis",
+      url: `redis://${seed}`,
+      cluster: true,
+      keyPrefix: `starter-${unique()}`,
+    }),
+    drop: async (settings) => {
+      if (settings.kind !== "redis") return;
+      const { Cluster } = await import("ioredis");
+      const seed = new URL(settings.url);
+      const cluster = new Cluster([{ host: seed.hostname, port: Number(seed.port) }]);
+      try {
+        await cluster.ping();
+        for (const node of cluster.nodes("master")) {
+          const keys = await node.keys(`{${defined(settings.keyPrefix)}}:*`);
+          if (keys.length > 0) await node.unlink(...keys);
+        }
+      } finally {
+        cluster.disconnect();
+      }
+    },
+  },
 ];
 
 /**
- * Runs `body` for each shared store. CI starts PostgreSQL and Redis: there a missing URL is a failure,
+ * Runs `body` for each shared store. CI starts PostgreSQL, Redis and a Redis Cluster: there a missing URL is a failure,
  * not a skip; elsewhere the tests of a store without a URL are skipped.
  */
 function eachBackend(name: string, body: (backend: Backend, url: () => string) => void): void {
@@ -234,6 +261,12 @@ describe("nestjs-saas shared store settings", () => {
     expect(readConfig({ REDIS_URL: "redis://cache:6379/0" }).store).toEqual({
       kind: "redis",
       url: "redis://cache:6379/0",
+    });
+    // A Redis Cluster, through one seed node: the same scheme the CLI takes.
+    expect(readConfig({ REDIS_URL: "rediss+cluster://:pw@cfg.cache:6379" }).store).toEqual({
+      kind: "redis",
+      url: "rediss://:pw@cfg.cache:6379",
+      cluster: true,
     });
     expect(readConfig({}).store).toBeUndefined();
     expect(() => readConfig({ DATABASE_URL: "mysql://db/app" })).toThrow(

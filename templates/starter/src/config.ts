@@ -80,8 +80,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): StartAppOption
 }
 
 /**
- * Many instances: `DATABASE_URL` (PostgreSQL) or `REDIS_URL` (Redis) puts usage and buyers in a store that
- * every instance shares. Without either, each instance keeps SQLite files in its data folder.
+ * Many instances: `DATABASE_URL` (PostgreSQL) or `REDIS_URL` (Redis; `redis+cluster://` for a Redis
+ * Cluster) puts usage and buyers in a store that every instance shares. Without either, each instance keeps SQLite files in its data folder.
  */
 function sharedStore(env: NodeJS.ProcessEnv): SharedStoreSettings | undefined {
   const database = env.DATABASE_URL || undefined;
@@ -94,7 +94,18 @@ function sharedStore(env: NodeJS.ProcessEnv): SharedStoreSettings | undefined {
     return { kind: "postgres", url: database };
   }
   if (redis !== undefined) {
-    if (!/^rediss?:\/\//.test(redis)) throw new Error("REDIS_URL must be a Redis URL (redis://host:6379/0)");
+    const scheme = /^(rediss?)(\+cluster)?:\/\//i.exec(redis);
+    if (!scheme)
+      throw new Error(
+        "REDIS_URL must be a Redis URL (redis://host:6379/0, or redis+cluster://host:6379 for a Redis Cluster)",
+      );
+    // redis+cluster://: a seed node of a Redis Cluster, as the marketmeter CLI takes it.
+    if (scheme[2])
+      return {
+        kind: "redis",
+        url: `${scheme[1]?.toLowerCase()}${redis.slice(scheme[0].length - 3)}`,
+        cluster: true,
+      };
     return { kind: "redis", url: redis };
   }
   return undefined;
