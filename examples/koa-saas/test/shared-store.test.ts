@@ -252,6 +252,25 @@ describe.skipIf(!process.env.REDIS_URL && !process.env.CI)("koa-saas on Redis: s
   });
 });
 
+describe.skipIf(!process.env.REDIS_CLUSTER_NODES && !process.env.CI)(
+  "koa-saas on a Redis Cluster: start-up",
+  () => {
+    it("a redis:// URL to a Cluster node fails start-up saying to use redis+cluster://", async () => {
+      const seed = process.env.REDIS_CLUSTER_NODES?.split(",")[0];
+      if (!seed) throw new Error("REDIS_CLUSTER_NODES is not set: CI must start the Redis Cluster");
+      const err = await openSharedStores(
+        { kind: "redis", url: `redis://${seed}`, keyPrefix: `starter-${unique()}` },
+        { fresh: false },
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(String((err as Error)?.message)).toMatch(/is a node of a Redis Cluster/);
+      expect(String((err as Error)?.message)).toContain(`REDIS_URL=redis+cluster://${seed}`);
+    });
+  },
+);
+
 describe("koa-saas shared store settings", () => {
   it("DATABASE_URL and REDIS_URL choose the shared store; a wrong one names the variable", () => {
     expect(readConfig({ DATABASE_URL: "postgres://u:p@db:5432/app" }).store).toEqual({

@@ -51,8 +51,17 @@ export async function openSharedStores(
   }
   const { redisDirectoryStore, redisStore } = await import("@marketmeter/redis");
   const keyPrefix = settings.keyPrefix ?? (fresh ? "marketmeter-demo" : "marketmeter");
-  const failed = (err: unknown) =>
-    new Error(`REDIS_URL (${where}): ${err instanceof Error ? err.message : String(err)}`);
+  const failed = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    // The store names its own option; say which REDIS_URL to set instead.
+    const fix = /is a node of a Redis Cluster/.test(message)
+      ? message.replace(
+          /: set cluster: true$/,
+          `: use REDIS_URL=${where.replace(/^redis(s?):\/\//, "redis$1+cluster://")}`,
+        )
+      : message;
+    return new Error(`REDIS_URL (${where}): ${fix}`);
+  };
   const cluster = settings.cluster === true;
   if (fresh)
     await dropKeyPrefix(settings.url, keyPrefix, cluster).catch((err: unknown) =>
