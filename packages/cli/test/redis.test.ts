@@ -17,6 +17,20 @@ const REDIS_URL = process.env.REDIS_URL;
 if (!REDIS_URL && process.env.CI)
   throw new Error("REDIS_URL is not set: CI must start Redis (scripts/services.sh)");
 
+/** `usage` of the demo buyer A1 over the last day, as JSON, from the store the app wrote. */
+const usageOfA1 = (store: string, keyPrefix: string) => [
+  "usage",
+  "--store",
+  store,
+  "--key-prefix",
+  keyPrefix,
+  "--customer",
+  DEMO.A1,
+  "--from",
+  "-1d",
+  "--json",
+];
+
 describe.runIf(REDIS_URL !== undefined)("Redis store", () => {
   const url = REDIS_URL as string;
   const keyPrefix = `mm-cli-${randomBytes(5).toString("hex")}`;
@@ -55,18 +69,7 @@ describe.runIf(REDIS_URL !== undefined)("Redis store", () => {
     const s = await run(["status", "--store", url, "--key-prefix", keyPrefix, "--json"]);
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout).counts).toMatchObject({ sent: 2, rejected: 1, pending: 1 });
-    const u = await run([
-      "usage",
-      "--store",
-      url,
-      "--key-prefix",
-      keyPrefix,
-      "--customer",
-      DEMO.A1,
-      "--from",
-      "-1d",
-      "--json",
-    ]);
+    const u = await run(usageOfA1(url, keyPrefix));
     expect(u.code).toBe(0);
     const rows = JSON.parse(u.stdout).rows as Array<{ state: string; meteringRecordId: string }>;
     expect(rows).toHaveLength(3);
@@ -192,18 +195,7 @@ describe.runIf(CLUSTER !== undefined)("Redis Cluster store", () => {
     expect(s.code).toBe(1);
     const status = JSON.parse(s.stdout);
     expect(status.counts).toMatchObject({ sent: 2, rejected: 1, pending: 1 });
-    const u = await run([
-      "usage",
-      "--store",
-      `redis+cluster://${seed}`,
-      "--key-prefix",
-      keyPrefix,
-      "--customer",
-      DEMO.A1,
-      "--from",
-      "-1d",
-      "--json",
-    ]);
+    const u = await run(usageOfA1(`redis+cluster://${seed}`, keyPrefix));
     expect(u.code).toBe(0);
     expect(JSON.parse(u.stdout).rows).toHaveLength(3);
   });

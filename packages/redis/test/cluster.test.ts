@@ -45,6 +45,21 @@ function cluster(): Cluster {
   clusters.push(c);
   return c;
 }
+/** A Cluster client with short TRYAGAIN retries, so tests that move slots do not wait out ioredis's defaults. */
+function briskCluster(): Cluster {
+  const c = new Cluster(nodes, {
+    redisOptions: { maxRetriesPerRequest: 2 },
+    maxRedirections: 4,
+    retryDelayOnTryAgain: 10,
+  });
+  c.on("error", () => {});
+  clusters.push(c);
+  return c;
+}
+/** Resolves once `done()` holds, checking every few milliseconds. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
+}
 const direct: Redis[] = [];
 /** A plain connection to one node, for the tests' own checks and slot moves. */
 function node(port: number): Redis {
@@ -363,14 +378,7 @@ describe.runIf(hasCluster)("redis cluster: slots and shards", () => {
 
   it("no script runs on a half-moved slot: every write fails and changes nothing; after the move all succeed", async () => {
     const keyPrefix = freshPrefix("half");
-    // An app's client, with short retries so the test does not wait out ioredis's defaults.
-    const c = new Cluster(nodes, {
-      redisOptions: { maxRetriesPerRequest: 2 },
-      maxRedirections: 4,
-      retryDelayOnTryAgain: 20,
-    });
-    c.on("error", () => {});
-    clusters.push(c);
+    const c = briskCluster();
     const s = redisStore({ client: c, keyPrefix });
     const dir = redisDirectoryStore({ client: c, keyPrefix });
     const ctx = { ...ctxAt(H0 + 60_000), checkpoint: { instance: "i-a", seq: 1 } };
@@ -444,30 +452,25 @@ describe.runIf(hasCluster)("redis cluster: slots and shards", () => {
 
   it("a reshard under load: three instances checkpoint while the slot moves, and every unit counts once", async () => {
     const keyPrefix = freshPrefix("live");
-    const make = () => {
-      const c = new Cluster(nodes, {
-        redisOptions: { maxRetriesPerRequest: 2 },
-        maxRedirections: 4,
-        retryDelayOnTryAgain: 10,
-      });
-      c.on("error", () => {});
-      clusters.push(c);
-      return redisStore({ client: c, keyPrefix });
-    };
-    const writers = [make(), make(), make()];
+    const writers = [0, 1, 2].map(() => redisStore({ client: briskCluster(), keyPrefix }));
     // Forty grains, so the move takes many MIGRATE batches of three keys.
     const dims = Array.from({ length: 40 }, (_, i) => `d${i}`);
     let sent = 0;
     let refused = 0;
     let stop = false;
+    let moving = false;
+    let triedWhileMoving = 0;
+    const applied = writers.map(() => 0);
     // Like the core: a failed checkpoint is retried with the same (instance, seq) until it is applied.
     const loops = writers.map(async (w, i) => {
       for (let seq = 1; !stop; seq++) {
         const deltas = dims.map((dimension) => ({ identityKey: A, dimension, hour: H0, quantity: i + 1 }));
         for (;;) {
+          if (moving) triedWhileMoving++;
           try {
             await w.add(deltas, { ...ctxAt(H0 + 60_000), checkpoint: { instance: `w${i}`, seq } });
             sent += deltas.length * (i + 1);
+            applied[i] = (applied[i] ?? 0) + 1;
             break;
           } catch (e) {
             if (!isMarketplaceError(e, "STORE_ERROR")) throw e;
@@ -477,19 +480,24 @@ describe.runIf(hasCluster)("redis cluster: slots and shards", () => {
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 100));
+    // Every instance is writing before the move starts, and goes on writing after it ends.
+    await until(() => applied.every((n) => n >= 2));
     const { slot, from, to } = await slotOf(keyPrefix);
+    moving = true;
     const moved = await moveSlot(slot, from, to, 3);
-    await new Promise((r) => setTimeout(r, 100));
+    moving = false;
+    const atEnd = [...applied];
+    await until(() => applied.every((n, i) => n >= (atEnd[i] ?? 0) + 2));
     stop = true;
     await Promise.all(loops);
     const grains = await defined(writers[0]).list();
+    expect(triedWhileMoving).toBeGreaterThan(0);
     expect(moved).toBeGreaterThan(40);
     expect(grains).toHaveLength(40);
     expect(grains.reduce((n, g) => n + g.quantity, 0)).toBe(sent);
     expect((await owner(slot)).from.id).toBe(to.id);
     console.log(
-      `reshard under load: ${moved} keys moved, ${sent} units counted once, ${refused} calls refused and retried`,
+      `reshard under load: ${moved} keys moved, ${sent} units counted once, ${triedWhileMoving} calls made during the move, ${refused} refused and retried`,
     );
     for (const w of writers) await w.close();
     await dropPrefix(keyPrefix);
